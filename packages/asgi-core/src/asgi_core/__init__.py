@@ -1,0 +1,62 @@
+"""asgi-core: the ASGI engine shared by the gunicorn-asgi protocol packages.
+
+Protocols know bytes; this package knows ASGI. A protocol package turns its wire events into calls on the
+pieces exported here: `ConnectionInfo` and the scope builders, a `RequestCycle` per HTTP request against its
+own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to find sibling protocols.
+"""
+
+from .__about__ import __version__
+from ._config import ConfigError, Config, describe_settings
+from ._connection import ConnectionInfo, apply_forwarded, peer_is_trusted
+from ._context import AccessRecord, ServerConnection, ServerContext
+from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter
+from ._dates import http_date
+from ._lifespan import Lifespan, LifespanFailure
+from ._messages import InvalidMessage
+from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
+from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
+from ._serve import serve
+from ._transport import FlowControl, Transport
+from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
+
+__all__ = [
+    "ASGI_VERSION",
+    "PROTOCOLS_GROUP",
+    "UPGRADES_GROUP",
+    "ASGIApp",
+    "AccessRecord",
+    "Address",
+    "ClientDisconnected",
+    "Config",
+    "ConfigError",
+    "ConnectionInfo",
+    "FlowControl",
+    "Headers",
+    "InvalidMessage",
+    "Lifespan",
+    "LifespanFailure",
+    "Message",
+    "ProtocolPlugin",
+    "Receive",
+    "Registry",
+    "RequestCycle",
+    "ResponseState",
+    "ResponseWriter",
+    "Scope",
+    "Send",
+    "ServerConnection",
+    "ServerContext",
+    "Transport",
+    "UpgradeHandler",
+    "UpgradeRequest",
+    "__version__",
+    "apply_forwarded",
+    "build_http_scope",
+    "build_websocket_scope",
+    "decode_path",
+    "describe_settings",
+    "http_date",
+    "peer_is_trusted",
+    "serve",
+    "split_target",
+]

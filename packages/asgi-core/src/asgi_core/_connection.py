@@ -1,0 +1,125 @@
+"""What is known about a connection before its first request, and what trusted proxies say about it."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from ._config import Config, Network
+from ._transport import Transport
+from ._types import Address, Headers
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """Addresses, scheme and TLS details of one connection, gathered once when it is made."""
+
+    client: Address | None
+    server: Address | None
+    scheme: str  # "http" or "https"
+    tls: ssl.SSLObject | None = None
+    alpn_protocol: str | None = None
+
+    @classmethod
+    def from_transport(cls, transport: Transport) -> ConnectionInfo:
+        tls = transport.get_extra_info("ssl_object")
+        return cls(
+            client=_address(transport.get_extra_info("peername")),
+            server=_address(transport.get_extra_info("sockname")),
+            scheme="https" if tls is not None else "http",
+            tls=tls,
+            alpn_protocol=tls.selected_alpn_protocol() if tls is not None else None,
+        )
+
+    def with_peer(self, client: Address | None, scheme: str) -> ConnectionInfo:
+        return replace(self, client=client, scheme=scheme)
+
+
+def _address(raw: object) -> Address | None:
+    if isinstance(raw, tuple) and len(raw) >= 2:  # noqa: PLR2004 - IPv6 sockaddr has 4 items
+        return (str(raw[0]), int(raw[1]))
+    if isinstance(raw, str) and raw:
+        return (raw, None)  # Unix socket path, as the ASGI spec allows
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _is_trusted(host: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def peer_is_trusted(config: Config, client: Address | None) -> bool:
+    """Whether the direct peer may speak for the client (Unix-socket peers are the local proxy: trusted)."""
+    networks = config.trusted_networks
+    if networks is None:
+        return True
+    if client is None or client[1] is None:
+        return True
+    return _is_trusted(client[0], networks)
+
+
+def apply_forwarded(config: Config, conn: ConnectionInfo, headers: Headers) -> ConnectionInfo:
+    """Client address and scheme as a trusted proxy reports them; the connection as it is otherwise.
+
+    The client is the right-most address in the forwarding chain that is not itself a trusted proxy, so a
+    client cannot forge its address by sending its own X-Forwarded-For to a proxy that appends to it.
+    """
+    forwarded: list[bytes] = []
+    forwarded_for: list[bytes] = []
+    forwarded_proto = b""
+    for name, value in headers:
+        if name == b"forwarded":
+            forwarded.append(value)
+        elif name == b"x-forwarded-for":
+            forwarded_for.append(value)
+        elif name == b"x-forwarded-proto":
+            forwarded_proto = value
+    if not (forwarded or forwarded_for or forwarded_proto) or not peer_is_trusted(config, conn.client):
+        return conn
+    chain: list[str]
+    if forwarded:
+        chain, proto = _parse_forwarded(b",".join(forwarded))
+    else:
+        chain = [part.strip() for part in b",".join(forwarded_for).decode("latin-1").split(",") if part.strip()]
+        proto = forwarded_proto.decode("latin-1").strip().lower()
+    client = conn.client
+    for host in reversed(chain):
+        client = (host, 0)
+        if not peer_is_trusted(config, client):
+            break
+    scheme = conn.scheme
+    if proto in ("http", "https"):
+        scheme = proto
+    elif proto in ("ws", "wss"):
+        scheme = "https" if proto == "wss" else "http"
+    return conn.with_peer(client, scheme)
+
+
+def _parse_forwarded(value: bytes) -> tuple[list[str], str]:
+    """RFC 7239: `for=192.0.2.1;proto=https, for="[2001:db8::1]:4711"` -> (["192.0.2.1", "2001:db8::1"], ...)."""
+    chain: list[str] = []
+    proto = ""
+    for element in value.decode("latin-1").split(","):
+        for pair in element.split(";"):
+            key, _, raw = pair.partition("=")
+            key = key.strip().lower()
+            raw = raw.strip().strip('"')
+            if key == "for" and raw:
+                chain.append(_strip_port(raw))
+            elif key == "proto" and raw:
+                proto = raw.lower()
+    return chain, proto
+
+
+def _strip_port(node: str) -> str:
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    if node.count(":") == 1:
+        return node.partition(":")[0]
+    return node

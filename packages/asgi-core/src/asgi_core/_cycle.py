@@ -1,0 +1,449 @@
+"""One HTTP request through an ASGI app: the rules HTTP/1.1, HTTP/2 and uWSGI share, written once.
+
+A protocol parses a request, builds its scope, and hands the cycle a `ResponseWriter`: the few operations
+that put a response on its wire. It then feeds the request body in (`feed_body`, `end_body`) and reports a
+lost client (`connection_lost`). The cycle owns everything ASGI: the order of messages (a state enum and a
+transition table), `http.disconnect`, the 500 when the app fails before starting a response and the abort
+after, bodyless responses (HEAD, 1xx, 204, 304), request-body backpressure and size limit, the grace period
+before the task of a vanished client is cancelled, trailers, pathsend, early hints and access-log data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import BinaryIO, Protocol
+
+from ._context import AccessRecord, ServerContext
+from ._dates import http_date
+from ._messages import InvalidMessage, validate_headers, validate_status
+from ._types import Headers, Message, Scope
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+_FILE_CHUNK = 256 * 1024
+_ERROR_BODIES = {
+    413: b"Request body too large",
+    500: b"Internal Server Error",
+}
+
+
+class ClientDisconnected(OSError):
+    """Raised by `send` once the client is gone, as the ASGI spec asks (a subclass of OSError)."""
+
+
+class ResponseWriter(Protocol):
+    """The wire side of one request, implemented by each HTTP-like protocol."""
+
+    #: The response may end with trailers (HTTP/2; HTTP/1.1 chunked to a client that sent `TE: trailers`).
+    can_send_trailers: bool
+    #: 1xx responses other than 100 may be sent (HTTP/1.1 clients, HTTP/2).
+    can_send_informational: bool
+    #: `send_file` can hand the file to the kernel (cleartext sockets).
+    can_sendfile: bool
+
+    def request_body(self) -> None:
+        """The app is waiting for body it has not got yet: answer `Expect: 100-continue` if pending."""
+
+    def body_consumed(self, size: int) -> None:
+        """The app took `size` buffered body bytes: resume reading or acknowledge flow-control credit."""
+
+    def send_informational(self, status: int, headers: Headers) -> None: ...
+
+    def start_response(self, status: int, headers: Headers) -> None:
+        """Begin the response. Raises `ValueError` for headers the protocol cannot send, changing nothing."""
+
+    def send_data(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None:
+        """Return once the client has taken enough of what was sent (write backpressure)."""
+
+    async def send_file(self, file: BinaryIO, offset: int, count: int) -> None: ...
+
+    def end_response(self, trailers: Headers | None) -> None: ...
+
+    def abort_response(self) -> None:
+        """The response cannot be completed: make sure the client sees it fail (close, RST_STREAM)."""
+
+
+class ResponseState(enum.Enum):
+    AWAITING_START = "awaiting http.response.start"
+    AWAITING_BODY = "sending http.response.body"
+    AWAITING_TRAILERS = "sending http.response.trailers"
+    COMPLETE = "response complete"
+
+
+_Handler = Callable[["RequestCycle", Message], Awaitable[None]]
+
+
+class RequestCycle:
+    """Runs the app for one request. Create it, then `asyncio.create_task(cycle.run())`."""
+
+    __slots__ = (
+        "_body",
+        "_body_complete",
+        "_body_size",
+        "_bytes_sent",
+        "_context",
+        "_continue_requested",
+        "_disconnect_timer",
+        "_disconnected",
+        "_expects_trailers",
+        "_final_body_delivered",
+        "_head_sent",
+        "_peer_closed",
+        "_pending_head",
+        "_received",
+        "_response_headers",
+        "_send_body",
+        "_started_at",
+        "_trailers",
+        "_waiter",
+        "_writer",
+        "content_length",
+        "scope",
+        "state",
+        "status",
+        "task",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        writer: ResponseWriter,
+        context: ServerContext,
+        *,
+        content_length: int | None = None,
+        body_expected: bool = True,
+    ) -> None:
+        self.scope = scope
+        self._writer = writer
+        self._context = context
+        self.content_length = content_length
+        self.state = ResponseState.AWAITING_START
+        self.status = 0
+        self.task: asyncio.Task[None] | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._received = 0
+        self._body_complete = not body_expected
+        self._final_body_delivered = False
+        self._disconnected = False
+        self._peer_closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._continue_requested = False
+        self._pending_head: tuple[int, Headers] | None = None
+        self._response_headers: Headers = []
+        self._send_body = scope["method"] != "HEAD"
+        self._expects_trailers = False
+        self._trailers: Headers = []
+        self._head_sent = False
+        self._bytes_sent = 0
+        self._disconnect_timer: asyncio.TimerHandle | None = None
+        self._started_at = time.monotonic()
+
+    # ---- protocol side -------------------------------------------------------------------------------
+
+    @property
+    def buffered_body(self) -> int:
+        return self._body_size
+
+    @property
+    def response_complete(self) -> bool:
+        return self.state is ResponseState.COMPLETE
+
+    @property
+    def response_started(self) -> bool:
+        """Whether any of the response reached the protocol (after that, failures can only abort)."""
+        return self._head_sent
+
+    def peer_closed(self) -> None:
+        """The client finished sending (half-close): `receive` says so, but the response still goes out."""
+        self._peer_closed = True
+        self._wake()
+
+    def feed_body(self, data: bytes) -> None:
+        if not data or self._disconnected:
+            return
+        self._received += len(data)
+        limit = self._context.config.max_request_body_size
+        if limit is not None and self._received > limit:
+            self._reject_oversized_body()
+            return
+        self._body.append(data)
+        self._body_size += len(data)
+        self._wake()
+
+    def _reject_oversized_body(self) -> None:
+        self._disconnected = True  # the app must not see a truncated body as complete
+        self._wake()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        if not self._head_sent:
+            self._reply_error(413)
+        elif self.state is not ResponseState.COMPLETE:
+            self.state = ResponseState.COMPLETE
+            self._writer.abort_response()
+
+    def end_body(self) -> None:
+        self._body_complete = True
+        self._wake()
+
+    def connection_lost(self) -> None:
+        """The client went away: the app gets `http.disconnect`, and if it is still producing a response it
+        has the grace period to notice before its task is cancelled."""
+        if self._disconnected:
+            return
+        self._disconnected = True
+        self._wake()
+        grace = self._context.config.disconnect_grace_period
+        task = self.task
+        if grace is None or task is None or task.done() or self.state is ResponseState.COMPLETE:
+            return
+        loop = asyncio.get_running_loop()
+        self._disconnect_timer = loop.call_later(grace, task.cancel)
+
+    # ---- app side ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        config = self._context.config
+        limit = config.max_request_body_size
+        if limit is not None and self.content_length is not None and self.content_length > limit:
+            self._reply_error(413)
+            return
+        try:
+            await self._context.app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            if not self._disconnected:
+                raise  # cancelled by the server (shutdown), not by our grace timer: let it propagate
+            self._finish_abandoned("cancelled after the client disconnected")
+        except Exception as exc:  # noqa: BLE001 - any app failure must become a 500 or an abort
+            self._context.logger.error("Exception in ASGI application", exc_info=exc)
+            self._finish_abandoned(None)
+        else:
+            if self.state is not ResponseState.COMPLETE:
+                if not self._disconnected:
+                    self._context.logger.error(
+                        "ASGI application returned without completing the response (%s)", self.state.value
+                    )
+                self._finish_abandoned(None)
+        finally:
+            if self._disconnect_timer is not None:
+                self._disconnect_timer.cancel()
+
+    def _finish_abandoned(self, reason: str | None) -> None:
+        if self.state is ResponseState.COMPLETE:
+            return
+        if not self._head_sent and not self._disconnected:
+            self._reply_error(500)
+            return
+        if reason:
+            self._context.logger.debug("request %s", reason)
+        self.state = ResponseState.COMPLETE
+        self._writer.abort_response()
+        self._log_access()
+
+    async def receive(self) -> Message:
+        while True:
+            if self._body:
+                data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+                self._body.clear()
+                self._body_size = 0
+                self._writer.body_consumed(len(data))
+                self._final_body_delivered = self._body_complete
+                return {"type": "http.request", "body": data, "more_body": not self._body_complete}
+            if self._body_complete and not self._final_body_delivered:
+                self._final_body_delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self._disconnected or self._peer_closed or self.state is ResponseState.COMPLETE:
+                return {"type": "http.disconnect"}
+            if not self._continue_requested and not self._body_complete:
+                self._continue_requested = True
+                self._writer.request_body()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    async def send(self, message: Message) -> None:
+        if self._disconnected and self.state is not ResponseState.COMPLETE:
+            raise ClientDisconnected("the client disconnected")
+        try:
+            message_type = message["type"]
+        except (KeyError, TypeError):
+            raise InvalidMessage(f"ASGI message without a 'type': {message!r}") from None
+        handler = _TRANSITIONS.get((self.state, message_type))
+        if handler is None:
+            raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
+        await handler(self, message)
+
+    # ---- transitions ---------------------------------------------------------------------------------
+
+    async def _on_start(self, message: Message) -> None:
+        status = validate_status(message.get("status"))
+        headers = validate_headers(message.get("headers", ()))
+        self._expects_trailers = bool(message.get("trailers", False))
+        if status in _NO_BODY_STATUSES:
+            self._send_body = False
+        self.status = status
+        self._response_headers = headers
+        self._pending_head = (status, headers)
+        self.state = ResponseState.AWAITING_BODY
+
+    async def _on_body(self, message: Message) -> None:
+        data = message.get("body", b"")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidMessage(f"http.response.body 'body' must be bytes, got {type(data).__name__}")
+        more_body = bool(message.get("more_body", False))
+        if self._pending_head is not None:
+            self._flush_head(len(data) if not more_body else None)
+        if data and self._send_body:
+            self._bytes_sent += len(data)
+            self._writer.send_data(bytes(data))
+            await self._writer.drain()
+        if not more_body:
+            self._end_body_stream()
+
+    async def _on_trailers(self, message: Message) -> None:
+        self._trailers.extend(validate_headers(message.get("headers", ())))
+        if not message.get("more_trailers", False):
+            self._complete(self._trailers)
+
+    async def _on_pathsend(self, message: Message) -> None:
+        path = message.get("path")
+        if not isinstance(path, str):
+            raise InvalidMessage("http.response.pathsend 'path' must be a str")
+        with open(path, "rb") as file:  # noqa: ASYNC230 - open is a metadata call; reads below go to a thread
+            size = os.fstat(file.fileno()).st_size
+            if self._pending_head is not None:
+                self._flush_head(size)
+            if self._send_body and size:
+                self._bytes_sent += size
+                if self._writer.can_sendfile:
+                    await self._writer.send_file(file, 0, size)
+                else:
+                    await self._copy_file(file)
+        self._end_body_stream()
+
+    async def _on_early_hint(self, message: Message) -> None:
+        links = message.get("links", ())
+        if not all(isinstance(link, bytes) for link in links):
+            raise InvalidMessage("http.response.early_hint 'links' must be a list of bytes")
+        if self._writer.can_send_informational and links:
+            self._writer.send_informational(103, [(b"link", link) for link in links])
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def _flush_head(self, body_length: int | None) -> None:
+        assert self._pending_head is not None
+        status, headers = self._pending_head
+        headers = self._complete_headers(headers, body_length)
+        try:
+            self._writer.start_response(status, headers)
+        except ValueError as exc:
+            self.state = ResponseState.AWAITING_START  # nothing reached the wire: the app's failure is a 500
+            raise InvalidMessage(f"invalid http.response.start: {exc}") from exc
+        self._pending_head = None
+        self._head_sent = True
+
+    def _complete_headers(self, headers: Headers, body_length: int | None) -> Headers:
+        config = self._context.config
+        has_length = has_server = has_date = False
+        for name, _ in headers:
+            lowered = name.lower()
+            if lowered == b"content-length" or lowered == b"transfer-encoding":
+                has_length = True
+            elif lowered == b"server":
+                has_server = True
+            elif lowered == b"date":
+                has_date = True
+        extra: Headers = []
+        if config.server_header and not has_server:
+            extra.append((b"server", self._context.server_name))
+        if config.date_header and not has_date:
+            extra.append((b"date", http_date()))
+        # A response sent in one piece gets a Content-Length rather than chunked framing: cheaper for both
+        # sides, and the only framing an HTTP/1.0 client can keep alive on.
+        if (
+            body_length is not None
+            and not has_length
+            and not self._expects_trailers
+            and self.status not in _NO_BODY_STATUSES
+        ):
+            extra.append((b"content-length", str(body_length).encode("ascii")))
+        return headers + extra if extra else headers
+
+    def _end_body_stream(self) -> None:
+        if self._expects_trailers:
+            self.state = ResponseState.AWAITING_TRAILERS
+        else:
+            self._complete(None)
+
+    def _complete(self, trailers: Headers | None) -> None:
+        self.state = ResponseState.COMPLETE
+        self._writer.end_response(trailers if self._writer.can_send_trailers else None)
+        self._wake()
+        self._log_access()
+
+    async def _copy_file(self, file: BinaryIO) -> None:
+        loop = asyncio.get_running_loop()
+        while chunk := await loop.run_in_executor(None, file.read, _FILE_CHUNK):
+            self._writer.send_data(chunk)
+            await self._writer.drain()
+
+    def _reply_error(self, status: int) -> None:
+        body = _ERROR_BODIES.get(status, b"Error")
+        headers: Headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+        ]
+        self.status = status
+        self._response_headers = headers
+        self._pending_head = None
+        self._head_sent = True
+        self._writer.start_response(status, self._complete_headers(headers, None))
+        if self._send_body:
+            self._writer.send_data(body)
+            self._bytes_sent = len(body)
+        self._complete(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _log_access(self) -> None:
+        if self._context.on_request_done is not None:
+            self._context.on_request_done()
+        log = self._context.access_log
+        if log is None:
+            return
+        scope = self.scope
+        log(
+            AccessRecord(
+                method=scope["method"],
+                path=scope["path"],
+                query_string=scope["query_string"],
+                http_version=scope["http_version"],
+                status=self.status,
+                response_bytes=self._bytes_sent,
+                duration=time.monotonic() - self._started_at,
+                client=scope["client"],
+                request_headers=scope["headers"],
+                response_headers=self._response_headers,
+                scheme=scope["scheme"],
+            )
+        )
+
+
+_TRANSITIONS: dict[tuple[ResponseState, str], _Handler] = {
+    (ResponseState.AWAITING_START, "http.response.start"): RequestCycle._on_start,
+    (ResponseState.AWAITING_START, "http.response.early_hint"): RequestCycle._on_early_hint,
+    (ResponseState.AWAITING_BODY, "http.response.body"): RequestCycle._on_body,
+    (ResponseState.AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,
+    (ResponseState.AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,
+}

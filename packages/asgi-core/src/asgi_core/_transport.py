@@ -1,0 +1,76 @@
+"""The I/O surface a protocol talks to, and write flow control on top of it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+
+class Transport(Protocol):
+    """The subset of `asyncio.Transport` that our protocols use. An asyncio transport satisfies it as it is;
+    another server can wrap its own connection object in these few methods."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> None: ...
+    def close(self) -> None: ...
+    def is_closing(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def get_extra_info(self, name: str, default: Any = None, /) -> Any: ...
+
+
+class FlowControl:
+    """Write backpressure for one connection.
+
+    The event loop calls the protocol's `pause_writing`/`resume_writing` when the transport's buffer crosses
+    its high/low water marks; the protocol forwards them here, and senders `await drain()` so a fast app
+    cannot queue unbounded data for a slow client. Read pausing is counted, so that the app's body buffer and
+    pipelined-request parking can both hold reading paused without resuming each other's pause.
+    """
+
+    __slots__ = ("_drain_waiter", "_read_pauses", "_transport", "write_paused")
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._read_pauses: set[str] = set()
+
+    async def drain(self) -> None:
+        if not self.write_paused:
+            return
+        if self._drain_waiter is None:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._drain_waiter)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_drain()
+
+    def connection_lost(self) -> None:
+        # Wake writers: their next write finds the connection gone and reports it.
+        self.write_paused = False
+        self._release_drain()
+
+    def _release_drain(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pause_reading(self, reason: str) -> None:
+        if not self._read_pauses and not self._transport.is_closing():
+            self._transport.pause_reading()
+        self._read_pauses.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        if reason not in self._read_pauses:
+            return
+        self._read_pauses.discard(reason)
+        if not self._read_pauses and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    @property
+    def reading_paused(self) -> bool:
+        return bool(self._read_pauses)

@@ -1,0 +1,354 @@
+"""HTTP/1.1 connections: h11 events in, asgi-core request cycles out.
+
+Connection lifecycle, in h11's terms: IDLE (waiting for a request head, under the head deadline or, between
+requests, the keep-alive timeout) -> a request in flight (one `RequestCycle`; further pipelined requests wait
+in h11's buffer with reading paused) -> DONE, then either the next cycle or a close. Anything h11 rejects
+gets its 4xx and a close; the app never sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import h11
+from asgi_core import (
+    ConnectionInfo,
+    FlowControl,
+    RequestCycle,
+    ServerContext,
+    Transport,
+    UpgradeRequest,
+    apply_forwarded,
+    build_http_scope,
+)
+
+from ._limits import HeadRejected, check_head, check_partial_head, error_response
+from ._writer import H11ResponseWriter
+
+_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
+_HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
+_BASE_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
+_HTTP11_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}, "http.response.early_hint": {}}
+_TRAILER_EXTENSIONS: dict[str, Any] = {**_HTTP11_EXTENSIONS, "http.response.trailers": {}}
+
+
+class HTTP1Protocol(asyncio.Protocol):
+    """An `asyncio.Protocol` serving ASGI over HTTP/1.1. Create one per connection: `HTTP1Protocol(context)`."""
+
+    transport: Transport
+    flow: FlowControl
+    h11: h11.Connection
+
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.config = context.config
+        self.cycle: RequestCycle | None = None
+        self.writer: H11ResponseWriter | None = None
+        self.closing_after_response = False
+        self._conn_info: ConnectionInfo
+        self._timer: asyncio.TimerHandle | None = None
+        self._head_deadline_armed = False
+        self._discarding_body = False
+        self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
+        self._loop = asyncio.get_running_loop()
+
+    # ---- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(self.transport)
+        self._conn_info = ConnectionInfo.from_transport(self.transport)
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_head_size)
+        set_limits = getattr(transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            set_limits(high=self.config.write_buffer_high_water)
+        self.context.connections.add(self)
+        if self.context.draining:
+            self.closing_after_response = True
+        self._arm_head_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is None:
+            if not self._head_deadline_armed:
+                self._arm_head_deadline()  # the first byte of a new request: the keep-alive wait is over
+        elif self._parked_bytes >= 0:
+            # Pipelined bytes wait in h11 while a response is produced; past a head's worth, stop reading.
+            self._parked_bytes += len(data)
+            if self._parked_bytes > self.config.max_head_size:
+                self.flow.pause_reading("pipelined")
+        self.h11.receive_data(data)
+        self._handle_events()
+
+    def eof_received(self) -> bool:
+        # A client may half-close once its request is sent; it still gets its response, then we close.
+        self.h11.receive_data(b"")
+        if self.cycle is not None:
+            self.cycle.peer_closed()
+        self._handle_events()
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self.context.connections.discard(self)
+        self.flow.connection_lost()
+        if self.cycle is not None:
+            self.cycle.connection_lost()
+            self.cycle = None
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # ---- ServerConnection ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        self.closing_after_response = True
+        if self.cycle is None:
+            self.transport.close()
+
+    # ---- events --------------------------------------------------------------------------------------
+
+    def _handle_events(self) -> None:
+        conn = self.h11
+        while not self.transport.is_closing():
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._reject(exc.error_status_hint)
+                return
+            event_type = type(event)
+            if event_type is h11.Request:
+                try:
+                    check_head(event, self.config)  # type: ignore[arg-type]
+                except HeadRejected as exc:
+                    self._reject(exc.status)
+                    return
+                self._on_request(event)  # type: ignore[arg-type]
+            elif event_type is h11.Data:
+                self._on_body(event.data)  # type: ignore[union-attr]
+            elif event_type is h11.EndOfMessage:
+                self._on_end_of_body()
+            elif event is h11.NEED_DATA:
+                if conn.their_state is h11.IDLE and self.cycle is None:
+                    self._check_partial_head()
+                return
+            elif event is h11.PAUSED:
+                # The request is fully read; anything more is pipelined and waits for this response. Reading
+                # goes on (that is how a vanished client is noticed) until the parked bytes grow too many.
+                if self._parked_bytes < 0:
+                    self._parked_bytes = 0
+                return
+            else:  # ConnectionClosed: the client closed between requests
+                self.transport.close()
+                return
+
+    def _on_request(self, request: h11.Request) -> None:
+        self._cancel_timer()
+        headers = list(request.headers)
+        content_length: int | None = None
+        chunked = forwarded = trailers = False
+        upgrade: bytes | None = None
+        for name, value in headers:
+            if name == b"content-length":
+                content_length = int(value)  # h11 has validated it
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"upgrade":
+                upgrade = value
+            elif name == b"te":
+                trailers = b"trailers" in value.lower()
+            elif name in _FORWARDING_HEADERS:
+                forwarded = True
+        conn = apply_forwarded(self.config, self._conn_info, headers) if forwarded else self._conn_info
+        http_version = _HTTP_VERSIONS.get(request.http_version, "1.1")
+        method = request.method.decode("ascii")
+
+        if upgrade is not None and self._try_upgrade(upgrade, request, headers, conn, http_version):
+            return
+
+        is_11 = http_version == "1.1"
+        if is_11 and trailers:
+            extensions = _TRAILER_EXTENSIONS
+        else:
+            extensions = _HTTP11_EXTENSIONS if is_11 else _BASE_EXTENSIONS
+        scope = build_http_scope(
+            conn=conn,
+            method=method,
+            http_version=http_version,
+            target=request.target,
+            headers=headers,
+            root_path=self.config.root_path,
+            state=self.context.state,
+            extensions=dict(extensions),
+        )
+        writer = H11ResponseWriter(
+            self,
+            trailers=is_11 and trailers,
+            informational=is_11,
+            sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop),
+        )
+        cycle = RequestCycle(
+            scope,
+            writer,
+            self.context,
+            content_length=content_length,
+            body_expected=chunked or bool(content_length),
+        )
+        self.writer = writer
+        self.cycle = cycle
+        cycle.task = self._loop.create_task(cycle.run())
+
+    def _on_body(self, data: bytes) -> None:
+        cycle = self.cycle
+        if cycle is None or self._discarding_body:
+            return
+        cycle.feed_body(data)
+        if cycle.buffered_body > self.config.request_body_buffer:
+            self.flow.pause_reading("body")
+
+    def _on_end_of_body(self) -> None:
+        if self._discarding_body:
+            self._discarding_body = False
+            self._next_request()
+        elif self.cycle is not None:
+            self.cycle.end_body()
+
+    def _try_upgrade(
+        self, token: bytes, request: h11.Request, headers: list[tuple[bytes, bytes]], conn: ConnectionInfo, version: str
+    ) -> bool:
+        registry = self.context.registry
+        handler = registry.upgrade(token.decode("latin-1").strip()) if registry is not None else None
+        if handler is None:
+            return False
+        upgrade = UpgradeRequest(
+            method=request.method.decode("ascii"),
+            target=request.target,
+            http_version=version,
+            headers=headers,
+            conn=conn,
+            leftover=self.h11.trailing_data[0],
+        )
+        if not handler.accepts(upgrade):
+            return False
+        # Explicit hand-off: the new protocol owns the transport from here, leftover bytes included.
+        self._cancel_timer()
+        self.context.connections.discard(self)
+        protocol = handler.create_protocol(self.context, upgrade)
+        self.transport.set_protocol(protocol)  # type: ignore[attr-defined]
+        protocol.connection_made(self.transport)  # type: ignore[arg-type]
+        if upgrade.leftover:
+            protocol.data_received(upgrade.leftover)
+        self.transport = _DetachedTransport()  # type: ignore[assignment]
+        return True
+
+    # ---- called by the writer ------------------------------------------------------------------------
+
+    def body_consumed(self) -> None:
+        self.flow.resume_reading("body")
+
+    def response_complete(self) -> None:
+        conn = self.h11
+        if conn.our_state is h11.MUST_CLOSE or self.closing_after_response:
+            self.transport.close()
+            return
+        self.cycle = None
+        self.writer = None
+        if conn.their_state is h11.DONE:
+            self._next_request()
+        elif conn.their_state is h11.SEND_BODY:
+            # The app answered without reading the whole body: read and drop the rest to keep the connection.
+            self._discarding_body = True
+            self.flow.resume_reading("body")
+        else:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.transport.close()
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    def _next_request(self) -> None:
+        self.h11.start_next_cycle()
+        self._parked_bytes = -1
+        self._arm_keep_alive()
+        self.flow.resume_reading("body")
+        self.flow.resume_reading("pipelined")
+        self._handle_events()  # a pipelined request may be buffered already
+
+    def _check_partial_head(self) -> None:
+        buffered = self.h11.trailing_data[0]
+        if buffered:
+            try:
+                check_partial_head(buffered, self.config)
+            except HeadRejected as exc:
+                self._reject(exc.status)
+
+    def _reject(self, status: int) -> None:
+        """Answer a broken or over-limit request and close; a response already under way is cut instead."""
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            self.transport.close()
+            return
+        self.transport.write(error_response(status))
+        self.transport.close()
+        if cycle is not None:
+            cycle.connection_lost()
+            self.cycle = None
+
+    def _arm_head_deadline(self) -> None:
+        self._cancel_timer()
+        timeout = self.config.header_timeout
+        self._head_deadline_armed = True
+        if timeout is not None:
+            self._timer = self._loop.call_later(timeout, self._head_deadline_passed)
+
+    def _arm_keep_alive(self) -> None:
+        self._cancel_timer()
+        self._timer = self._loop.call_later(self.config.keep_alive_timeout, self._idle_timeout)
+
+    def _cancel_timer(self) -> None:
+        self._head_deadline_armed = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_deadline_passed(self) -> None:
+        self._timer = None
+        if self.cycle is not None or self.transport.is_closing():
+            return
+        if self.h11.trailing_data[0]:
+            self._reject(408)
+        else:
+            self.transport.close()
+
+    def _idle_timeout(self) -> None:
+        self._timer = None
+        if self.cycle is None:
+            self.transport.close()
+
+
+class _DetachedTransport:
+    """What an upgraded-away protocol holds instead of the transport it gave up: every call is a no-op."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
