@@ -6,7 +6,7 @@ own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to fi
 """
 
 from .__about__ import __version__
-from ._config import ConfigError, Config, describe_settings
+from ._config import Config, ConfigError, describe_settings
 from ._connection import ConnectionInfo, apply_forwarded, peer_is_trusted
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter

@@ -74,15 +74,19 @@ class Config:
         optional=True,
     )
     limit_request_line: int = _setting(
-        4094, "Largest request line in bytes; longer gets 414. 0 means no limit of our own.", minimum=0,
+        4094,
+        "Largest request line in bytes; longer gets 414. 0 means no limit of our own.",
+        minimum=0,
         maximum=65536,
     )
     limit_request_fields: int = _setting(
         100, "Most header fields in one request; more gets 431.", minimum=1, maximum=32768
     )
     limit_request_field_size: int = _setting(
-        8190, "Largest header field (name and value) in bytes; larger gets 431. 0 means no limit of our own.",
-        minimum=0, maximum=1 * MiB,
+        8190,
+        "Largest header field (name and value) in bytes; larger gets 431. 0 means no limit of our own.",
+        minimum=0,
+        maximum=1 * MiB,
     )
     max_request_body_size: int | None = _setting(
         None, "Largest request body in bytes; larger gets 413. `None` means no limit.", minimum=0, optional=True
@@ -132,9 +136,7 @@ class Config:
     http2_max_frame_size: int = _setting(
         16384, "Largest HTTP/2 frame payload we accept.", minimum=16384, maximum=2**24 - 1
     )
-    http2_max_header_list_size: int = _setting(
-        65536, "Largest decoded HTTP/2 header list in bytes.", minimum=1024
-    )
+    http2_max_header_list_size: int = _setting(65536, "Largest decoded HTTP/2 header list in bytes.", minimum=1024)
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -187,7 +189,7 @@ def _validate(name: str, value: object, annotation: object, meta: Any) -> None:
     if meta["choices"] is not None and value not in meta["choices"]:
         raise ConfigError(name, value, ", ".join(meta["choices"]))
     low, high = meta["minimum"], meta["maximum"]
-    if low is not None and value < low or high is not None and value > high:  # type: ignore[operator]
+    if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"{low} to {high}"
         raise ConfigError(name, value, f"a number {bounds}")
 

@@ -15,7 +15,7 @@ import enum
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, ClassVar, Protocol
 
 from ._context import AccessRecord, ServerContext
 from ._dates import http_date
@@ -219,8 +219,8 @@ class RequestCycle:
             if not self._disconnected:
                 raise  # cancelled by the server (shutdown), not by our grace timer: let it propagate
             self._finish_abandoned("cancelled after the client disconnected")
-        except Exception as exc:  # noqa: BLE001 - any app failure must become a 500 or an abort
-            self._context.logger.error("Exception in ASGI application", exc_info=exc)
+        except Exception as exc:
+            self._context.logger.exception("Exception in ASGI application", exc_info=exc)
             self._finish_abandoned(None)
         else:
             if self.state is not ResponseState.COMPLETE:
@@ -275,7 +275,7 @@ class RequestCycle:
             message_type = message["type"]
         except (KeyError, TypeError):
             raise InvalidMessage(f"ASGI message without a 'type': {message!r}") from None
-        handler = _TRANSITIONS.get((self.state, message_type))
+        handler = self._TRANSITIONS.get((self.state, message_type))
         if handler is None:
             raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
         await handler(self, message)
@@ -335,10 +335,20 @@ class RequestCycle:
         if self._writer.can_send_informational and links:
             self._writer.send_informational(103, [(b"link", link) for link in links])
 
+    #: The response state machine: anything not in this table is an out-of-order message.
+    _TRANSITIONS: ClassVar[dict[tuple[ResponseState, str], _Handler]] = {
+        (ResponseState.AWAITING_START, "http.response.start"): _on_start,
+        (ResponseState.AWAITING_START, "http.response.early_hint"): _on_early_hint,
+        (ResponseState.AWAITING_BODY, "http.response.body"): _on_body,
+        (ResponseState.AWAITING_BODY, "http.response.pathsend"): _on_pathsend,
+        (ResponseState.AWAITING_TRAILERS, "http.response.trailers"): _on_trailers,
+    }
+
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _flush_head(self, body_length: int | None) -> None:
-        assert self._pending_head is not None
+        if self._pending_head is None:
+            return
         status, headers = self._pending_head
         headers = self._complete_headers(headers, body_length)
         try:
@@ -354,7 +364,7 @@ class RequestCycle:
         has_length = has_server = has_date = False
         for name, _ in headers:
             lowered = name.lower()
-            if lowered == b"content-length" or lowered == b"transfer-encoding":
+            if lowered in (b"content-length", b"transfer-encoding"):
                 has_length = True
             elif lowered == b"server":
                 has_server = True
@@ -438,12 +448,3 @@ class RequestCycle:
                 scheme=scope["scheme"],
             )
         )
-
-
-_TRANSITIONS: dict[tuple[ResponseState, str], _Handler] = {
-    (ResponseState.AWAITING_START, "http.response.start"): RequestCycle._on_start,
-    (ResponseState.AWAITING_START, "http.response.early_hint"): RequestCycle._on_early_hint,
-    (ResponseState.AWAITING_BODY, "http.response.body"): RequestCycle._on_body,
-    (ResponseState.AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,
-    (ResponseState.AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,
-}

@@ -87,11 +87,11 @@ class Lifespan:
         scope = {"type": "lifespan", "asgi": ASGI_VERSION, "state": self._state}
         try:
             await self._app(scope, self._receive, self._send)
-        except BaseException as exc:  # noqa: BLE001 - any failure ends lifespan; report it to the waiter
+        except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             if self._supported or (self._startup_done is not None and self._startup_done.done()):
-                self._logger.error("Exception in ASGI lifespan", exc_info=exc)
+                self._logger.exception("Exception in ASGI lifespan", exc_info=exc)
             self._fail(_Unsupported(f"{type(exc).__name__}: {exc}"))
         else:
             self._fail(_Unsupported("the lifespan task returned without answering"))

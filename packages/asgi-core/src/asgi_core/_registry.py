@@ -83,7 +83,7 @@ class Registry:
         if name not in self._protocols and name in self._protocol_eps:
             plugin = self._load(self._protocol_eps.pop(name))
             if plugin is not None:
-                self._protocols[name] = plugin
+                self._protocols[name] = plugin  # type: ignore[assignment]
         return self._protocols.get(name)
 
     def upgrade(self, token: str) -> UpgradeHandler | None:
@@ -91,16 +91,16 @@ class Registry:
         if token not in self._upgrades and token in self._upgrade_eps:
             handler = self._load(self._upgrade_eps.pop(token))
             if handler is not None:
-                self._upgrades[token] = handler
+                self._upgrades[token] = handler  # type: ignore[assignment]
         return self._upgrades.get(token)
 
     def upgrade_tokens(self) -> list[str]:
         return sorted(set(self._upgrades) | set(self._upgrade_eps))
 
-    def _load(self, entry_point: EntryPoint) -> ProtocolPlugin | UpgradeHandler | None:
+    def _load(self, entry_point: EntryPoint) -> object | None:
         try:
-            loaded = entry_point.load()
-            return loaded() if isinstance(loaded, type) else loaded  # type: ignore[no-any-return]
+            loaded: object = entry_point.load()
+            return loaded() if isinstance(loaded, type) else loaded
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break discovery of the others
             message = f"{type(exc).__name__}: {exc}"
             self.errors[entry_point.name] = message

@@ -38,7 +38,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     transport: Transport
     flow: FlowControl
-    h11: h11.Connection
+    h11_conn: h11.Connection
 
     def __init__(self, context: ServerContext) -> None:
         self.context = context
@@ -59,7 +59,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
         self._conn_info = ConnectionInfo.from_transport(self.transport)
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_head_size)
+        self.h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_head_size)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
             set_limits(high=self.config.write_buffer_high_water)
@@ -77,12 +77,12 @@ class HTTP1Protocol(asyncio.Protocol):
             self._parked_bytes += len(data)
             if self._parked_bytes > self.config.max_head_size:
                 self.flow.pause_reading("pipelined")
-        self.h11.receive_data(data)
+        self.h11_conn.receive_data(data)
         self._handle_events()
 
     def eof_received(self) -> bool:
         # A client may half-close once its request is sent; it still gets its response, then we close.
-        self.h11.receive_data(b"")
+        self.h11_conn.receive_data(b"")
         if self.cycle is not None:
             self.cycle.peer_closed()
         self._handle_events()
@@ -114,7 +114,7 @@ class HTTP1Protocol(asyncio.Protocol):
     # ---- events --------------------------------------------------------------------------------------
 
     def _handle_events(self) -> None:
-        conn = self.h11
+        conn = self.h11_conn
         while not self.transport.is_closing():
             try:
                 event = conn.next_event()
@@ -122,15 +122,15 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._reject(exc.error_status_hint)
                 return
             event_type = type(event)
-            if event_type is h11.Request:
+            if isinstance(event, h11.Request):
                 try:
-                    check_head(event, self.config)  # type: ignore[arg-type]
+                    check_head(event, self.config)
                 except HeadRejected as exc:
                     self._reject(exc.status)
                     return
-                self._on_request(event)  # type: ignore[arg-type]
-            elif event_type is h11.Data:
-                self._on_body(event.data)  # type: ignore[union-attr]
+                self._on_request(event)
+            elif isinstance(event, h11.Data):
+                self._on_body(event.data)
             elif event_type is h11.EndOfMessage:
                 self._on_end_of_body()
             elif event is h11.NEED_DATA:
@@ -140,8 +140,7 @@ class HTTP1Protocol(asyncio.Protocol):
             elif event is h11.PAUSED:
                 # The request is fully read; anything more is pipelined and waits for this response. Reading
                 # goes on (that is how a vanished client is noticed) until the parked bytes grow too many.
-                if self._parked_bytes < 0:
-                    self._parked_bytes = 0
+                self._parked_bytes = max(self._parked_bytes, 0)
                 return
             else:  # ConnectionClosed: the client closed between requests
                 self.transport.close()
@@ -219,7 +218,12 @@ class HTTP1Protocol(asyncio.Protocol):
             self.cycle.end_body()
 
     def _try_upgrade(
-        self, token: bytes, request: h11.Request, headers: list[tuple[bytes, bytes]], conn: ConnectionInfo, version: str
+        self,
+        token: bytes,
+        request: h11.Request,
+        headers: list[tuple[bytes, bytes]],
+        conn: ConnectionInfo,
+        version: str,
     ) -> bool:
         registry = self.context.registry
         handler = registry.upgrade(token.decode("latin-1").strip()) if registry is not None else None
@@ -231,7 +235,7 @@ class HTTP1Protocol(asyncio.Protocol):
             http_version=version,
             headers=headers,
             conn=conn,
-            leftover=self.h11.trailing_data[0],
+            leftover=self.h11_conn.trailing_data[0],
         )
         if not handler.accepts(upgrade):
             return False
@@ -252,7 +256,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.flow.resume_reading("body")
 
     def response_complete(self) -> None:
-        conn = self.h11
+        conn = self.h11_conn
         if conn.our_state is h11.MUST_CLOSE or self.closing_after_response:
             self.transport.close()
             return
@@ -273,7 +277,7 @@ class HTTP1Protocol(asyncio.Protocol):
     # ---- internals -----------------------------------------------------------------------------------
 
     def _next_request(self) -> None:
-        self.h11.start_next_cycle()
+        self.h11_conn.start_next_cycle()
         self._parked_bytes = -1
         self._arm_keep_alive()
         self.flow.resume_reading("body")
@@ -281,7 +285,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._handle_events()  # a pipelined request may be buffered already
 
     def _check_partial_head(self) -> None:
-        buffered = self.h11.trailing_data[0]
+        buffered = self.h11_conn.trailing_data[0]
         if buffered:
             try:
                 check_partial_head(buffered, self.config)
@@ -321,7 +325,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._timer = None
         if self.cycle is not None or self.transport.is_closing():
             return
-        if self.h11.trailing_data[0]:
+        if self.h11_conn.trailing_data[0]:
             self._reject(408)
         else:
             self.transport.close()

@@ -44,9 +44,9 @@ class H11ResponseWriter:
         self.can_sendfile = sendfile
 
     def request_body(self) -> None:
-        conn = self._protocol.h11
+        conn = self._protocol.h11_conn
         if not self.done and conn.they_are_waiting_for_100_continue:
-            self._write(conn.send(h11.InformationalResponse(status_code=100, headers=(), reason=b"Continue")))
+            self._write(conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
 
     def body_consumed(self, size: int) -> None:
         if not self.done:
@@ -54,7 +54,7 @@ class H11ResponseWriter:
 
     def send_informational(self, status: int, headers: Headers) -> None:
         event = h11.InformationalResponse(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
-        self._write(self._protocol.h11.send(event))
+        self._write(self._protocol.h11_conn.send(event))
 
     def start_response(self, status: int, headers: Headers) -> None:
         if self._protocol.closing_after_response:
@@ -63,26 +63,29 @@ class H11ResponseWriter:
             event = h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
         except h11.LocalProtocolError as exc:
             raise ValueError(str(exc)) from None  # h11 validated the event without touching connection state
-        self._head = self._protocol.h11.send(event)
+        self._head = self._protocol.h11_conn.send(event)
 
     def send_data(self, data: bytes) -> None:
-        self._write(self._protocol.h11.send(h11.Data(data=data)))
+        self._write(self._protocol.h11_conn.send(h11.Data(data=data)))
 
     async def drain(self) -> None:
         await self._protocol.flow.drain()
 
     async def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
         protocol = self._protocol
-        for piece in protocol.h11.send_with_data_passthrough(h11.Data(data=_FileBody(file, offset, count))):
+        body = _FileBody(file, offset, count)
+        # h11 frames any object with a length; the kernel then sends the bytes themselves.
+        pieces = protocol.h11_conn.send_with_data_passthrough(h11.Data(data=body))  # type: ignore[arg-type]
+        for piece in pieces or ():
             if isinstance(piece, _FileBody):
                 self._flush()
                 await protocol.flow.drain()
-                await asyncio.get_running_loop().sendfile(protocol.transport, file, offset, count)  # type: ignore[arg-type]
+                await asyncio.get_running_loop().sendfile(protocol.transport, file, offset, count)
             else:
                 self._write(piece)
 
     def end_response(self, trailers: Headers | None) -> None:
-        self._write(self._protocol.h11.send(h11.EndOfMessage(headers=trailers or ())))
+        self._write(self._protocol.h11_conn.send(h11.EndOfMessage(headers=trailers or [])))
         self.done = True
         self._protocol.response_complete()
 
