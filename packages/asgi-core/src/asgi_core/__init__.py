@@ -7,7 +7,7 @@ own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to fi
 
 from .__about__ import __version__
 from ._config import Config, ConfigError, describe_settings
-from ._connection import ConnectionInfo, apply_forwarded, peer_is_trusted
+from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
@@ -16,7 +16,7 @@ from ._messages import InvalidMessage
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
-from ._transport import FlowControl, Transport
+from ._transport import FlowControl, StreamTransport, Transport
 from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "Send",
     "ServerConnection",
     "ServerContext",
+    "StreamTransport",
     "Transport",
     "UpgradeHandler",
     "UpgradeRequest",
@@ -56,6 +57,8 @@ __all__ = [
     "decode_path",
     "describe_settings",
     "http_date",
+    "parse_networks",
+    "peer_in",
     "peer_is_trusted",
     "serve",
     "split_target",

@@ -14,6 +14,7 @@ from typing import Any
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LIFESPAN_MODES = ("auto", "on", "off")
+HTTP2_CLEARTEXT_MODES = ("off", "prior-knowledge", "upgrade", "both")
 MiB = 1024 * 1024
 
 
@@ -137,28 +138,35 @@ class Config:
         16384, "Largest HTTP/2 frame payload we accept.", minimum=16384, maximum=2**24 - 1
     )
     http2_max_header_list_size: int = _setting(65536, "Largest decoded HTTP/2 header list in bytes.", minimum=1024)
+    http2_cleartext: str = _setting(
+        "off",
+        "Cleartext HTTP/2 (h2c) for peers in `forwarded_allow_ips`: by the connection preface "
+        "(`prior-knowledge`), by `Upgrade: h2c` (`upgrade`), `both`, or `off`.",
+        choices=HTTP2_CLEARTEXT_MODES,
+    )
+    uwsgi_allow_ips: tuple[str, ...] = _setting(
+        ("127.0.0.1", "::1"),
+        "Peers (addresses or CIDR ranges, `*` for all) allowed to send uWSGI requests; Unix-socket peers are "
+        "always allowed.",
+    )
 
     def __post_init__(self) -> None:
         for setting in fields(self):
             _validate(setting.name, getattr(self, setting.name), setting.type, setting.metadata)
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path", self.root_path, "empty, or a path starting and not ending with '/'")
-        _ = self.trusted_networks  # parse now so a bad entry fails at startup, not at the first request
+        # Parse now so that a bad entry fails at startup, not at the first request.
+        _ = self.trusted_networks, self.uwsgi_networks
 
     @cached_property
     def trusted_networks(self) -> tuple[Network, ...] | None:
         """Parsed `forwarded_allow_ips`; `None` means every peer is trusted."""
-        if "*" in self.forwarded_allow_ips:
-            return None
-        networks = []
-        for entry in self.forwarded_allow_ips:
-            try:
-                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-            except ValueError:
-                raise ConfigError(
-                    "forwarded_allow_ips", entry, "IP addresses or CIDR ranges such as 10.0.0.0/8, or '*'"
-                ) from None
-        return tuple(networks)
+        return parse_networks("forwarded_allow_ips", self.forwarded_allow_ips)
+
+    @cached_property
+    def uwsgi_networks(self) -> tuple[Network, ...] | None:
+        """Parsed `uwsgi_allow_ips`; `None` means every peer is allowed."""
+        return parse_networks("uwsgi_allow_ips", self.uwsgi_allow_ips)
 
     @property
     def max_head_size(self) -> int:
@@ -166,6 +174,19 @@ class Config:
         line = self.limit_request_line or 65536
         field_size = self.limit_request_field_size or 65536
         return line + self.limit_request_fields * (field_size + 2) + 4
+
+
+def parse_networks(setting: str, entries: tuple[str, ...]) -> tuple[Network, ...] | None:
+    """Addresses and CIDR ranges as networks; `None` for `*`, which admits every peer."""
+    if any(entry.strip() == "*" for entry in entries):
+        return None
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(setting, entry, "IP addresses or CIDR ranges such as 10.0.0.0/8, or '*'") from None
+    return tuple(networks)
 
 
 _TYPE_NAMES = {"str": str, "float": float, "int": int, "bool": bool}

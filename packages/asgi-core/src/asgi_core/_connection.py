@@ -54,14 +54,16 @@ def _is_trusted(host: str, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def peer_is_trusted(config: Config, client: Address | None) -> bool:
-    """Whether the direct peer may speak for the client (Unix-socket peers are the local proxy: trusted)."""
-    networks = config.trusted_networks
-    if networks is None:
-        return True
-    if client is None or client[1] is None:
+def peer_in(networks: tuple[Network, ...] | None, client: Address | None) -> bool:
+    """Whether a peer is in an allow-list (`None` admits all; Unix-socket peers are local: always in)."""
+    if networks is None or client is None or client[1] is None:
         return True
     return _is_trusted(client[0], networks)
+
+
+def peer_is_trusted(config: Config, client: Address | None) -> bool:
+    """Whether the direct peer may speak for the client (Unix-socket peers are the local proxy: trusted)."""
+    return peer_in(config.trusted_networks, client)
 
 
 def apply_forwarded(config: Config, conn: ConnectionInfo, headers: Headers) -> ConnectionInfo:

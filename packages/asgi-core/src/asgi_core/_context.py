@@ -54,6 +54,9 @@ class ServerContext:
     #: Set when the server stops taking requests (graceful shutdown, max_requests): responses then say
     #: `Connection: close` and idle connections are closed.
     draining: bool = False
+    #: Set with `draining` when the server will come back (reload, max_requests): WebSockets then close
+    #: with 1012 (service restart) instead of 1001 (going away).
+    restarting: bool = False
 
     def drain_connections(self) -> None:
         self.draining = True

@@ -47,7 +47,12 @@ class UpgradeRequest:
 
 
 class UpgradeHandler(Protocol):
-    """Takes over a connection from HTTP/1.1 when a request carries `Upgrade: <token>`."""
+    """Takes over a connection from HTTP/1.1 when a request carries `Upgrade: <token>`.
+
+    The same handler serves a protocol tunnelled in one HTTP/2 stream (extended CONNECT, RFC 8441): then the
+    request's `http_version` is "2", the method is CONNECT, and the transport handed to `connection_made` is
+    a `StreamTransport`, on which the handshake is answered with `send_head` rather than raw bytes.
+    """
 
     token: str
 

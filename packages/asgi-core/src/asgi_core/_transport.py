@@ -18,6 +18,16 @@ class Transport(Protocol):
     def get_extra_info(self, name: str, default: Any = None, /) -> Any: ...
 
 
+class StreamTransport(Transport, Protocol):
+    """A transport for one stream of a multiplexed connection, such as an HTTP/2 extended CONNECT (RFC 8441).
+
+    A protocol taking over such a stream answers its handshake with a response head (`send_head`) instead of
+    raw HTTP/1.1 bytes; `write` then carries the stream's data and `close` ends the stream.
+    """
+
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False) -> None: ...
+
+
 class FlowControl:
     """Write backpressure for one connection.
 
