@@ -1,0 +1,1 @@
+"""Fixtures shared by the cross-package tests (real processes over real loopback sockets)."""
