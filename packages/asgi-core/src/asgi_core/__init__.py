@@ -6,8 +6,8 @@ own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to fi
 """
 
 from .__about__ import __version__
-from ._config import Config, ConfigError, describe_settings
-from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
+from ._config import Config, ConfigError, describe_settings, parse_networks
+from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted, set_proxied_addresses
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
@@ -61,5 +61,6 @@ __all__ = [
     "peer_in",
     "peer_is_trusted",
     "serve",
+    "set_proxied_addresses",
     "split_target",
 ]

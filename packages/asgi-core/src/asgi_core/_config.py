@@ -210,7 +210,8 @@ def _validate(name: str, value: object, annotation: object, meta: Any) -> None:
     if meta["choices"] is not None and value not in meta["choices"]:
         raise ConfigError(name, value, ", ".join(meta["choices"]))
     low, high = meta["minimum"], meta["maximum"]
-    if (low is not None and value < low) or (high is not None and value > high):
+    # NaN compares false with every bound, so it would slip through as a timeout that never fires right.
+    if value != value or (low is not None and value < low) or (high is not None and value > high):  # noqa: PLR0124
         bounds = f"at least {low}" if high is None else f"{low} to {high}"
         raise ConfigError(name, value, f"a number {bounds}")
 

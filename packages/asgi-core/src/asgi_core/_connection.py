@@ -25,9 +25,16 @@ class ConnectionInfo:
     @classmethod
     def from_transport(cls, transport: Transport) -> ConnectionInfo:
         tls = transport.get_extra_info("ssl_object")
+        client = _address(transport.get_extra_info("peername"))
+        server = _address(transport.get_extra_info("sockname"))
+        if _proxied:
+            sock = transport.get_extra_info("socket")
+            announced = _proxied.get(sock.fileno()) if sock is not None else None
+            if announced is not None:
+                client, server = announced
         return cls(
-            client=_address(transport.get_extra_info("peername")),
-            server=_address(transport.get_extra_info("sockname")),
+            client=client,
+            server=server,
             scheme="https" if tls is not None else "http",
             tls=tls,
             alpn_protocol=tls.selected_alpn_protocol() if tls is not None else None,
@@ -35,6 +42,20 @@ class ConnectionInfo:
 
     def with_peer(self, client: Address | None, scheme: str) -> ConnectionInfo:
         return replace(self, client=client, scheme=scheme)
+
+
+#: Addresses a PROXY protocol header (HAProxy, load balancers) announced, by socket file descriptor. The server
+#: that read the header records them before the connection's protocol starts and clears the entry for every
+#: other connection it accepts, so a reused descriptor never inherits a stale address.
+_proxied: dict[int, tuple[Address | None, Address | None]] = {}
+
+
+def set_proxied_addresses(fd: int, addresses: tuple[Address | None, Address | None] | None) -> None:
+    """Record the (client, server) addresses a PROXY header gave for socket `fd`, or forget them (`None`)."""
+    if addresses is None:
+        _proxied.pop(fd, None)
+    else:
+        _proxied[fd] = addresses
 
 
 def _address(raw: object) -> Address | None:
@@ -88,7 +109,9 @@ def apply_forwarded(config: Config, conn: ConnectionInfo, headers: Headers) -> C
     if forwarded:
         chain, proto = _parse_forwarded(b",".join(forwarded))
     else:
-        chain = [part.strip() for part in b",".join(forwarded_for).decode("latin-1").split(",") if part.strip()]
+        # Some proxies add the port ("192.0.2.1:4711", "[2001:db8::1]:4711"); the address alone is the client.
+        entries = b",".join(forwarded_for).decode("latin-1").split(",")
+        chain = [_strip_port(part.strip()) for part in entries if part.strip()]
         proto = forwarded_proto.decode("latin-1").strip().lower()
     client = conn.client
     for host in reversed(chain):

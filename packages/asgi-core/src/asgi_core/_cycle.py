@@ -186,6 +186,7 @@ class RequestCycle:
         elif self.state is not ResponseState.COMPLETE:
             self.state = ResponseState.COMPLETE
             self._writer.abort_response()
+            self._log_access()
 
     def end_body(self) -> None:
         self._body_complete = True
@@ -219,6 +220,9 @@ class RequestCycle:
             if not self._disconnected:
                 raise  # cancelled by the server (shutdown), not by our grace timer: let it propagate
             self._finish_abandoned("cancelled after the client disconnected")
+        except ClientDisconnected:
+            # The app let our own "client went away" error escape: routine, not an application failure.
+            self._finish_abandoned("ended by a client disconnect")
         except Exception as exc:
             self._context.logger.exception("Exception in ASGI application", exc_info=exc)
             self._finish_abandoned(None)
@@ -394,9 +398,16 @@ class RequestCycle:
 
     def _complete(self, trailers: Headers | None) -> None:
         self.state = ResponseState.COMPLETE
-        self._writer.end_response(trailers if self._writer.can_send_trailers else None)
-        self._wake()
-        self._log_access()
+        try:
+            self._writer.end_response(trailers if self._writer.can_send_trailers else None)
+        except Exception:
+            # The protocol could not end it (fewer bytes than the declared Content-Length, say): cut the
+            # response so that its client sees a failure instead of waiting for bytes that never come.
+            self._writer.abort_response()
+            raise
+        finally:
+            self._wake()
+            self._log_access()
 
     async def _copy_file(self, file: BinaryIO) -> None:
         loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Protocol
 
+from ._config import Config
 from ._connection import ConnectionInfo
 from ._types import Headers
 
@@ -44,6 +45,8 @@ class UpgradeRequest:
     conn: ConnectionInfo
     #: Bytes the client sent after the request head, which now belong to the new protocol.
     leftover: bytes
+    #: The server's settings, for handlers whose answer depends on them (h2c is off unless configured).
+    config: Config | None = None
 
 
 class UpgradeHandler(Protocol):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from ._connection import ConnectionInfo
 from ._types import Headers, Scope
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _SCHEME_TO_WS = {"http": "ws", "https": "wss"}
+#: Characters RFC 3986 allows as they are in a path segment; the rest of a root_path is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=~"
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
@@ -40,9 +42,11 @@ def decode_path(raw_path: bytes) -> str:
 
 def mount(root_path: str, path: str, raw_path: bytes) -> tuple[str, bytes]:
     """Make `path` include `root_path` whether or not the proxy in front stripped the prefix, never twice."""
-    if not root_path or path == root_path or path.startswith(root_path + "/"):
+    # Asterisk- and authority-form targets (OPTIONS *, CONNECT host:port) are not paths: nothing to mount.
+    if not root_path or not raw_path.startswith(b"/") or path == root_path or path.startswith(root_path + "/"):
         return path, raw_path
-    return root_path + path, root_path.encode("utf-8") + raw_path
+    # raw_path is the wire form, so the (decoded) root_path joins it percent-encoded.
+    return root_path + path, quote(root_path, safe=_PATH_SAFE).encode("ascii") + raw_path
 
 
 def build_http_scope(

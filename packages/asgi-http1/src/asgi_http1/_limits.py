@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 
 import h11
@@ -18,14 +19,74 @@ class HeadRejected(Exception):
         self.status = status
 
 
-def check_partial_head(buffered: bytes, config: Config) -> None:
-    """On an incomplete head: a request line already longer than allowed need not be waited for."""
-    limit = config.limit_request_line
-    if not limit:
-        return
-    line_end = buffered.find(b"\n")
-    if (line_end == -1 and len(buffered) > limit + 2) or line_end > limit + 1:
-        raise HeadRejected(414, "request line too long")
+class HeadGuard:
+    """Reads the raw bytes of a request head alongside h11, for what h11 tolerates and we refuse.
+
+    h11 accepts a bare LF as a line end, unfolds obs-fold lines and merges repeated Content-Length fields; RFC
+    9112 lets a server accept or reject each, and rejecting is what keeps us from disagreeing with a proxy in
+    front about where a request ends (request smuggling). The guard sees every byte of a head once, so a client
+    trickling bytes costs linear work, and it tells an over-long request line (414) before the line ends.
+    """
+
+    __slots__ = ("_buffer", "_done", "_limit", "_line_from", "_line_ok", "_search_from")
+
+    def __init__(self, config: Config) -> None:
+        self._limit = config.limit_request_line
+        self.reset(b"")
+
+    def reset(self, buffered: bytes) -> None:
+        """A new head starts; `buffered` is what the client already sent of it (pipelining)."""
+        self._buffer = bytearray(buffered)
+        self._search_from = self._line_from = 0
+        self._line_ok = not self._limit
+        self._done = False
+
+    def feed(self, data: bytes) -> None:
+        if not self._done:
+            self._buffer += data
+
+    def check(self) -> None:
+        """Raise `HeadRejected` for a broken head: the whole head once it is complete, its first line before."""
+        if self._done:
+            return
+        match = _BLANK_LINE.search(self._buffer, self._search_from)
+        if match is None:
+            self._search_from = max(0, len(self._buffer) - 2)
+            self._check_request_line()
+            return
+        head = bytes(self._buffer[: match.end()])
+        self._done = True
+        self._buffer = bytearray()
+        check_raw_head(head)
+
+    def _check_request_line(self) -> None:
+        if self._line_ok:
+            return
+        end = self._buffer.find(b"\n", self._line_from)
+        if end != -1:
+            self._line_ok = True
+        else:
+            self._line_from = len(self._buffer)
+        if (end == -1 and len(self._buffer) > self._limit + 2) or end > self._limit + 1:
+            raise HeadRejected(414, "request line too long")
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # where h11 ends a head
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:([^\r\n]*)", re.IGNORECASE)
+
+
+def check_raw_head(head: bytes) -> None:
+    """A complete head, as received, up to and including its empty line."""
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+        raise HeadRejected(400, "bare CR or LF in the request head")
+    if b"\n " in head or b"\n\t" in head:
+        raise HeadRejected(400, "obsolete line folding in the request head")
+    if b"\x00" in head:
+        raise HeadRejected(400, "NUL in the request head")
+    lengths = _CONTENT_LENGTH.findall(head)
+    if len(lengths) > 1 or any(b"," in value for value in lengths):
+        raise HeadRejected(400, "more than one Content-Length")
 
 
 def check_head(request: h11.Request, config: Config) -> None:
@@ -33,6 +94,20 @@ def check_head(request: h11.Request, config: Config) -> None:
     if limit and len(request.method) + len(request.target) + _REQUEST_LINE_OVERHEAD > limit:
         raise HeadRejected(414, "request line too long")
     headers = request.headers
+    if not request.http_version.startswith(b"1."):
+        raise HeadRejected(505, "only HTTP/1.x is served here")
+    check_target(request.method, request.target)
+    for name, value in headers:
+        if name == b"host" and not _HOST.fullmatch(value):
+            raise HeadRejected(400, "invalid Host header")  # RFC 9112 section 3.2
+    # RFC 9112 section 6.3 lets a server reject this pairing, and h11 would silently prefer the chunked framing:
+    # a proxy in front that picked Content-Length would then disagree with us about where the request ends.
+    names = {name for name, _ in headers}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        raise HeadRejected(400, "both Content-Length and Transfer-Encoding (request smuggling)")
+    if b"transfer-encoding" in names and request.http_version == b"1.0":
+        # RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+        raise HeadRejected(400, "Transfer-Encoding in an HTTP/1.0 request")
     if len(headers) > config.limit_request_fields:
         raise HeadRejected(431, "too many header fields")
     field_limit = config.limit_request_field_size
@@ -40,6 +115,23 @@ def check_head(request: h11.Request, config: Config) -> None:
         for name, value in headers:
             if len(name) + len(value) + 2 > field_limit:
                 raise HeadRejected(431, "header field too large")
+
+
+_ABSOLUTE_FORM = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
+# uri-host [":" port]: a reg-name, an IPv4 address or a bracketed IP literal; empty is allowed (RFC 9112 3.2).
+_HOST = re.compile(rb"(\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]*)?")
+
+
+def check_target(method: bytes, target: bytes) -> None:
+    """RFC 9112 section 3.2: which request-target form goes with which method."""
+    if method == b"CONNECT":
+        if b"/" in target or not _HOST.fullmatch(target):
+            raise HeadRejected(400, "CONNECT needs an authority-form target (host:port)")
+    elif target == b"*":
+        if method != b"OPTIONS":
+            raise HeadRejected(400, "the asterisk-form target is for OPTIONS only")
+    elif not target.startswith(b"/") and not _ABSOLUTE_FORM.match(target):
+        raise HeadRejected(400, "request target is neither origin-form nor absolute-form")
 
 
 def error_response(status: int) -> bytes:

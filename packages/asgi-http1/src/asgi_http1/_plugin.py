@@ -10,8 +10,8 @@ from ._protocol import HTTP1Protocol
 
 
 class HTTP1Plugin:
-    name = "http"
-    alpn = ("http/1.1",)
+    name: str = "http"
+    alpn: tuple[str, ...] = ("http/1.1",)  # annotated: a bare tuple[str] would not match ProtocolPlugin
 
     def create_protocol(self, context: ServerContext) -> asyncio.Protocol:
         return HTTP1Protocol(context)

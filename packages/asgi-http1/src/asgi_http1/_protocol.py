@@ -23,7 +23,7 @@ from asgi_core import (
     build_http_scope,
 )
 
-from ._limits import HeadRejected, check_head, check_partial_head, error_response
+from ._limits import HeadGuard, HeadRejected, check_head, error_response
 from ._writer import H11ResponseWriter
 
 _FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
@@ -51,6 +51,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._head_deadline_armed = False
         self._discarding_body = False
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
+        self._guard = HeadGuard(self.config)
         self._loop = asyncio.get_running_loop()
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
@@ -69,6 +70,9 @@ class HTTP1Protocol(asyncio.Protocol):
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
+        conn = self.h11_conn
+        if conn.their_state is h11.MUST_CLOSE:
+            return  # RFC 9112 section 9.6: nothing after a request that closes the connection is processed
         if self.cycle is None:
             if not self._head_deadline_armed:
                 self._arm_head_deadline()  # the first byte of a new request: the keep-alive wait is over
@@ -77,7 +81,9 @@ class HTTP1Protocol(asyncio.Protocol):
             self._parked_bytes += len(data)
             if self._parked_bytes > self.config.max_head_size:
                 self.flow.pause_reading("pipelined")
-        self.h11_conn.receive_data(data)
+        if conn.their_state is h11.IDLE:
+            self._guard.feed(data)
+        conn.receive_data(data)
         self._handle_events()
 
     def eof_received(self) -> bool:
@@ -108,7 +114,10 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         self.closing_after_response = True
-        if self.cycle is None:
+        # Only a connection idle between requests closes now. One still expecting a request head (just
+        # accepted, or part of the next head received) would lose a request its client already sent: it gets
+        # the head deadline to arrive and is answered with `Connection: close`.
+        if self.cycle is None and not self._head_deadline_armed:
             self.transport.close()
 
     # ---- events --------------------------------------------------------------------------------------
@@ -116,8 +125,15 @@ class HTTP1Protocol(asyncio.Protocol):
     def _handle_events(self) -> None:
         conn = self.h11_conn
         while not self.transport.is_closing():
+            if conn.their_state is h11.MUST_CLOSE:
+                return  # the request said `Connection: close`; what follows it is never a request
             try:
+                if conn.their_state is h11.IDLE:
+                    self._guard.check()
                 event = conn.next_event()
+            except HeadRejected as exc:
+                self._reject(exc.status)
+                return
             except h11.RemoteProtocolError as exc:
                 self._reject(exc.error_status_hint)
                 return
@@ -134,17 +150,16 @@ class HTTP1Protocol(asyncio.Protocol):
             elif event_type is h11.EndOfMessage:
                 self._on_end_of_body()
             elif event is h11.NEED_DATA:
-                if conn.their_state is h11.IDLE and self.cycle is None:
-                    self._check_partial_head()
                 return
             elif event is h11.PAUSED:
                 # The request is fully read; anything more is pipelined and waits for this response. Reading
                 # goes on (that is how a vanished client is noticed) until the parked bytes grow too many.
                 self._parked_bytes = max(self._parked_bytes, 0)
                 return
-            else:  # ConnectionClosed: the client closed between requests
-                self.transport.close()
-                return
+            else:  # ConnectionClosed: the client closed its side
+                if self.cycle is None:
+                    self.transport.close()
+                return  # a request received whole still gets its response (half-close); then we close
 
     def _on_request(self, request: h11.Request) -> None:
         self._cancel_timer()
@@ -190,6 +205,7 @@ class HTTP1Protocol(asyncio.Protocol):
             trailers=is_11 and trailers,
             informational=is_11,
             sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop),
+            connect=method == "CONNECT",
         )
         cycle = RequestCycle(
             scope,
@@ -236,6 +252,7 @@ class HTTP1Protocol(asyncio.Protocol):
             headers=headers,
             conn=conn,
             leftover=self.h11_conn.trailing_data[0],
+            config=self.config,
         )
         if not handler.accepts(upgrade):
             return False
@@ -265,8 +282,10 @@ class HTTP1Protocol(asyncio.Protocol):
         if conn.their_state is h11.DONE:
             self._next_request()
         elif conn.their_state is h11.SEND_BODY:
-            # The app answered without reading the whole body: read and drop the rest to keep the connection.
+            # The app answered without reading the whole body: read and drop the rest to keep the connection,
+            # but only as long as an idle connection is kept (a client may never send the body it announced).
             self._discarding_body = True
+            self._arm_keep_alive()
             self.flow.resume_reading("body")
         else:
             self.transport.close()
@@ -278,25 +297,18 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _next_request(self) -> None:
         self.h11_conn.start_next_cycle()
+        self._guard.reset(self.h11_conn.trailing_data[0])
         self._parked_bytes = -1
         self._arm_keep_alive()
         self.flow.resume_reading("body")
         self.flow.resume_reading("pipelined")
         self._handle_events()  # a pipelined request may be buffered already
 
-    def _check_partial_head(self) -> None:
-        buffered = self.h11_conn.trailing_data[0]
-        if buffered:
-            try:
-                check_partial_head(buffered, self.config)
-            except HeadRejected as exc:
-                self._reject(exc.status)
-
     def _reject(self, status: int) -> None:
         """Answer a broken or over-limit request and close; a response already under way is cut instead."""
         cycle = self.cycle
-        if cycle is not None and cycle.response_started:
-            self.transport.close()
+        if (cycle is not None and cycle.response_started) or self._discarding_body:
+            self.transport.close()  # a response is (or was just) on the wire: an error reply would corrupt it
             return
         self.transport.write(error_response(status))
         self.transport.close()
@@ -325,7 +337,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._timer = None
         if self.cycle is not None or self.transport.is_closing():
             return
-        if self.h11_conn.trailing_data[0]:
+        if self.h11_conn.trailing_data[0] and not self._discarding_body:
             self._reject(408)
         else:
             self.transport.close()

@@ -33,10 +33,27 @@ class H11ResponseWriter:
     in a single `transport.write`. Calls from a request whose turn is over are ignored, so an app that keeps
     running after its response (background tasks) cannot disturb the next pipelined request."""
 
-    __slots__ = ("_head", "_protocol", "can_send_informational", "can_send_trailers", "can_sendfile", "done")
+    __slots__ = (
+        "_connect",
+        "_head",
+        "_protocol",
+        "can_send_informational",
+        "can_send_trailers",
+        "can_sendfile",
+        "done",
+    )
 
-    def __init__(self, protocol: HTTP1Protocol, *, trailers: bool, informational: bool, sendfile: bool) -> None:
+    def __init__(
+        self,
+        protocol: HTTP1Protocol,
+        *,
+        trailers: bool,
+        informational: bool,
+        sendfile: bool,
+        connect: bool = False,
+    ) -> None:
         self._protocol = protocol
+        self._connect = connect
         self._head: bytes | None = None
         self.done = False
         self.can_send_trailers = trailers
@@ -57,8 +74,14 @@ class H11ResponseWriter:
         self._write(self._protocol.h11_conn.send(event))
 
     def start_response(self, status: int, headers: Headers) -> None:
-        if self._protocol.closing_after_response:
+        # A client still waiting for 100 Continue may or may not send its body after a final answer (RFC 9110
+        # section 10.1.1): closing is the only way both sides agree on where a next request would start.
+        if self._protocol.closing_after_response or self._protocol.h11_conn.they_are_waiting_for_100_continue:
             headers = [*headers, _CONNECTION_CLOSE]
+        if self._connect and 200 <= status < 300:  # noqa: PLR2004 - the 2xx class
+            # A 2xx answer to CONNECT turns the connection into a tunnel (RFC 9110 section 9.3.6), which ASGI
+            # cannot carry: refuse it before anything is sent, so that the client gets a clean 500.
+            raise ValueError("a 2xx response to CONNECT would open a tunnel; ASGI cannot serve one")
         try:
             event = h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
         except h11.LocalProtocolError as exc:
