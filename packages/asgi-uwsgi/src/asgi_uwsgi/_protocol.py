@@ -1,0 +1,243 @@
+"""uWSGI connections: parser events in, one asgi-core request cycle out, then the connection closes.
+
+Connection lifecycle (`_Phase`): a peer outside `uwsgi_allow_ips` is closed at once. Otherwise HEAD (waiting
+for the packet header and variables, under `header_timeout`) -> REQUEST (the app runs; the body is streamed
+to it with read pauses as backpressure) -> LINGER (the response is out but nginx may still be sending body
+the app did not read: our write side is shut so nginx sees the response end, and the rest of the body is read
+and dropped, so closing cannot reset the connection under the response) -> closed. One request per
+connection: nginx never reuses a uWSGI upstream connection, and the response body is framed by the close.
+
+Broken packets and refused peers are closed without a response (nginx then answers 502) and logged; requests
+that parse but cannot be served (no method, over a limit, a WebSocket handshake) get a plain-text error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import socket
+import struct
+
+from asgi_core import ConnectionInfo, FlowControl, RequestCycle, ServerContext, Transport, peer_in
+
+from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ParseError, Request
+from ._parser import CLOSED, UwsgiParser
+from ._scope import RequestRejected, request_scope
+from ._writer import UwsgiResponseWriter, error_response
+
+#: Longest wait for the body the app did not read, after its response, before closing regardless.
+LINGER_TIMEOUT = 5.0
+#: SO_LINGER on with a zero timeout: close() sends a reset instead of a FIN.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+
+
+class _Phase(enum.Enum):
+    HEAD = "waiting for the request packet"
+    REQUEST = "serving the request"
+    LINGER = "draining unread request body"
+    CLOSED = "closed"
+
+
+class UwsgiProtocol(asyncio.Protocol):
+    """An `asyncio.Protocol` serving ASGI over the uWSGI protocol. One per connection:
+    `UwsgiProtocol(context)`; `max_vars_size` bounds the packet's variables block (64 KiB at most)."""
+
+    transport: Transport
+    flow: FlowControl
+
+    def __init__(self, context: ServerContext, *, max_vars_size: int = MAX_VARS_SIZE) -> None:
+        self.context = context
+        self.config = context.config
+        self.parser = UwsgiParser(max_vars_size=max_vars_size)
+        self.cycle: RequestCycle | None = None
+        self.phase = _Phase.HEAD
+        self._conn_info: ConnectionInfo
+        self._peer = "?"
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # ---- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(self.transport)
+        self._conn_info = ConnectionInfo.from_transport(self.transport)
+        client = self._conn_info.client
+        if client is None:
+            self._peer = "a unix socket"
+        else:
+            self._peer = f"[{client[0]}]:{client[1]}" if ":" in client[0] else f"{client[0]}:{client[1]}"
+        if not peer_in(self.config.uwsgi_networks, client):
+            self.context.logger.warning(
+                "uWSGI connection from %s refused: not in uwsgi_allow_ips %s",
+                self._peer,
+                ", ".join(self.config.uwsgi_allow_ips),
+            )
+            self.phase = _Phase.CLOSED
+            self.transport.close()
+            return
+        set_limits = getattr(transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            set_limits(high=self.config.write_buffer_high_water)
+        self.context.connections.add(self)
+        timeout = self.config.header_timeout
+        if timeout is not None:
+            self._timer = self._loop.call_later(timeout, self._header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase is _Phase.CLOSED:
+            return
+        if self.phase is _Phase.REQUEST and not self.parser.in_body:
+            return  # bytes after the request: nothing follows a request on this wire, and they are dropped
+        self.parser.receive_data(data)
+        self._handle_events()
+
+    def eof_received(self) -> bool:
+        if self.phase is _Phase.HEAD:
+            self.parser.receive_data(b"")
+            self._handle_events()  # a clean close before any byte, or a truncated packet to report
+        elif self.phase is _Phase.REQUEST and self.cycle is not None:
+            # nginx closes its side only when it gives up on the request (its client went away, a timeout):
+            # the app hears http.disconnect, and nothing more can reach nginx.
+            self.cycle.connection_lost()
+        self._close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = _Phase.CLOSED
+        self._cancel_timer()
+        self.context.connections.discard(self)
+        self.flow.connection_lost()
+        if self.cycle is not None:
+            self.cycle.connection_lost()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # ---- ServerConnection ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Close now if no request has arrived; a request in flight finishes (its close ends it anyway)."""
+        if self.phase is _Phase.HEAD:
+            self._close()
+
+    # ---- events --------------------------------------------------------------------------------------
+
+    def _handle_events(self) -> None:
+        parser = self.parser
+        while self.phase is not _Phase.CLOSED:
+            try:
+                event = parser.next_event()
+            except ParseError as exc:
+                self._drop(f"malformed uWSGI packet: {exc}")
+                return
+            if isinstance(event, Body):
+                self._on_body(event.data)
+            elif isinstance(event, Request):
+                self._on_request(event)
+            elif isinstance(event, EndOfRequest):
+                self._on_end_of_body()
+                return
+            else:  # NEED_DATA, or CLOSED: the peer closed before sending anything
+                if event is CLOSED:
+                    self._close()
+                return
+
+    def _on_request(self, request: Request) -> None:
+        self._cancel_timer()
+        self.phase = _Phase.REQUEST
+        try:
+            scope = request_scope(request, self._conn_info, self.context)
+        except RequestRejected as exc:
+            self.context.logger.info("uWSGI request from %s answered %d: %s", self._peer, exc.status, exc.reason)
+            self.transport.write(error_response(exc.status, exc.reason))
+            self.response_complete()
+            return
+        writer = UwsgiResponseWriter(
+            self, sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop)
+        )
+        cycle = RequestCycle(
+            scope,
+            writer,
+            self.context,
+            content_length=request.content_length,
+            body_expected=request.content_length > 0,
+        )
+        self.cycle = cycle
+        cycle.task = self._loop.create_task(cycle.run())
+
+    def _on_body(self, data: bytes) -> None:
+        cycle = self.cycle
+        if self.phase is not _Phase.REQUEST or cycle is None:
+            return  # a rejected request's or a finished response's body: read only to be dropped
+        cycle.feed_body(data)
+        if cycle.buffered_body > self.config.request_body_buffer:
+            self.flow.pause_reading("body")
+
+    def _on_end_of_body(self) -> None:
+        if self.phase is _Phase.LINGER:
+            self._close()
+        elif self.cycle is not None:
+            self.cycle.end_body()
+
+    # ---- called by the writer ------------------------------------------------------------------------
+
+    def body_consumed(self) -> None:
+        self.flow.resume_reading("body")
+
+    def response_complete(self) -> None:
+        if self.phase is not _Phase.REQUEST:
+            return
+        if not self.parser.in_body or self.transport.is_closing():
+            self._close()
+            return
+        self.phase = _Phase.LINGER
+        can_write_eof = getattr(self.transport, "can_write_eof", None)
+        if can_write_eof is not None and can_write_eof():
+            self.transport.write_eof()  # type: ignore[attr-defined]
+        self.flow.resume_reading("body")
+        self._cancel_timer()
+        self._timer = self._loop.call_later(LINGER_TIMEOUT, self._close)
+
+    def abort(self) -> None:
+        """Cut the response so that nginx sees an error (a reset), not a short body ended by a clean close."""
+        self.phase = _Phase.CLOSED
+        self._cancel_timer()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        abort = getattr(self.transport, "abort", None)
+        if abort is not None:
+            abort()
+        else:
+            self.transport.close()
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    def _drop(self, reason: str) -> None:
+        self.context.logger.warning("uWSGI connection from %s closed: %s", self._peer, reason)
+        self._close()
+
+    def _close(self) -> None:
+        self.phase = _Phase.CLOSED
+        self._cancel_timer()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _header_timeout(self) -> None:
+        self._timer = None
+        if self.phase is _Phase.HEAD:
+            self._drop(f"no complete request packet within header_timeout ({self.config.header_timeout} s)")
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def __repr__(self) -> str:
+        return f"<UwsgiProtocol {self._peer} {self.phase.value}>"

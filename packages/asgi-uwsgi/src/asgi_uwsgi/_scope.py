@@ -1,0 +1,171 @@
+"""From the CGI variables of a uWSGI packet to an ASGI `http` scope, through asgi-core's scope builder.
+
+The variables are the ones nginx's `uwsgi_params` sends. The request target is REQUEST_URI (the bytes the
+client sent, as `proxy_pass` would forward them), else PATH_INFO; the query string is QUERY_STRING. The
+client and scheme are nginx's view (REMOTE_ADDR, HTTPS, ...): the allow-list already decided that this peer
+may speak for the client, so no X-Forwarded-* header is consulted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+from asgi_core import Address, ConnectionInfo, Headers, Scope, ServerContext, build_http_scope, split_target
+
+from ._packet import Request
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f]")
+_BAD_VALUE_BYTE = re.compile(rb"[\x00\r\n]")
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1")
+_MAX_PORT = 65535
+_HTTP_VERSIONS = {b"HTTP/1.0": "1.0", b"HTTP/1.1": "1.1", b"HTTP/2.0": "2", b"HTTP/2": "2", b"HTTP/3.0": "3"}
+_TRUE = frozenset({b"on", b"1", b"yes", b"true"})
+_FALSE = frozenset({b"off", b"0", b"no", b"false"})
+_SCHEMES = {b"http": "http", b"https": "https", b"ws": "http", b"wss": "https"}
+#: Framing of the client's request to nginx: nginx re-frames the body with CONTENT_LENGTH, so these no
+#: longer describe what the app receives.
+_CLIENT_FRAMING = frozenset({b"HTTP_CONTENT_LENGTH", b"HTTP_TRANSFER_ENCODING"})
+
+WEBSOCKET_REFUSAL = (
+    "WebSocket is not available over the uWSGI protocol. Route WebSocket requests to an HTTP listener with "
+    "nginx proxy_pass (with the Upgrade and Connection headers set) instead of uwsgi_pass."
+)
+
+
+class RequestRejected(Exception):
+    """The packet is well formed but not a request we serve; answer `status` with `reason` as the body."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def request_scope(request: Request, transport_conn: ConnectionInfo, context: ServerContext) -> Scope:
+    """The scope of one request. Raises `RequestRejected` for a request that must not reach the app."""
+    config = context.config
+    method = request.get(b"REQUEST_METHOD")
+    if not method or not _TOKEN.fullmatch(method):
+        raise RequestRejected(400, "The uWSGI request has no valid REQUEST_METHOD variable.")
+    target = _target(request)
+    if (
+        config.limit_request_line
+        and len(method) + len(target) + _REQUEST_LINE_OVERHEAD > config.limit_request_line
+    ):
+        raise RequestRejected(414, "The request target is longer than limit_request_line allows.")
+    headers = _headers(request)
+    if len(headers) > config.limit_request_fields:
+        raise RequestRejected(431, "The request has more header fields than limit_request_fields allows.")
+    field_limit = config.limit_request_field_size
+    for name, value in headers:
+        if field_limit and len(name) + len(value) + 2 > field_limit:
+            raise RequestRejected(431, "A request header field is larger than limit_request_field_size allows.")
+        if name == b"upgrade" and b"websocket" in value.lower():
+            raise RequestRejected(501, WEBSOCKET_REFUSAL)
+    conn = ConnectionInfo(
+        client=_client(request),
+        server=_server(request, transport_conn.server),
+        scheme=_scheme(request),
+    )
+    extensions: dict[str, Any] = {
+        "http.response.pathsend": {},
+        "uwsgi": {"modifier1": request.modifier1, "modifier2": request.modifier2, "vars": request.variables},
+    }
+    return build_http_scope(
+        conn=conn,
+        method=method.decode("ascii"),
+        http_version=_HTTP_VERSIONS.get(request.get(b"SERVER_PROTOCOL") or b"", "1.1"),
+        target=target,
+        headers=headers,
+        root_path=_root_path(request.get(b"SCRIPT_NAME"), config.root_path),
+        state=context.state,
+        extensions=extensions,
+    )
+
+
+def _target(request: Request) -> bytes:
+    uri = request.get(b"REQUEST_URI")
+    query = request.get(b"QUERY_STRING")
+    if uri:
+        path, _, uri_query = uri.partition(b"?")
+    else:
+        # PATH_INFO is already percent-decoded: encode it again so that decoding gives it back exactly.
+        path = quote_from_bytes(request.get(b"PATH_INFO") or b"/", safe=_PATH_SAFE).encode("ascii")
+        uri_query = b""
+    if query is None:
+        query = uri_query
+    target = path + b"?" + query if query else path
+    raw_path, _ = split_target(target)
+    if _BAD_TARGET_BYTE.search(target) or not (raw_path.startswith(b"/") or raw_path == b"*"):
+        raise RequestRejected(400, "The request target (REQUEST_URI, PATH_INFO, QUERY_STRING) is not valid.")
+    return target
+
+
+def _headers(request: Request) -> Headers:
+    content_type = request.get(b"CONTENT_TYPE")
+    headers: Headers = []
+    for name, value in request.variables:
+        if name.startswith(b"HTTP_"):
+            if name in _CLIENT_FRAMING or (name == b"HTTP_CONTENT_TYPE" and content_type):
+                continue
+            header = name[5:].lower().replace(b"_", b"-")
+        elif name == b"CONTENT_TYPE" and value:
+            header = b"content-type"
+        elif name == b"CONTENT_LENGTH" and value:
+            header = b"content-length"
+        else:
+            continue
+        if not _TOKEN.fullmatch(header) or _BAD_VALUE_BYTE.search(value):
+            raise RequestRejected(400, f"The request variable {name[:64]!r} is not a valid header field.")
+        headers.append((header, value))
+    return headers
+
+
+def _client(request: Request) -> Address | None:
+    host = request.get(b"REMOTE_ADDR")
+    if not host:
+        return None
+    return (host.decode("latin-1"), _port(request.get(b"REMOTE_PORT")))
+
+
+def _server(request: Request, transport_server: Address | None) -> Address | None:
+    host = request.get(b"SERVER_NAME") or request.get(b"SERVER_ADDR")
+    port = _port(request.get(b"SERVER_PORT"))
+    if not host:
+        return transport_server
+    if port is None and transport_server is not None:
+        port = transport_server[1]
+    return (host.decode("latin-1"), port)
+
+
+def _port(raw: bytes | None) -> int | None:
+    if raw and len(raw) <= len(str(_MAX_PORT)) and raw.isdigit() and int(raw) <= _MAX_PORT:
+        return int(raw)
+    return None
+
+
+def _scheme(request: Request) -> str:
+    """Explicit settings first (UWSGI_SCHEME, wsgi.url_scheme, HTTPS), then nginx's own REQUEST_SCHEME."""
+    for name in (b"UWSGI_SCHEME", b"wsgi.url_scheme"):
+        scheme = _SCHEMES.get((request.get(name) or b"").strip().lower())
+        if scheme is not None:
+            return scheme
+    https = (request.get(b"HTTPS") or b"").strip().lower()
+    if https in _TRUE:
+        return "https"
+    if https in _FALSE:
+        return "http"
+    return _SCHEMES.get((request.get(b"REQUEST_SCHEME") or b"").strip().lower(), "http")
+
+
+def _root_path(script_name: bytes | None, default: str) -> str:
+    if not script_name:
+        return default
+    root = script_name.decode("utf-8", "replace").rstrip("/")
+    if root and not root.startswith("/"):
+        root = "/" + root
+    return root
