@@ -1,0 +1,102 @@
+"""Defences against abusive HTTP/2 peers: the limits, and the two small counters that enforce them.
+
+HTTP/2 lets one connection ask a server for a lot of work for very few bytes. The h2 library caps some of it
+(CONTINUATION frames per header block, the decoded header list size); the rest is counted here:
+
+- Rapid Reset (CVE-2023-44487) and its mirror image "MadeYouReset" (CVE-2025-8671): streams opened and then
+  reset, by the peer or by us for the peer's errors, or refused for going over the stream limit. Past
+  `max_resets` in `reset_window` seconds the connection ends with GOAWAY ENHANCE_YOUR_CALM.
+- Control-frame floods (CVE-2019-9512 PING, CVE-2019-9515 SETTINGS, CVE-2019-9516/9518 empty frames, and
+  PRIORITY or unknown-extension floods): frames that cost work but carry no request. Past
+  `max_control_frames` in `control_window` seconds: ENHANCE_YOUR_CALM. Each PING or SETTINGS also makes us
+  queue an acknowledgement; a peer that stops reading while it keeps sending them would grow our write buffer,
+  so at most `max_queued_control_frames` are accepted while the connection's write buffer is full.
+- Too much work queued behind the stream limit: streams whose handlers cannot start yet (the app is still busy
+  with `http2_max_concurrent_streams` earlier ones, reset or not) wait; more than `max_pending_streams` of them
+  is abuse as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class H2Limits:
+    """Abuse limits of one HTTP/2 connection. The defaults are what the test suite exercises."""
+
+    #: Streams reset by the peer, reset by us because of the peer's errors, or refused, per `reset_window`.
+    max_resets: int = 200
+    reset_window: float = 30.0
+    #: PING, SETTINGS, PRIORITY, unknown-type and empty DATA frames per `control_window`.
+    max_control_frames: int = 10_000
+    control_window: float = 10.0
+    #: PING/SETTINGS frames (each needing an ACK) accepted while our write buffer is over its high-water mark.
+    max_queued_control_frames: int = 1000
+    #: Streams waiting for a handler slot, beyond the running `http2_max_concurrent_streams`.
+    max_pending_streams: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("max_resets", "max_control_frames", "max_queued_control_frames", "max_pending_streams"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"H2Limits.{name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("reset_window", "control_window"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"H2Limits.{name} must be a positive number of seconds, got {getattr(self, name)!r}"
+                )
+
+
+class WindowCounter:
+    """Counts events in fixed windows of time; `hit` says whether the count is still within the limit."""
+
+    __slots__ = ("_count", "_limit", "_started", "_window")
+
+    def __init__(self, limit: int, window: float) -> None:
+        self._limit = limit
+        self._window = window
+        self._count = 0
+        self._started = 0.0
+
+    def hit(self, now: float) -> bool:
+        if now - self._started >= self._window:
+            self._started = now
+            self._count = 0
+        self._count += 1
+        return self._count <= self._limit
+
+
+class FrameSizeGuard:
+    """Refuses an oversized frame as soon as its 9-byte header arrives.
+
+    h2 checks a frame's length against SETTINGS_MAX_FRAME_SIZE only once the whole frame is buffered, so a
+    peer announcing a 16 MiB frame would make it hold 16 MiB first. This reads just the frame headers as bytes
+    stream past (skipping the client preface and each frame's payload) and reports the first one that is too
+    long.
+    """
+
+    __slots__ = ("_header", "_max_size", "_skip")
+
+    def __init__(self, max_size: int, *, skip: int) -> None:
+        self._max_size = max_size
+        self._skip = skip
+        self._header = bytearray()
+
+    def accepts(self, data: bytes) -> bool:
+        position, end = 0, len(data)
+        while position < end:
+            if self._skip:
+                taken = min(self._skip, end - position)
+                self._skip -= taken
+                position += taken
+                continue
+            needed = 9 - len(self._header)
+            self._header += data[position : position + needed]
+            position += needed
+            if len(self._header) == 9:  # noqa: PLR2004 - the fixed frame header size of RFC 9113 section 4.1
+                length = int.from_bytes(self._header[:3], "big")
+                if length > self._max_size:
+                    return False
+                self._skip = length
+                self._header.clear()
+        return True

@@ -1,0 +1,33 @@
+"""The registry entry for HTTP/2, and the test a dispatcher uses to recognise a prior-knowledge connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgi_core import ServerContext
+
+from ._protocol import PREFACE, H2Protocol
+
+
+class H2Plugin:
+    """Serves HTTP/2 from a connection's first byte: TLS connections whose ALPN chose `h2`, and cleartext ones
+    that open with the preface (the server decides which cleartext peers may: `prior_knowledge_allowed`)."""
+
+    name = "h2"
+    alpn = ("h2",)
+
+    def create_protocol(self, context: ServerContext) -> asyncio.Protocol:
+        return H2Protocol(context)
+
+
+PLUGIN = H2Plugin()
+
+
+def is_h2_preface(data: bytes) -> bool | None:
+    """Whether the first bytes of a connection are the HTTP/2 client preface: True once all 24 bytes match,
+    False as soon as one differs (it is some other protocol), None while they are a matching prefix (read
+    more). No HTTP/1.1 request starts like it, so the answer is certain after the first few bytes."""
+    head = bytes(data[: len(PREFACE)])
+    if PREFACE[: len(head)] != head:
+        return False
+    return True if len(head) == len(PREFACE) else None

@@ -1,0 +1,542 @@
+"""HTTP/2 connections: h2 events in, one asgi-core request cycle (or an RFC 8441 tunnel) per stream out.
+
+Connection lifecycle: SERVING (streams come and go; with none open, the keep-alive timer runs) -> DRAINING
+(a graceful GOAWAY told the peer the last stream we will serve; the streams up to it finish, later ones are
+refused) -> CLOSED once no stream is left. A protocol error, an exhausted abuse limit or the idle timer go
+straight to CLOSED with a GOAWAY carrying the error code. The peer's GOAWAY or a lost transport end every
+stream at once: each cycle sees `http.disconnect`.
+
+Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
+the client may retry). An admitted request starts its app task at once unless `http2_max_concurrent_streams`
+app tasks are still running (the tasks of reset streams keep running for the disconnect grace period, which is
+what Rapid Reset exploits); then it waits for a slot, and too many waiting ends the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from asgi_core import (
+    ConnectionInfo,
+    FlowControl,
+    Headers,
+    RequestCycle,
+    ServerContext,
+    Transport,
+    UpgradeRequest,
+    apply_forwarded,
+    build_http_scope,
+)
+from h2 import events as ev
+from h2.errors import ErrorCodes
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes
+from hyperframe.frame import GoAwayFrame
+
+from ._headers import CONNECTION_SPECIFIC, HeadRejected, RequestHead, parse_request
+from ._limits import FrameSizeGuard, H2Limits, WindowCounter
+from ._request import RequestStream
+from ._settings import new_connection, send_initial_settings, upgrade_settings
+from ._stream import OutboundStream
+from ._tunnel import TunnelStream
+
+#: RFC 9113 section 3.4: what a client sends first on every HTTP/2 connection.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+_UPGRADE_ONLY = frozenset({b"http2-settings"}) | CONNECTION_SPECIFIC
+_EXTENSIONS: dict[str, Any] = {
+    "http.response.pathsend": {},
+    "http.response.early_hint": {},
+    "http.response.trailers": {},
+}
+_REASONS = {
+    400: b"Bad Request",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+    501: b"Not Implemented",
+}
+_Handler = Callable[["H2Protocol", Any], None]
+
+
+class H2Protocol(asyncio.Protocol):
+    """An `asyncio.Protocol` serving ASGI over HTTP/2 (TLS with ALPN `h2`, or cleartext by prior knowledge).
+
+    One per connection: `H2Protocol(context)`. `upgrade` is the HTTP/1.1 request that asked for `h2c`; it is
+    answered with 101 and served on stream 1.
+    """
+
+    transport: Transport
+    flow: FlowControl
+
+    def __init__(
+        self, context: ServerContext, *, limits: H2Limits | None = None, upgrade: UpgradeRequest | None = None
+    ) -> None:
+        self.context = context
+        self.config = context.config
+        self.limits = limits or H2Limits()
+        self.streams: dict[int, OutboundStream] = {}
+        self._upgrade = upgrade
+        self._loop = asyncio.get_running_loop()
+        self._sending: dict[int, OutboundStream] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: deque[RequestStream] = deque()
+        self._resets = WindowCounter(self.limits.max_resets, self.limits.reset_window)
+        self._control = WindowCounter(self.limits.max_control_frames, self.limits.control_window)
+        self._queued_control = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
+        self._goaway_sent = False
+        self._closed = False
+        self._tunnels = False
+        self._conn_info: ConnectionInfo
+
+    # ---- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(self.transport)
+        self._conn_info = ConnectionInfo.from_transport(self.transport)
+        set_limits = getattr(transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            set_limits(high=self.config.write_buffer_high_water)
+        registry = self.context.registry
+        self._tunnels = registry is not None and registry.upgrade("websocket") is not None
+        self.conn = conn = new_connection(self.config, connect_protocol=self._tunnels)
+        self._guard = FrameSizeGuard(self.config.http2_max_frame_size, skip=len(PREFACE))
+        self.context.connections.add(self)
+        upgrade = self._upgrade
+        if upgrade is not None:
+            self.transport.write(_SWITCHING)
+            conn.initiate_upgrade_connection(upgrade_settings(upgrade.headers))
+        else:
+            conn.initiate_connection()
+        send_initial_settings(conn, self.config)
+        self._flush()
+        if upgrade is not None:
+            self._serve_upgrade(upgrade)
+        else:
+            # Until its first request a client gets the head timeout, as on HTTP/1.1; between requests the
+            # keep-alive timeout applies.
+            self._arm_idle(self.config.header_timeout or self.config.keep_alive_timeout)
+        if self.context.draining:
+            self.shutdown()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if not self._guard.accepts(data):
+            self._fail(ErrorCodes.FRAME_SIZE_ERROR, b"frame larger than SETTINGS_MAX_FRAME_SIZE")
+            return
+        try:
+            events = self.conn.receive_data(data)
+        except ProtocolError as exc:
+            # h2 has queued a GOAWAY with the matching error code; send it and close.
+            self.context.logger.debug("HTTP/2 protocol error from %s: %s", self._conn_info.client, exc)
+            self._flush()
+            self._close()
+            return
+        for event in events:
+            handler = self._HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+            if self._closed:
+                return
+        self._pump()
+        self._flush()
+
+    def eof_received(self) -> bool:
+        return False  # the peer is done sending: nothing more can arrive, so close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._cancel_idle()
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+        self.context.connections.discard(self)
+        self.flow.connection_lost()
+        streams = list(self.streams.values())
+        self.streams.clear()
+        self._sending.clear()
+        self._waiting.clear()
+        for stream in streams:
+            stream.cut()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+        self._queued_control = 0
+        self._schedule()
+
+    # ---- ServerConnection ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Graceful GOAWAY: the streams opened so far are served, no new one is, then the connection closes."""
+        if self._closed or self._goaway_sent:
+            return
+        self._goaway_sent = True
+        self._flush()  # what h2 holds goes first; the GOAWAY frame itself is written past it
+        last = self.conn.highest_inbound_stream_id
+        self.transport.write(
+            GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR).serialize()
+        )
+        self._close_if_done()
+
+    # ---- for the streams -----------------------------------------------------------------------------
+
+    def want_send(self, stream: OutboundStream) -> None:
+        self._sending[stream.stream_id] = stream
+        self._schedule()
+
+    def send_headers(self, stream: OutboundStream, headers: Headers, *, end_stream: bool) -> None:
+        if self._closed:
+            return
+        try:
+            self.conn.send_headers(stream.stream_id, headers, end_stream=end_stream)
+        except ProtocolError as exc:  # the stream ended under us (a reset crossing our response)
+            self.context.logger.debug("HTTP/2 stream %d: headers not sent: %s", stream.stream_id, exc)
+            stream.reset(ErrorCodes.INTERNAL_ERROR)
+            return
+        self._schedule()
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        """Give `size` bytes of flow-control credit back to the peer (for the stream while it is open)."""
+        if size <= 0 or self._closed:
+            return
+        try:
+            self.conn.acknowledge_received_data(size, stream_id)
+        except ProtocolError:
+            return
+        self._schedule()
+
+    def reset_stream(self, stream_id: int, error_code: ErrorCodes) -> None:
+        if self._closed:
+            return
+        with contextlib.suppress(ProtocolError):  # already closed in h2: nothing to cut
+            self.conn.reset_stream(stream_id, error_code)
+        self._schedule()
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            self._forget(stream)
+
+    def stream_done(self, stream: OutboundStream) -> None:
+        """The stream sent its END_STREAM. A peer still sending is told to stop (RFC 9113 section 8.1), unless
+        the stream waits for the peer's end (a tunnel)."""
+        if stream.awaits_peer_end():
+            return
+        if not stream.peer_ended and not self._closed:
+            with contextlib.suppress(ProtocolError):
+                self.conn.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+        self._forget(stream)
+
+    # ---- events --------------------------------------------------------------------------------------
+
+    def _on_request(self, event: ev.RequestReceived) -> None:
+        stream_id = event.stream_id
+        if self._goaway_sent or len(self.streams) >= self.config.http2_max_concurrent_streams:
+            self._refuse(stream_id)
+            return
+        self._cancel_idle()
+        ended = event.stream_ended is not None
+        try:
+            head = parse_request(event.headers, self.config)
+        except HeadRejected as exc:
+            self._reply_status(stream_id, exc.status, peer_ended=ended, head_only=_is_head(event.headers))
+            return
+        conn = apply_forwarded(self.config, self._conn_info, head.headers) if head.forwarded else self._conn_info
+        if head.protocol is not None:
+            self._open_tunnel(stream_id, head, conn, ended=ended)
+            return
+        stream = RequestStream(
+            self, stream_id, expect_continue=head.expect_continue and not ended, head_request=head.method == "HEAD"
+        )
+        stream.peer_ended = ended
+        scope = build_http_scope(
+            conn=conn,
+            method=head.method,
+            http_version="2",
+            target=head.path,
+            headers=head.headers,
+            root_path=self.config.root_path,
+            state=self.context.state,
+            extensions=dict(_EXTENSIONS),
+        )
+        stream.cycle = RequestCycle(
+            scope, stream, self.context, content_length=head.content_length, body_expected=not ended
+        )
+        self.streams[stream_id] = stream
+        self._admit(stream)
+
+    def _on_data(self, event: ev.DataReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        if not event.data and event.stream_ended is None and not self._control_frame(ack=False):
+            return  # an empty DATA frame does nothing but cost us work (CVE-2019-9518)
+        if isinstance(stream, (RequestStream, TunnelStream)):
+            stream.receive_data(event.data, event.flow_controlled_length)
+        else:  # a stream we finished or reset: its data is dropped, its credit returned
+            self.acknowledge(event.stream_id, event.flow_controlled_length)
+
+    def _on_stream_ended(self, event: ev.StreamEnded) -> None:
+        stream = self.streams.get(event.stream_id)
+        if isinstance(stream, (RequestStream, TunnelStream)):
+            stream.end_of_body()
+        elif stream is not None:
+            stream.peer_ended = True
+
+    def _on_reset(self, event: ev.StreamReset) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            self._forget(stream)
+            stream.cut()
+        if not self._resets.hit(self._loop.time()):
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many reset streams")
+
+    def _on_window_updated(self, event: ev.WindowUpdated) -> None:
+        if self._sending:
+            self._schedule()
+
+    def _on_settings(self, event: ev.RemoteSettingsChanged) -> None:
+        if self._control_frame(ack=True) and SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+            self._schedule()
+
+    def _on_ping(self, event: ev.PingReceived) -> None:
+        self._control_frame(ack=True)
+
+    def _on_other_control(self, event: ev.Event) -> None:
+        self._control_frame(ack=False)
+
+    def _on_goaway(self, event: ev.ConnectionTerminated) -> None:
+        # h2 sends nothing more once the peer has said GOAWAY, so the streams cannot be finished.
+        self._close()
+
+    #: What each h2 event means here; events not listed need nothing from us.
+    _HANDLERS: ClassVar[dict[type[ev.Event], _Handler]] = {
+        ev.RequestReceived: _on_request,
+        ev.DataReceived: _on_data,
+        ev.StreamEnded: _on_stream_ended,
+        ev.StreamReset: _on_reset,
+        ev.WindowUpdated: _on_window_updated,
+        ev.RemoteSettingsChanged: _on_settings,
+        ev.PingReceived: _on_ping,
+        ev.PriorityUpdated: _on_other_control,
+        ev.UnknownFrameReceived: _on_other_control,
+        ev.ConnectionTerminated: _on_goaway,
+    }
+
+    # ---- admission and app tasks ---------------------------------------------------------------------
+
+    def _refuse(self, stream_id: int) -> None:
+        self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+        if not self._resets.hit(self._loop.time()):
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many refused streams")
+
+    def _admit(self, stream: RequestStream) -> None:
+        if len(self._tasks) < self.config.http2_max_concurrent_streams:
+            self._start(stream)
+        elif len(self._waiting) < self.limits.max_pending_streams:
+            self._waiting.append(stream)
+        else:
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many streams waiting for the application")
+
+    def _start(self, stream: RequestStream) -> None:
+        cycle = stream.cycle
+        assert cycle is not None  # noqa: S101 - set before admission
+        task = self._loop.create_task(cycle.run())
+        cycle.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.context.logger.error("HTTP/2 request task failed", exc_info=task.exception())
+        while self._waiting and len(self._tasks) < self.config.http2_max_concurrent_streams:
+            self._start(self._waiting.popleft())
+
+    def _forget(self, stream: OutboundStream) -> None:
+        if self.streams.pop(stream.stream_id, None) is None:
+            return
+        self._sending.pop(stream.stream_id, None)
+        if isinstance(stream, RequestStream) and stream in self._waiting:
+            self._waiting.remove(stream)
+        if not self.streams:
+            if self._goaway_sent:
+                self._close_if_done()
+            else:
+                self._arm_idle()
+
+    # ---- streams that are not plain requests ---------------------------------------------------------
+
+    def _open_tunnel(self, stream_id: int, head: RequestHead, conn: ConnectionInfo, *, ended: bool) -> None:
+        name = (head.protocol or "").lower()
+        registry = self.context.registry
+        handler = registry.upgrade(name) if registry is not None and self._tunnels and name != "h2c" else None
+        if handler is None:
+            self._reply_status(stream_id, 501, peer_ended=ended)
+            return
+        request = UpgradeRequest(
+            method="CONNECT",
+            target=head.path,
+            http_version="2",
+            headers=head.headers,
+            conn=conn,
+            leftover=b"",
+            config=self.config,
+        )
+        if not handler.accepts(request):
+            self._reply_status(stream_id, 400, peer_ended=ended)
+            return
+        tunnel = TunnelStream(self, stream_id)
+        self.streams[stream_id] = tunnel
+        tunnel.attach(handler.create_protocol(self.context, request))
+        if ended:
+            tunnel.end_of_body()
+
+    def _serve_upgrade(self, upgrade: UpgradeRequest) -> None:
+        """RFC 7540 section 3.2: the request that asked for h2c is answered on stream 1."""
+        headers = [(name, value) for name, value in upgrade.headers if name not in _UPGRADE_ONLY]
+        stream = RequestStream(self, 1, head_request=upgrade.method == "HEAD")
+        stream.peer_ended = True
+        scope = build_http_scope(
+            conn=upgrade.conn,
+            method=upgrade.method,
+            http_version="2",
+            target=upgrade.target,
+            headers=headers,
+            root_path=self.config.root_path,
+            state=self.context.state,
+            extensions=dict(_EXTENSIONS),
+        )
+        stream.cycle = RequestCycle(scope, stream, self.context, body_expected=False)
+        self.streams[1] = stream
+        self._admit(stream)
+
+    def _reply_status(self, stream_id: int, status: int, *, peer_ended: bool, head_only: bool = False) -> None:
+        """A short error response for a request the app never sees (a body still coming is refused with
+        RST_STREAM NO_ERROR once the response is out)."""
+        reason = _REASONS.get(status, b"Error")
+        body = b"%d %s\n" % (status, reason)
+        stream = OutboundStream(self, stream_id)
+        stream.peer_ended = peer_ended
+        self.streams[stream_id] = stream
+        headers: Headers = [
+            (b":status", str(status).encode("ascii")),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        if head_only:
+            self.send_headers(stream, headers, end_stream=True)
+            if not stream.closed:
+                stream.mark_ended()
+            return
+        self.send_headers(stream, headers, end_stream=False)
+        stream.queue(body)
+        stream.finish()
+
+    # ---- abuse limits --------------------------------------------------------------------------------
+
+    def _control_frame(self, *, ack: bool) -> bool:
+        """Count a frame that carries no request; False (and the connection ending) past the limits."""
+        if not self._control.hit(self._loop.time()):
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many control frames")
+            return False
+        if ack and self.flow.write_paused:
+            self._queued_control += 1
+            if self._queued_control > self.limits.max_queued_control_frames:
+                self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"control frames sent faster than their replies are read")
+                return False
+        return True
+
+    # ---- writing -------------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        """Send soon: everything the streams produce in one pass of the event loop leaves in one write."""
+        if self._soon is None and not self._closed:
+            self._soon = self._loop.call_soon(self._send_soon)
+
+    def _send_soon(self) -> None:
+        self._soon = None
+        if self._closed:
+            return
+        self._pump()
+        self._flush()
+
+    def _pump(self) -> None:
+        """Move held stream data into DATA frames, one frame per stream per round, while windows allow."""
+        while self._sending and not self.flow.write_paused and not self._closed:
+            progress = False
+            for stream in list(self._sending.values()):
+                try:
+                    progress = stream.pump() or progress
+                except ProtocolError as exc:
+                    self.context.logger.debug("HTTP/2 stream %d: cannot send: %s", stream.stream_id, exc)
+                    self._forget(stream)
+                    stream.cut()
+                    continue
+                if not stream.has_work:
+                    self._sending.pop(stream.stream_id, None)
+            if not progress:
+                return
+            self._flush()
+
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and not self.transport.is_closing():
+            self.transport.write(data)
+
+    # ---- closing -------------------------------------------------------------------------------------
+
+    def _fail(self, error_code: ErrorCodes, reason: bytes) -> None:
+        """End the connection now with GOAWAY `error_code` (a protocol error, an abuse limit)."""
+        if self._closed:
+            return
+        self.context.logger.info(
+            "closing HTTP/2 connection from %s: %s (%s)", self._conn_info.client, reason.decode(), error_code.name
+        )
+        with contextlib.suppress(ProtocolError):  # h2 may consider the connection closed already
+            self.conn.close_connection(error_code, additional_data=reason)
+        self._flush()
+        self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._cancel_idle()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _close_if_done(self) -> None:
+        if not self.streams and not self._closed:
+            self._flush()
+            self._close()
+
+    def _arm_idle(self, timeout: float | None = None) -> None:
+        """Close the connection if no stream opens within `timeout` (the keep-alive timeout by default).
+        Only a new stream stops the timer: PINGs and other frames do not keep an idle connection open."""
+        self._cancel_idle()
+        if not self._closed:
+            delay = self.config.keep_alive_timeout if timeout is None else timeout
+            self._idle_timer = self._loop.call_later(delay, self._idle)
+
+    def _cancel_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        if self.streams or self._closed:
+            return
+        with contextlib.suppress(ProtocolError):
+            self.conn.close_connection(ErrorCodes.NO_ERROR, additional_data=b"idle")
+        self._flush()
+        self._close()
+
+
+def _is_head(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == b":method" and value == b"HEAD" for name, value in headers)

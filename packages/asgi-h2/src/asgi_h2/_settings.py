@@ -1,0 +1,87 @@
+"""An h2 server connection set up from asgi-core's Config: our SETTINGS, and the limits h2 enforces for us."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from asgi_core import Config, Headers
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.settings import SettingCodes, Settings
+
+#: RFC 9113 section 6.9.2: the window every stream and the connection start with.
+DEFAULT_WINDOW = 65535
+#: The connection's receive window is this many stream windows, so that one stream whose app reads slowly
+#: cannot stall the uploads of the others, while a connection still buffers a bounded amount of request body.
+CONNECTION_WINDOW_STREAMS = 4
+_MAX_WINDOW = 2**31 - 1
+
+
+class _LocalSettings(Settings):
+    """Our settings as advertised, with h2's own concurrent-stream check lifted.
+
+    h2 answers a HEADERS frame over SETTINGS_MAX_CONCURRENT_STREAMS with a connection error; RFC 9113 section
+    5.1.2 allows (and clients expect) a stream error, REFUSED_STREAM, which a client can safely retry. The
+    protocol counts streams itself and refuses the extra ones; the advertised value is unchanged (the SETTINGS
+    frame reads the stored values, not this property).
+    """
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        return _MAX_WINDOW
+
+    @max_concurrent_streams.setter
+    def max_concurrent_streams(self, value: int) -> None:
+        self[SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
+def new_connection(config: Config, *, connect_protocol: bool) -> H2Connection:
+    """A server-side h2 connection carrying our settings; call `initiate_connection` (or the upgrade) next,
+    then `send_initial_settings`."""
+    conn = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+    window = config.http2_initial_window_size
+    # Values that only widen what the peer may do are safe to apply before the peer acknowledges them, so they
+    # go in the first SETTINGS frame as current values. A window *smaller* than the default is sent afterwards
+    # (`send_initial_settings`) and takes effect on the ACK, as RFC 9113 section 6.9.2 requires.
+    conn.local_settings = _LocalSettings(
+        client=False,
+        initial_values={
+            SettingCodes.MAX_CONCURRENT_STREAMS: config.http2_max_concurrent_streams,
+            SettingCodes.INITIAL_WINDOW_SIZE: max(window, DEFAULT_WINDOW),
+            SettingCodes.MAX_FRAME_SIZE: config.http2_max_frame_size,
+            SettingCodes.MAX_HEADER_LIST_SIZE: config.http2_max_header_list_size,
+            SettingCodes.ENABLE_CONNECT_PROTOCOL: int(connect_protocol),
+        },
+    )
+    conn.max_inbound_frame_size = config.http2_max_frame_size
+    # The HPACK decoder enforces the header list size while decoding (the defence against HPACK bombs).
+    conn.decoder.max_header_list_size = config.http2_max_header_list_size
+    return conn
+
+
+def send_initial_settings(conn: H2Connection, config: Config) -> None:
+    window = config.http2_initial_window_size
+    if window < DEFAULT_WINDOW:
+        conn.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: window})
+    connection_window = min(window * CONNECTION_WINDOW_STREAMS, _MAX_WINDOW)
+    if connection_window > DEFAULT_WINDOW:
+        conn.increment_flow_control_window(connection_window - DEFAULT_WINDOW)
+
+
+def decode_settings_header(value: bytes) -> bytes | None:
+    """The SETTINGS payload of an `HTTP2-Settings` field (base64url, padding optional), or None if malformed."""
+    try:
+        payload = base64.b64decode(value + b"=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return payload if len(payload) % 6 == 0 else None  # six bytes per setting, RFC 9113 section 6.5.1
+
+
+def upgrade_settings(headers: Headers) -> bytes:
+    """The upgrading request's HTTP2-Settings, re-encoded with the padding h2's decoder insists on."""
+    for name, value in headers:
+        if name == b"http2-settings":
+            payload = decode_settings_header(value)
+            return base64.urlsafe_b64encode(payload) if payload else b""
+    return b""

@@ -1,0 +1,128 @@
+"""The sans-IO pieces alone: request header blocks, response fields, the frame-size guard and the counters.
+Hypothesis checks that the guard gives the same answer however the bytes are split."""
+
+from __future__ import annotations
+
+import pytest
+from asgi_core import Config
+from asgi_h2 import PREFACE, H2Limits
+from asgi_h2._headers import HeadRejected, fields, parse_request, response_head
+from asgi_h2._limits import FrameSizeGuard, WindowCounter
+from hypothesis import given
+from hypothesis import strategies as st
+
+BASE = [(b":method", b"POST"), (b":scheme", b"https"), (b":path", b"/p?q"), (b":authority", b"example.org")]
+
+
+def test_request_head_fields() -> None:
+    head = parse_request(
+        [
+            *BASE,
+            (b"content-length", b"12"),
+            (b"expect", b"100-Continue"),
+            (b"cookie", b"a=1"),
+            (b"x-forwarded-proto", b"https"),
+            (b"cookie", b"b=2"),
+        ],
+        Config(),
+    )
+    assert (head.method, head.path, head.authority, head.protocol) == ("POST", b"/p?q", b"example.org", None)
+    assert head.content_length == 12
+    assert head.expect_continue
+    assert head.forwarded
+    assert head.headers == [
+        (b"host", b"example.org"),
+        (b"content-length", b"12"),
+        (b"expect", b"100-Continue"),
+        (b"cookie", b"a=1; b=2"),
+        (b"x-forwarded-proto", b"https"),
+    ]
+
+
+def test_request_head_keeps_an_explicit_host_and_reads_connect_targets() -> None:
+    head = parse_request([*BASE, (b"host", b"example.org")], Config())
+    assert [name for name, _ in head.headers].count(b"host") == 1
+    connect = parse_request([(b":method", b"CONNECT"), (b":authority", b"db.internal:5432")], Config())
+    assert connect.path == b"db.internal:5432"
+    extended = parse_request([(b":method", b"CONNECT"), (b":protocol", b"websocket"), *BASE[1:]], Config())
+    assert extended.protocol == "websocket"
+
+
+@pytest.mark.parametrize(
+    ("headers", "config", "status"),
+    [
+        ([(b"x", b"v")] * 3, Config(limit_request_fields=2), 431),
+        ([(b"x", b"v" * 100)], Config(limit_request_field_size=50), 431),
+        ([(b":path", b"/" + b"a" * 100)], Config(limit_request_line=64), 414),
+        ([(b"content-length", b"twelve")], Config(), 400),
+    ],
+)
+def test_request_limits(headers: list[tuple[bytes, bytes]], config: Config, status: int) -> None:
+    base = [h for h in BASE if h[0] != b":path"] + ([] if any(n == b":path" for n, _ in headers) else [BASE[2]])
+    with pytest.raises(HeadRejected) as info:
+        parse_request(base + headers, config)
+    assert info.value.status == status
+
+
+def test_response_fields_are_made_fit_for_http2() -> None:
+    head = response_head(
+        200,
+        [
+            (b"Content-Type", b"text/html"),
+            (b"Connection", b"close"),
+            (b"TE", b"trailers"),
+            (b"Proxy-Connection", b"x"),
+            (b"X-Spaced", b"\tvalue "),
+        ],
+    )
+    assert head == [(b":status", b"200"), (b"content-type", b"text/html"), (b"x-spaced", b"value")]
+    for bad in (
+        [(b"bad name", b"v")],
+        [(b"", b"v")],
+        [(b":status", b"200")],
+        [(b"x", b"a\r\nb")],
+        [(b"x", b"\0")],
+    ):
+        with pytest.raises(ValueError, match="invalid"):
+            fields(bad)
+
+
+def frame(length: int, frame_type: int = 0) -> bytes:
+    return length.to_bytes(3, "big") + bytes([frame_type, 0]) + (1).to_bytes(4, "big") + b"p" * length
+
+
+@given(
+    lengths=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=12),
+    oversized_at=st.one_of(st.none(), st.integers(min_value=0, max_value=11)),
+    cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=40),
+)
+def test_frame_size_guard_ignores_how_bytes_are_split(
+    lengths: list[int], oversized_at: int | None, cuts: list[int]
+) -> None:
+    if oversized_at is not None and oversized_at < len(lengths):
+        lengths[oversized_at] = 41
+    expected = all(length <= 40 for length in lengths)
+    data = PREFACE + b"".join(frame(length) for length in lengths)
+    whole = FrameSizeGuard(40, skip=len(PREFACE)).accepts(data)
+    assert whole is expected
+    guard = FrameSizeGuard(40, skip=len(PREFACE))
+    position, verdict = 0, True
+    for cut in [*cuts, len(data)]:
+        piece = data[position : position + cut]
+        position += len(piece)
+        if piece and not guard.accepts(piece):
+            verdict = False
+            break
+    if position < len(data) and verdict:
+        verdict = guard.accepts(data[position:])
+    assert verdict is expected
+
+
+def test_window_counter_and_limit_validation() -> None:
+    counter = WindowCounter(3, 10.0)
+    assert [counter.hit(0.0) for _ in range(4)] == [True, True, True, False]
+    assert counter.hit(10.0)  # a new window
+    with pytest.raises(ValueError, match="max_resets"):
+        H2Limits(max_resets=0)
+    with pytest.raises(ValueError, match="reset_window"):
+        H2Limits(reset_window=0)
