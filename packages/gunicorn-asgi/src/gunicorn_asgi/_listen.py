@@ -1,0 +1,210 @@
+"""Accepting connections on Gunicorn's listening sockets, with `worker_connections` as a real cap.
+
+The worker accepts by itself rather than through `loop.create_server`, so that it can stop: once a worker
+holds `worker_connections` open connections it stops accepting, and further clients wait in the listening
+socket's backlog (`--backlog`) until a connection closes here or another worker accepts them. A client is
+never accepted only to be turned away. Connections still in their PROXY header or TLS handshake count too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from asgi_core import Address, ServerConnection, peer_in, set_proxied_addresses
+
+from ._proxy_protocol import ProxyHeaderError, read_header
+
+#: Connections taken per readiness event before giving the loop back to the connections already open.
+_ACCEPT_BATCH = 64
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConnectionSet(set[ServerConnection]):
+    """`ServerContext.connections` that tells the acceptor whenever a connection leaves it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_leave: Callable[[], None] | None = None
+
+    def discard(self, element: object, /) -> None:
+        if element in self:
+            super().discard(element)
+            if self.on_leave is not None:
+                self.on_leave()
+
+    def remove(self, element: ServerConnection, /) -> None:
+        super().remove(element)
+        if self.on_leave is not None:
+            self.on_leave()
+
+
+@dataclass(frozen=True)
+class ProxyPolicy:
+    """PROXY protocol: which versions are read, from which peers, and how long a header may take."""
+
+    v1: bool
+    v2: bool
+    trusted: tuple[Network, ...] | None
+    timeout: float
+
+
+class Acceptor:
+    def __init__(
+        self,
+        sockets: list[socket.socket],
+        *,
+        factory: Callable[[], asyncio.Protocol],
+        connections: ConnectionSet,
+        limit: int,
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout: float,
+        proxy: ProxyPolicy | None,
+        log: logging.Logger,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sockets = sockets
+        self._factory = factory
+        self._connections = connections
+        self._limit = max(1, limit)
+        self._ssl = ssl_context
+        self._handshake_timeout = handshake_timeout
+        self._proxy = proxy
+        self._log = log
+        self._pending = 0
+        self._paused = True
+        self._stopped = True
+        self._opening: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        connections.on_leave = self._on_leave
+
+    @property
+    def open_connections(self) -> int:
+        """Connections this worker holds: served ones, and those still in a PROXY header or TLS handshake."""
+        return len(self._connections) + self._pending
+
+    def start(self) -> None:
+        for sock in self._sockets:
+            sock.setblocking(False)
+        self._stopped = False
+        self._resume()
+
+    def stop(self) -> None:
+        """Stop accepting; new clients stay in the backlog for the next worker."""
+        self._stopped = True
+        self._pause()
+
+    def abort_opening(self) -> None:
+        for task in list(self._opening):
+            task.cancel()
+
+    async def wait_idle(self) -> None:
+        """Return once every connection is gone."""
+        while self.open_connections:
+            self._idle.clear()
+            await self._idle.wait()
+
+    # ---- accepting -----------------------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        if self._paused and not self._stopped and self.open_connections < self._limit:
+            self._paused = False
+            for sock in self._sockets:
+                self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            for sock in self._sockets:
+                self._loop.remove_reader(sock.fileno())
+
+    def _on_leave(self) -> None:
+        self._resume()
+        if not self.open_connections:
+            self._idle.set()
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            if self._paused:
+                return
+            if self.open_connections >= self._limit:
+                self._pause()
+                return
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                if exc.errno in _OUT_OF_RESOURCES:
+                    # Out of file descriptors or memory: retrying at once would spin; let connections close.
+                    self._log.error("cannot accept connections (%s); retrying in 1 s", exc)
+                    self._pause()
+                    self._loop.call_later(1.0, self._resume)
+                    return
+                raise
+            self._open(sock, address)
+
+    def _open(self, sock: socket.socket, address: object) -> None:
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._pending += 1
+        task = self._loop.create_task(self._connect(sock, address))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _connect(self, sock: socket.socket, address: object) -> None:
+        try:
+            if self._proxy is not None and not await self._read_proxy_header(sock, address, self._proxy):
+                sock.close()
+                return
+            if self._ssl is None:
+                await self._loop.connect_accepted_socket(self._factory, sock)
+            else:
+                await self._loop.connect_accepted_socket(
+                    self._factory, sock, ssl=self._ssl, ssl_handshake_timeout=self._handshake_timeout
+                )
+        except (OSError, asyncio.TimeoutError) as exc:
+            # TLS handshakes that fail or time out, peers that vanish: routine on the internet.
+            self._log.debug("connection from %s not opened: %s", _peer(address), exc)
+            sock.close()
+        except BaseException:
+            sock.close()
+            raise
+        finally:
+            self._pending -= 1
+            self._on_leave()
+
+    async def _read_proxy_header(self, sock: socket.socket, address: object, policy: ProxyPolicy) -> bool:
+        fd = sock.fileno()
+        set_proxied_addresses(fd, None)
+        if not peer_in(policy.trusted, _peer(address)):
+            return True  # untrusted peers' bytes reach the protocol as they are: a PROXY line is a bad request
+        try:
+            header = await read_header(sock, v1=policy.v1, v2=policy.v2, timeout=policy.timeout)
+        except ProxyHeaderError as exc:
+            self._log.warning("closing connection from %s: %s", _peer(address), exc)
+            return False
+        except TimeoutError:
+            self._log.debug("closing connection from %s: no PROXY header in time", _peer(address))
+            return False
+        if header is not None and header.client is not None:
+            set_proxied_addresses(fd, (header.client, header.server))
+        return True
+
+
+def _peer(address: object) -> Address | None:
+    if isinstance(address, tuple) and len(address) >= 2:  # noqa: PLR2004 - IPv6 addresses have 4 items
+        return (str(address[0]), int(address[1]))
+    if isinstance(address, str) and address:
+        return (address, None)
+    return None  # an unnamed Unix-socket peer

@@ -1,0 +1,335 @@
+"""The Gunicorn worker: one event loop serving an ASGI app on the arbiter's listening sockets.
+
+Life of a worker process, after Gunicorn forks it:
+
+1. `init_process`: settings are turned into the protocol plan, the asgi-core `Config`, the TLS context and
+   the loop factory *before* the app is imported; any mistake there is a `StartupError`. Gunicorn then
+   imports the app and calls `run`.
+2. `run`: a new loop (asyncio or uvloop) runs `_serve`: signal handlers and the heartbeat start, lifespan
+   startup completes, and only then does the worker accept connections.
+3. A stop request (SIGTERM, SIGINT/SIGQUIT, `max_requests`, the parent gone, the reloader) ends accepting;
+   open connections are drained (graceful: in-flight requests finish, idle ones close, bounded by
+   `graceful_timeout`; quick: not waited for); lifespan shutdown runs on every path that started it.
+
+A startup failure (a bad setting, a certificate that does not load, lifespan startup failing) exits with
+Gunicorn's WORKER_BOOT_ERROR status: the arbiter then stops with that message and a non-zero exit status
+instead of rebooting workers that would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import ssl
+import sys
+import traceback
+from types import FrameType
+from typing import Any, NoReturn
+
+from asgi_core import (
+    ASGIApp,
+    Config,
+    ConfigError,
+    Lifespan,
+    LifespanFailure,
+    Receive,
+    Registry,
+    Scope,
+    Send,
+    ServerContext,
+    parse_networks,
+)
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
+
+from . import _loop
+from .__about__ import __version__
+from ._access_log import is_custom_hook, make_access_logger
+from ._config_map import build_config, setting
+from ._dispatch import Dispatcher, ProtocolPlan, plan_protocols
+from ._errors import StartupError
+from ._hooks import wrap_app
+from ._listen import Acceptor, ConnectionSet, ProxyPolicy
+from ._tls import build_ssl_context, tls_enabled
+
+WORKER_BOOT_ERROR: int = Arbiter.WORKER_BOOT_ERROR
+_PROXY_VERSIONS = {"v1": (True, False), "v2": (False, True), "auto": (True, True)}
+
+
+class ASGIWorker(Worker):
+    """Serves an ASGI app over HTTP/1.1 and every protocol installed in the asgi-core registry.
+
+    Select it with `--worker-class egg:gunicorn-asgi#asgi` or `--worker-class gunicorn_asgi.Worker`, or run
+    the `gunicorn-asgi` command, which also adds this package's settings.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loop_name = "asyncio"
+        self.loop_factory: _loop.LoopFactory = asyncio.new_event_loop
+        self.plan: ProtocolPlan | None = None
+        self.protocol_config = Config()
+        self.registry: Registry | None = None
+        self.ssl_context: ssl.SSLContext | None = None
+        self.proxy_policy: ProxyPolicy | None = None
+        self.context: ServerContext | None = None
+        self._stop: asyncio.Event | None = None
+        self._quick: asyncio.Event | None = None
+        self._restarting = False
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        threads = setting(cfg, "threads", 1)
+        if threads > 1:
+            log.warning(
+                "--threads %s is ignored by the gunicorn-asgi worker: each worker serves many connections on "
+                "one event loop; scale with --workers and --worker-connections",
+                threads,
+            )
+
+    # ---- boot ----------------------------------------------------------------------------------------
+
+    def init_process(self) -> None:
+        try:
+            self._prepare()
+        except StartupError as exc:
+            self._boot_failed(str(exc))
+        super().init_process()
+
+    def _prepare(self) -> None:
+        """Everything that depends on settings alone, checked before the app is imported."""
+        cfg = self.cfg
+        self.loop_name, self.loop_factory = _loop.loop_factory(setting(cfg, "asgi_loop", "auto") or "auto")
+        self.registry = Registry(logger=self.log.error_log)
+        self.plan = plan_protocols(cfg, self.registry, tls=tls_enabled(cfg), warn=self.log.warning)
+        self.protocol_config = build_config(cfg, h2c=self.plan.h2c)
+        self.ssl_context = build_ssl_context(cfg, self.plan.alpn)
+        self.proxy_policy = self._proxy_policy()
+
+    def _proxy_policy(self) -> ProxyPolicy | None:
+        mode = setting(self.cfg, "proxy_protocol", "off")
+        if mode is True:  # a boolean in Gunicorn's older configs
+            mode = "auto"
+        if mode not in _PROXY_VERSIONS:
+            return None
+        v1, v2 = _PROXY_VERSIONS[mode]
+        allowed = tuple(setting(self.cfg, "proxy_allow_ips", ["127.0.0.1", "::1"]))
+        try:
+            trusted = parse_networks("proxy_allow_ips", allowed)
+        except ConfigError as exc:
+            raise StartupError(f"invalid value for proxy_allow_ips (--proxy-allow-from): {exc.value!r}") from None
+        timeout = self.protocol_config.header_timeout or 10.0
+        return ProxyPolicy(v1=v1, v2=v2, trusted=trusted, timeout=timeout)
+
+    def load_wsgi(self) -> None:
+        # Gunicorn's own version substitutes a WSGI error app on a SyntaxError under --reload; ours is ASGI.
+        try:
+            self.wsgi = self.app.wsgi()
+        except SyntaxError as exc:
+            if not self.cfg.reload:
+                raise
+            self.log.exception("the application failed to import; serving an error page until it is fixed")
+            if self.reloader is not None and exc.filename is not None:
+                self.reloader.add_extra_file(exc.filename)
+            self.wsgi = _error_app("".join(traceback.format_exception_only(type(exc), exc)))
+
+    def _boot_failed(self, message: str) -> NoReturn:
+        self.log.error("gunicorn-asgi worker cannot start: %s", message)
+        sys.exit(WORKER_BOOT_ERROR)
+
+    # ---- run -----------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        problem = _app_problem(self.wsgi)
+        if problem:
+            self._boot_failed(problem)
+        status = _loop.run(self._serve(), self.loop_factory)
+        if status:
+            sys.exit(status)
+
+    async def _serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._quick = asyncio.Event()
+        if not self.alive:  # a stop signal arrived while the app was being imported
+            return 0
+        self._install_signal_handlers(loop)
+        heartbeat = loop.create_task(self._heartbeat())
+        lifespan = Lifespan(self.wsgi, self.protocol_config, logger=self.log.error_log)
+        try:
+            try:
+                await lifespan.startup()
+            except LifespanFailure as exc:
+                # The message is the whole story (the app's own reason); a traceback would only add noise.
+                self.log.error("%s; stopping (the app cannot serve)", exc)  # noqa: TRY400
+                return WORKER_BOOT_ERROR
+            try:
+                if self.alive:
+                    await self._serve_connections(lifespan.state)
+            finally:
+                try:
+                    await lifespan.shutdown()
+                except LifespanFailure as exc:
+                    self.log.error("%s", exc)  # noqa: TRY400 - as above
+        finally:
+            heartbeat.cancel()
+        return 0
+
+    async def _serve_connections(self, state: dict[str, Any] | None) -> None:
+        plan, stop, quick_stop = self.plan, self._stop, self._quick
+        if plan is None or stop is None or quick_stop is None:
+            raise RuntimeError("_serve_connections runs only after _prepare and _serve set the worker up")
+        cfg = self.cfg
+        connections = ConnectionSet()
+        pre_request = setting(cfg, "pre_request")
+        app = wrap_app(
+            self.wsgi,
+            worker=self,
+            pre_request=pre_request if is_custom_hook(pre_request) else None,
+            on_request=self._count_request if setting(cfg, "max_requests", 0) > 0 else None,
+        )
+        context = ServerContext(
+            app=app,
+            config=self.protocol_config,
+            state=state,
+            access_log=make_access_logger(self, self.log, cfg),
+            logger=self.log.error_log,
+            registry=self.registry,
+            connections=connections,
+        )
+        self.context = context
+        tls = self.ssl_context is not None
+        acceptor = Acceptor(
+            [listener.sock for listener in self.sockets],
+            factory=Dispatcher(plan, context).protocol_factory(tls=tls),
+            connections=connections,
+            limit=setting(cfg, "worker_connections", 1000),
+            ssl_context=self.ssl_context,
+            handshake_timeout=self.protocol_config.header_timeout or 60.0,
+            proxy=self.proxy_policy,
+            log=self.log.error_log,
+        )
+        acceptor.start()
+        self.log.info(
+            "gunicorn-asgi %s serving %s%s on %s, worker_connections=%s",
+            __version__,
+            plan.describe(),
+            " over TLS" if tls else "",
+            self.loop_name,
+            setting(cfg, "worker_connections", 1000),
+        )
+        await stop.wait()
+
+        acceptor.stop()
+        context.restarting = self._restarting
+        context.drain_connections()
+        if not quick_stop.is_set() and acceptor.open_connections:
+            # The arbiter SIGKILLs workers graceful_timeout after it asked them to stop: keep up to a second
+            # of that for lifespan shutdown, which must not be killed half-way.
+            graceful = float(setting(cfg, "graceful_timeout", 30))
+            drain = graceful - min(1.0, graceful / 4)
+            self.log.info("draining %d connections (up to %.2f s)", acceptor.open_connections, drain)
+            idle = asyncio.ensure_future(acceptor.wait_idle())
+            quick = asyncio.ensure_future(quick_stop.wait())
+            await asyncio.wait({idle, quick}, timeout=drain, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            quick.cancel()
+        if acceptor.open_connections:
+            self.log.warning("closing %d connections that did not finish in time", acceptor.open_connections)
+        acceptor.abort_opening()
+
+    # ---- stop requests -------------------------------------------------------------------------------
+
+    def _request_stop(self, *, quick: bool = False) -> None:
+        self.alive = False
+        if self._quick is not None and quick:
+            self._quick.set()
+        if self._stop is not None:
+            self._stop.set()
+
+    def _count_request(self) -> None:
+        self.nr += 1
+        if self.nr >= self.max_requests and not self._restarting and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self._restarting = True
+            # Drain before this request's response starts, so that response already says Connection: close.
+            if self.context is not None:
+                self.context.restarting = True
+                self.context.drain_connections()
+            self._request_stop()
+
+    async def _heartbeat(self) -> None:
+        # The arbiter kills a worker that has not notified within --timeout: beating from the loop itself
+        # means a loop blocked by the app stops the beats, and the worker is replaced.
+        interval = min(1.0, self.timeout / 2) if self.timeout > 0 else 1.0
+        interval = max(interval, 0.05)
+        while True:
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                self._request_stop()
+            elif not self.alive and self._stop is not None and not self._stop.is_set():
+                # Cleared by another thread: Gunicorn's reloader, after which the arbiter starts a new worker.
+                self._restarting = True
+                self._request_stop()
+            await asyncio.sleep(interval)
+
+    # ---- signals -------------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        # SIGABRT keeps the plain handler Gunicorn installed (see handle_abort): it must run even while the
+        # loop is blocked, which a loop-dispatched handler would not.
+        loop.add_signal_handler(signal.SIGTERM, self._on_term)
+        loop.add_signal_handler(signal.SIGINT, self._on_quit)
+        loop.add_signal_handler(signal.SIGQUIT, self._on_quit)
+        loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
+        loop.add_signal_handler(signal.SIGWINCH, self.log.debug, "worker: SIGWINCH ignored.")
+
+    def _on_term(self) -> None:
+        self._request_stop()
+
+    def _on_quit(self) -> None:
+        if self._quick is not None and not self._quick.is_set():
+            self.cfg.worker_int(self)
+        self._request_stop(quick=True)
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        # The arbiter sends SIGABRT when the heartbeat stopped for --timeout: the loop is blocked. Say where.
+        if frame is not None:
+            stack = "".join(traceback.format_stack(frame))
+            self.log.critical("worker timed out; its event loop was blocked at:\n%s", stack.rstrip())
+        super().handle_abort(sig, frame)
+
+
+def _app_problem(app: object) -> str | None:
+    """Why `app` cannot be an ASGI 3 application, when that is certain before the first request."""
+    if not callable(app):
+        return f"the application object {app!r} is not callable"
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        try:
+            signature.bind(None, None)
+        except TypeError:
+            return None
+        return f"{app!r} looks like a WSGI application (it takes environ, start_response); serve it with a WSGI worker"
+    return None
+
+
+def _error_app(message: str) -> ASGIApp:
+    """Stands in for an app that failed to import under --reload, until the next change fixes it."""
+    body = f"Application failed to load:\n{message}".encode()
+
+    async def app(scope: Scope, _receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    return app
