@@ -1,0 +1,1 @@
+"""The benchmark suite behind bench/run.py: servers, scenarios, load drivers, /proc readings, reports."""
