@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.test_worker_fixture import EXAMPLES, ServerFactory, serve_fixture  # noqa: F401
+from tests.worker_fixture import EXAMPLES, ServerFactory, serve_fixture  # noqa: F401
 
 
 def test_fastapi_starlette_django_and_quart_serve_requests(serve: ServerFactory) -> None:

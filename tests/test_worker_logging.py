@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_worker_fixture import ServerFactory, serve_fixture, until  # noqa: F401
+from tests.worker_fixture import ServerFactory, serve_fixture, until  # noqa: F401
 
 
 def test_access_log_format_atoms(serve: ServerFactory, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import struct
 import time
 from pathlib import Path
 
-from tests.test_worker_fixture import ServerFactory, raw_exchange, serve_fixture, until  # noqa: F401
+from tests.worker_fixture import ServerFactory, raw_exchange, serve_fixture, until  # noqa: F401
 
 
 def test_request_limits_answer_414_and_431(serve: ServerFactory) -> None:

@@ -20,7 +20,7 @@ import pytest
 import trustme
 import websockets
 
-from tests.test_worker_fixture import ServerFactory, raw_exchange, serve_fixture, until  # noqa: F401
+from tests.worker_fixture import ServerFactory, raw_exchange, serve_fixture, until  # noqa: F401
 
 
 def test_websocket_echo_message_size_limit_and_shutdown_close_code(serve: ServerFactory, tmp_path: Path) -> None:

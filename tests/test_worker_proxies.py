@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.test_worker_fixture import ServerFactory, raw_exchange, serve_fixture  # noqa: F401
+from tests.worker_fixture import ServerFactory, raw_exchange, serve_fixture  # noqa: F401
 
 SCOPE_REQUEST = b"GET /scope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 

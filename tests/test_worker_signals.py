@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_worker_fixture import Server, ServerFactory, serve_fixture, until  # noqa: F401
+from tests.worker_fixture import Server, ServerFactory, serve_fixture, until  # noqa: F401
 
 
 def events(path: Path) -> list[str]:
@@ -223,7 +223,7 @@ def test_blocked_worker_is_killed_with_its_stack_logged_and_replaced(serve: Serv
     assert isinstance(blocked.join(), (OSError, http.client.HTTPException))
     output = server.wait_for_output("time.sleep(float(query.get", timeout=5)
     assert "its event loop was blocked at:" in output
-    assert "test_worker_apps.py" in output
+    assert "worker_apps.py" in output
     until(lambda: _answers_from_new_worker(server, first), 15, "no new worker answered")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_worker_fixture import EXAMPLES, ServerFactory, serve_fixture  # noqa: F401
+from tests.worker_fixture import EXAMPLES, ServerFactory, serve_fixture  # noqa: F401
 
 WORKER_BOOT_ERROR = 3
 
@@ -59,7 +59,7 @@ def test_config_file_sets_gunicorn_and_gunicorn_asgi_settings(serve: ServerFacto
 def test_our_settings_on_the_command_line_and_in_help(serve: ServerFactory) -> None:
     import subprocess
 
-    from tests.test_worker_fixture import BIN
+    from tests.worker_fixture import BIN
 
     help_text = subprocess.run(
         [str(BIN / "gunicorn-asgi"), "--help"], capture_output=True, text=True, timeout=30, check=True
@@ -100,7 +100,7 @@ STARTUP_ERRORS = {
         None,
         "protocol (--protocol) asks for protocol 'gopher', which is not installed",
     ),
-    "wsgi app": ([], {}, "test_worker_apps:wsgi_app", "looks like a WSGI application"),
+    "wsgi app": ([], {}, "worker_apps:wsgi_app", "looks like a WSGI application"),
     "lifespan failed": (
         [],
         {"WORKER_TEST_LIFESPAN": "fail"},
@@ -116,7 +116,7 @@ STARTUP_ERRORS = {
     "lifespan on, app without it": (
         ["--asgi-lifespan", "on"],
         {},
-        "test_worker_apps:no_lifespan_app",
+        "worker_apps:no_lifespan_app",
         "the application does not support the ASGI lifespan protocol",
     ),
     "uvloop missing": (
@@ -141,7 +141,7 @@ def test_startup_errors_stop_gunicorn_with_a_clear_message(serve: ServerFactory,
     servers = {}
     for case, (args, env, app, _) in STARTUP_ERRORS.items():
         environment = {name: value.format(no_uvloop=no_uvloop) for name, value in env.items()}
-        servers[case] = serve(*args, env=environment, app=app or "test_worker_apps:app", wait=False)
+        servers[case] = serve(*args, env=environment, app=app or "worker_apps:app", wait=False)
     for case, server in servers.items():
         assert server.wait_exit() == WORKER_BOOT_ERROR, case
         output = server.output()

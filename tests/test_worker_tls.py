@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trustme
 
-from tests.test_worker_fixture import ServerFactory, serve_fixture  # noqa: F401
+from tests.worker_fixture import ServerFactory, serve_fixture  # noqa: F401
 
 WORKER_BOOT_ERROR = 3
 

@@ -1,4 +1,4 @@
-"""ASGI apps the worker tests serve through real Gunicorn processes (`--chdir tests test_worker_apps:app`).
+"""ASGI apps the worker tests serve through real Gunicorn processes (`--chdir tests worker_apps:app`).
 
 This module holds no tests; it is named like the worker tests so that it sits with them. Behaviour that a
 test needs to observe from outside the server is reported over HTTP or, for lifespan, appended to the file

@@ -1,9 +1,9 @@
 """A real Gunicorn master with the gunicorn-asgi worker, on a free loopback port, stopped by its PID.
 
-    from tests.test_worker_fixture import ServerFactory, serve_fixture  # noqa: F401  (the `serve` fixture)
+    from tests.worker_fixture import ServerFactory, serve_fixture  # noqa: F401  (the `serve` fixture)
 
     def test_something(serve: ServerFactory) -> None:
-        server = serve("--workers", "1")              # gunicorn-asgi ... test_worker_apps:app
+        server = serve("--workers", "1")              # gunicorn-asgi ... worker_apps:app
         assert httpx.get(server.url("/")).text == "ok"
 
 Each server writes its combined output to a file (`server.output()`), is started in its own session so that
@@ -142,7 +142,7 @@ class ServerFactory:
         self,
         *args: str,
         command: str = "gunicorn-asgi",
-        app: str = "test_worker_apps:app",
+        app: str = "worker_apps:app",
         chdir: Path = TESTS,
         env: dict[str, str] | None = None,
         wait: bool = True,
