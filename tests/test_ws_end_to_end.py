@@ -5,8 +5,13 @@ registry has `asgi_wsproto.UPGRADE` added by hand. Includes a Starlette WebSocke
 from __future__ import annotations
 
 import asyncio
+import functools
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 TIMEOUT = 10.0
 
@@ -37,7 +43,8 @@ async def serving(app: ASGIApp, config: Config | None = None) -> AsyncIterator[i
     task = asyncio.create_task(
         serve(app, HTTP1Protocol, port=0, config=config, stop=stop, ready=ready.set_result, graceful_timeout=3)
     )
-    done, _ = await asyncio.wait([ready, task], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    waiters: list[asyncio.Future[Any]] = [ready, task]
+    done, _ = await asyncio.wait(waiters, timeout=5, return_when=asyncio.FIRST_COMPLETED)
     assert ready in done, "server did not start"
     try:
         yield ready.result().sockets[0].getsockname()[1]
@@ -77,7 +84,10 @@ def test_entry_point_discovery_finds_the_handler() -> None:
 
 def test_echo_with_websockets_client() -> None:
     async def scenario() -> None:
-        async with serving(echo_app) as port, connect(f"ws://127.0.0.1:{port}/echo", subprotocols=["v1"]) as ws:
+        async with (
+            serving(echo_app) as port,
+            connect(f"ws://127.0.0.1:{port}/echo", subprotocols=[Subprotocol("v1")]) as ws,
+        ):
             assert ws.subprotocol == "v1"
             assert ws.response is not None
             assert ws.response.headers["x-echo"] == "1"
@@ -108,7 +118,7 @@ def test_plain_asyncio_server_with_a_registry_built_by_hand() -> None:
                 registry.add_upgrade(UPGRADE)
             context = ServerContext(app=echo_app, registry=registry)
             loop = asyncio.get_running_loop()
-            server = await loop.create_server(lambda c=context: HTTP1Protocol(c), "127.0.0.1", 0)
+            server = await loop.create_server(functools.partial(HTTP1Protocol, context), "127.0.0.1", 0)
             port = server.sockets[0].getsockname()[1]
             try:
                 if with_websocket:
@@ -255,3 +265,53 @@ def test_starlette_websocket_echo() -> None:
             assert refused.value.response.status_code == 403
 
     run(scenario())
+
+
+# ---- the package's documented examples -----------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "packages" / "asgi-ws"
+
+
+def readme_app() -> ASGIApp:
+    """The app of the README's standalone example, run as the README shows it minus `asyncio.run`."""
+    readme = (PACKAGE / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    definitions, run_line = block.split("\nasyncio.run(", 1)
+    assert run_line.startswith("serve(app, HTTP1Protocol")
+    namespace: dict[str, Any] = {}
+    exec(compile(definitions, "README.md", "exec"), namespace)
+    app: ASGIApp = namespace["app"]
+    return app
+
+
+def test_readme_standalone_example() -> None:
+    async def scenario() -> None:
+        async with serving(readme_app()) as port, connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send("from the readme")
+            assert await ws.recv() == "from the readme"
+            await ws.send(b"\x01")
+            assert await ws.recv() == b"\x01"
+
+    run(scenario())
+
+
+def test_example_echo_server_runs_standalone() -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(PACKAGE / "examples" / "echo_server.py"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        assert url.startswith("ws://127.0.0.1:")
+
+        async def scenario() -> None:
+            async with connect(url) as ws:
+                await ws.send("standalone")
+                assert await ws.recv() == "standalone"
+
+        run(scenario())
+    finally:
+        process.send_signal(signal.SIGTERM)  # serve() stops gracefully on SIGTERM
+        assert process.wait(10) == 0
