@@ -1021,3 +1021,17 @@ def test_unregistered_or_declined_upgrade_is_served_as_plain_http(registered: bo
     assert [seen["path"] for seen in app.seen] == ["/chat", "/a b"]
     assert len(handler.requests) == int(registered)
     assert handler.protocols == []
+
+
+@pytest.mark.parametrize("offer", [b"unknown/1, Fake-Proto", b"Fake-Proto/2, unknown", b"fake-proto"])
+def test_upgrade_picks_the_first_registered_protocol_from_the_offered_list(offer: bytes) -> None:
+    async def main() -> None:
+        handler = FakeUpgrade()
+        registry = Registry(discover=False)
+        registry.add_upgrade(handler)
+        request = UPGRADE.replace(b"Upgrade: Fake-Proto", b"Upgrade: " + offer)
+        outcome = await converse_async(EchoApp(), [request], registry=registry)
+        assert len(handler.protocols) == 1
+        assert outcome.transport.output == b""
+
+    asyncio.run(main())

@@ -242,7 +242,16 @@ class HTTP1Protocol(asyncio.Protocol):
         version: str,
     ) -> bool:
         registry = self.context.registry
-        handler = registry.upgrade(token.decode("latin-1").strip()) if registry is not None else None
+        if registry is None:
+            return False
+        handler = None
+        # RFC 9110 section 7.8: a list in order of preference, each "name" or "name/version"; the first one
+        # with a registered handler wins.
+        for offered in token.decode("latin-1").split(","):
+            name = offered.strip()
+            handler = registry.upgrade(name) or registry.upgrade(name.partition("/")[0])
+            if handler is not None:
+                break
         if handler is None:
             return False
         upgrade = UpgradeRequest(
