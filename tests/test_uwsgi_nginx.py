@@ -1,10 +1,10 @@
 """Debian's nginx in front of the uWSGI protocol, over TCP and a Unix socket: what a user of
 `uwsgi_pass` + `include uwsgi_params` gets, checked from an HTTP client's side.
 
-The server behind nginx comes from the `backend` fixture. Its one parameter today runs `asgi_core.serve`
-with the uwsgi plugin in a thread (plus a Unix-socket server with the same protocol factory); a
-`gunicorn-asgi --protocol uwsgi` parameter only needs another `Backend` subclass and a new entry in
-BACKENDS: the tests talk to `Backend.tcp`/`Backend.unix`/`Backend.logs()` and nothing else.
+The server behind nginx comes from the `backend` fixture, with two parameters: `asgi_core.serve` with the
+uwsgi plugin in a thread (plus a Unix-socket server with the same protocol factory), and a real
+`gunicorn-asgi --protocol uwsgi` master bound to both a TCP port and a Unix socket. The tests talk to
+`Backend.tcp`/`Backend.unix`/`Backend.logs()` and nothing else.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -37,6 +40,7 @@ from tests.nginx_fixture import (  # noqa: F401 - nginx_fixture provides the `ng
     uwsgi_params_include,
 )
 from tests.test_uwsgi_apps import app, pattern
+from tests.worker_fixture import BASE_ARGS, BIN, TESTS, free_port
 
 MiB = 1024 * 1024
 TIMEOUT = 15.0
@@ -134,8 +138,54 @@ class _ListHandler(logging.Handler):
         self._records.append(record.getMessage())
 
 
+class GunicornBackend(Backend):
+    """A real `gunicorn-asgi --protocol uwsgi` master with one worker, bound to a TCP port and a Unix socket."""
+
+    def __init__(self, socket_path: Path, config: Config) -> None:
+        port = free_port()
+        self.tcp = f"127.0.0.1:{port}"
+        self.unix = f"unix:{socket_path}"
+        self._log = socket_path.with_suffix(".log")
+        argv = [
+            str(BIN / "gunicorn-asgi"),
+            *BASE_ARGS,
+            "--protocol", "uwsgi",
+            "--uwsgi-allow-from", ",".join(config.uwsgi_allow_ips),
+            "--bind", self.tcp,
+            "--bind", self.unix,
+            "--chdir", str(TESTS),
+            "test_uwsgi_apps:app",
+        ]  # fmt: skip
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"gunicorn-asgi exited with {self._proc.returncode}:\n{self.logs()}")
+            # Booted once the worker says so; connecting alone would only reach the master's backlog.
+            if "Booting worker" in self.logs() and socket_path.exists():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"gunicorn-asgi did not start:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self._log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait(5)
+
+
 BackendStarter = Callable[[Path, Config], Backend]
-BACKENDS: dict[str, BackendStarter] = {"asgi_core.serve": ThreadBackend}
+BACKENDS: dict[str, BackendStarter] = {"asgi_core.serve": ThreadBackend, "gunicorn-asgi": GunicornBackend}
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
