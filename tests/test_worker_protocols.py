@@ -138,3 +138,44 @@ def test_uwsgi_protocol_and_its_allow_list(serve: ServerFactory) -> None:
     assert info["client"] == ["198.51.100.9", 40000]  # what nginx says, from a peer in --uwsgi-allow-from
     assert info["scheme"] == "https"
     assert raw_exchange(refused.port, UWSGI_REQUEST) == b""  # 127.0.0.1 is not in --uwsgi-allow-from
+
+
+@pytest.mark.parametrize("mode", ["upgrade", "off"])
+def test_cleartext_http2_by_upgrade(serve: ServerFactory, mode: str) -> None:
+    """`--http2-cleartext upgrade`: an HTTP/1.1 request with `Upgrade: h2c` is answered 101 and then on stream 1
+    over HTTP/2; with h2c off the same request is simply answered over HTTP/1.1."""
+    server = serve("--http-protocols", "h1,h2", "--http2-cleartext", mode)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    settings = client.initiate_upgrade_connection()
+    request = (
+        b"GET /scope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed before a response head: {received!r}"
+            received += chunk
+        head, _, rest = received.partition(b"\r\n\r\n")
+        if mode == "off":
+            assert head.startswith(b"HTTP/1.1 200")
+            return
+        assert head.startswith(b"HTTP/1.1 101")
+        sock.sendall(client.data_to_send())  # our preface and SETTINGS, after the 101
+        body = b""
+        ended = False
+        events = client.receive_data(rest)
+        while not ended:
+            for event in events:
+                if isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                ended = ended or (isinstance(event, h2.events.StreamEnded) and event.stream_id == 1)
+            sock.sendall(client.data_to_send())
+            if not ended:
+                chunk = sock.recv(65536)
+                assert chunk, "closed before stream 1 ended"
+                events = client.receive_data(chunk)
+    assert json.loads(body)["http_version"] == "2"
