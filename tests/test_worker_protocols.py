@@ -147,6 +147,7 @@ def test_cleartext_http2_by_upgrade(serve: ServerFactory, mode: str) -> None:
     server = serve("--http-protocols", "h1,h2", "--http2-cleartext", mode)
     client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     settings = client.initiate_upgrade_connection()
+    assert settings is not None  # the client side always has a settings header to offer
     request = (
         b"GET /scope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
         b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
@@ -170,7 +171,7 @@ def test_cleartext_http2_by_upgrade(serve: ServerFactory, mode: str) -> None:
         while not ended:
             for event in events:
                 if isinstance(event, h2.events.DataReceived):
-                    body += event.data
+                    body += event.data or b""
                     client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 ended = ended or (isinstance(event, h2.events.StreamEnded) and event.stream_id == 1)
             sock.sendall(client.data_to_send())
