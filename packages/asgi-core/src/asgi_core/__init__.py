@@ -12,7 +12,7 @@ from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
 from ._lifespan import Lifespan, LifespanFailure
-from ._messages import InvalidMessage
+from ._messages import InvalidMessage, validate_headers
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
@@ -63,4 +63,5 @@ __all__ = [
     "serve",
     "set_proxied_addresses",
     "split_target",
+    "validate_headers",
 ]

@@ -14,6 +14,7 @@ from base64 import b64decode
 from collections.abc import Iterable
 
 from asgi_core import Headers, InvalidMessage, Message, UpgradeRequest
+from asgi_core import validate_headers as validate_message_headers
 from wsproto.utilities import generate_accept_token
 
 WEBSOCKET_VERSION = b"13"
@@ -123,18 +124,13 @@ def validate_accept(message: Message) -> tuple[str | None, Headers]:
 
 
 def validate_headers(headers: object) -> Headers:
-    """An app's header list as (name, value) byte pairs safe to put on the wire, else InvalidMessage."""
-    if not isinstance(headers, Iterable) or isinstance(headers, (bytes, str)):
-        raise InvalidMessage(f"'headers' must be an iterable of [name, value] byte pairs, got {headers!r}")
-    result: Headers = []
-    for item in headers:
-        try:
-            name, value = item
-        except (TypeError, ValueError):
-            raise InvalidMessage(f"header must be a [name, value] pair, got {item!r}") from None
-        if not isinstance(name, bytes) or not isinstance(value, bytes):
-            raise InvalidMessage(f"header name and value must be bytes, got {item!r}")
+    """An app's header list as (name, value) byte pairs safe to put on the wire, else InvalidMessage.
+
+    asgi-core checks the shape; the handshake is written as raw bytes rather than through h11 or h2, so the
+    characters are checked here too.
+    """
+    result = validate_message_headers(headers)
+    for name, value in result:
         if not name or not set(name) <= _TOKEN_CHARS or _FORBIDDEN_IN_VALUE & set(value):
-            raise InvalidMessage(f"header {item!r} has characters not allowed in HTTP")
-        result.append((name, value))
+            raise InvalidMessage(f"header {(name, value)!r} has characters not allowed in HTTP")
     return result
