@@ -8,7 +8,7 @@ close without reaching the app.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,6 +20,16 @@ from hypothesis import strategies as st
 
 QUIET = Config(date_header=False, server_header=False)
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# Every test here runs once per engine: h11 (the reference) and httptools (the fast one), which must behave exactly
+# alike. The engine is chosen through `ASGI_HTTP1_PARSER`, as a user would force it. Module scope: Hypothesis tests
+# may not depend on function-scoped fixtures.
+@pytest.fixture(scope="module", params=["h11", "httptools"], autouse=True)
+def http1_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ASGI_HTTP1_PARSER", request.param)
+        yield request.param
 
 
 class MemoryTransport:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-import h11
 from asgi_core import Config
+
+from ._engine import PeerError, Request
 
 _REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1")
 
 
-class HeadRejected(Exception):
+class HeadRejected(PeerError):
     """A request head breaks a limit; `status` is what the client is told before the connection closes."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class HeadGuard:
@@ -28,36 +25,43 @@ class HeadGuard:
     trickling bytes costs linear work, and it tells an over-long request line (414) before the line ends.
     """
 
-    __slots__ = ("_buffer", "_done", "_limit", "_line_from", "_line_ok", "_search_from")
+    __slots__ = ("_buffer", "_done", "_limit", "_line_from", "_line_ok", "_search_from", "_shared")
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, buffer: bytearray | None = None) -> None:
+        """`buffer`: a receive buffer the guard reads in place (and never changes) instead of keeping a copy."""
         self._limit = config.limit_request_line
+        self._shared = buffer is not None
+        self._buffer = bytearray() if buffer is None else buffer
         self.reset(b"")
 
     def reset(self, buffered: bytes) -> None:
         """A new head starts; `buffered` is what the client already sent of it (pipelining)."""
-        self._buffer = bytearray(buffered)
+        if not self._shared:
+            self._buffer = bytearray(buffered)
         self._search_from = self._line_from = 0
         self._line_ok = not self._limit
         self._done = False
 
     def feed(self, data: bytes) -> None:
-        if not self._done:
+        if not self._done and not self._shared:
             self._buffer += data
 
-    def check(self) -> None:
-        """Raise `HeadRejected` for a broken head: the whole head once it is complete, its first line before."""
+    def check(self) -> bytes | None:
+        """Raise `HeadRejected` for a broken head: the whole head once it is complete, its first line before.
+        Returns the head once it is complete (up to and including its empty line), once per head."""
         if self._done:
-            return
+            return None
         match = _BLANK_LINE.search(self._buffer, self._search_from)
         if match is None:
             self._search_from = max(0, len(self._buffer) - 2)
             self._check_request_line()
-            return
+            return None
         head = bytes(self._buffer[: match.end()])
         self._done = True
-        self._buffer = bytearray()
+        if not self._shared:
+            self._buffer = bytearray()
         check_raw_head(head)
+        return head
 
     def _check_request_line(self) -> None:
         if self._line_ok:
@@ -89,7 +93,7 @@ def check_raw_head(head: bytes) -> None:
         raise HeadRejected(400, "more than one Content-Length")
 
 
-def check_head(request: h11.Request, config: Config) -> None:
+def check_head(request: Request, config: Config) -> None:
     limit = config.limit_request_line
     if limit and len(request.method) + len(request.target) + _REQUEST_LINE_OVERHEAD > limit:
         raise HeadRejected(414, "request line too long")

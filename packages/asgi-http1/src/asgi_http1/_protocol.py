@@ -1,9 +1,10 @@
-"""HTTP/1.1 connections: h11 events in, asgi-core request cycles out.
+"""HTTP/1.1 connections: engine events in, asgi-core request cycles out.
 
 Connection lifecycle, in h11's terms: IDLE (waiting for a request head, under the head deadline or, between
 requests, the keep-alive timeout) -> a request in flight (one `RequestCycle`; further pipelined requests wait
-in h11's buffer with reading paused) -> DONE, then either the next cycle or a close. Anything h11 rejects
-gets its 4xx and a close; the app never sees it.
+in the engine's buffer with reading paused) -> DONE, then either the next cycle or a close. Anything the engine
+rejects gets its 4xx and a close; the app never sees it. The engine (`_engine.py`) is h11 or, when installed,
+the faster httptools one; this module is the same for both.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
 from asgi_core import (
     ConnectionInfo,
     FlowControl,
@@ -23,8 +23,9 @@ from asgi_core import (
     build_http_scope,
 )
 
-from ._limits import HeadGuard, HeadRejected, check_head, error_response
-from ._writer import H11ResponseWriter
+from ._engine import Engine, EngineFactory, PeerError, Request, Signal, select_engine
+from ._limits import check_head, error_response
+from ._writer import HTTP1ResponseWriter
 
 _FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
 _HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
@@ -34,24 +35,28 @@ _TRAILER_EXTENSIONS: dict[str, Any] = {**_HTTP11_EXTENSIONS, "http.response.trai
 
 
 class HTTP1Protocol(asyncio.Protocol):
-    """An `asyncio.Protocol` serving ASGI over HTTP/1.1. Create one per connection: `HTTP1Protocol(context)`."""
+    """An `asyncio.Protocol` serving ASGI over HTTP/1.1. Create one per connection: `HTTP1Protocol(context)`.
+
+    `parser` picks the engine: "h11" (the reference), "httptools" or "auto" (httptools when installed); by
+    default the `ASGI_HTTP1_PARSER` environment variable, else "auto".
+    """
 
     transport: Transport
     flow: FlowControl
-    h11_conn: h11.Connection
+    engine: Engine
 
-    def __init__(self, context: ServerContext) -> None:
+    def __init__(self, context: ServerContext, parser: str | None = None) -> None:
         self.context = context
         self.config = context.config
+        self._engine_factory: EngineFactory = select_engine(parser)
         self.cycle: RequestCycle | None = None
-        self.writer: H11ResponseWriter | None = None
+        self.writer: HTTP1ResponseWriter | None = None
         self.closing_after_response = False
         self._conn_info: ConnectionInfo
         self._timer: asyncio.TimerHandle | None = None
         self._head_deadline_armed = False
         self._discarding_body = False
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
-        self._guard = HeadGuard(self.config)
         self._loop = asyncio.get_running_loop()
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
@@ -60,7 +65,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
         self._conn_info = ConnectionInfo.from_transport(self.transport)
-        self.h11_conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_head_size)
+        self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
             set_limits(high=self.config.write_buffer_high_water)
@@ -70,25 +75,23 @@ class HTTP1Protocol(asyncio.Protocol):
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
-        conn = self.h11_conn
-        if conn.their_state is h11.MUST_CLOSE:
+        engine = self.engine
+        if engine.input_finished:
             return  # RFC 9112 section 9.6: nothing after a request that closes the connection is processed
         if self.cycle is None:
             if not self._head_deadline_armed:
                 self._arm_head_deadline()  # the first byte of a new request: the keep-alive wait is over
         elif self._parked_bytes >= 0:
-            # Pipelined bytes wait in h11 while a response is produced; past a head's worth, stop reading.
+            # Pipelined bytes wait in the engine while a response is produced; past a head's worth, stop reading.
             self._parked_bytes += len(data)
             if self._parked_bytes > self.config.max_head_size:
                 self.flow.pause_reading("pipelined")
-        if conn.their_state is h11.IDLE:
-            self._guard.feed(data)
-        conn.receive_data(data)
+        engine.receive_data(data)
         self._handle_events()
 
     def eof_received(self) -> bool:
         # A client may half-close once its request is sent; it still gets its response, then we close.
-        self.h11_conn.receive_data(b"")
+        self.engine.receive_data(b"")
         if self.cycle is not None:
             self.cycle.peer_closed()
         self._handle_events()
@@ -123,35 +126,26 @@ class HTTP1Protocol(asyncio.Protocol):
     # ---- events --------------------------------------------------------------------------------------
 
     def _handle_events(self) -> None:
-        conn = self.h11_conn
+        engine = self.engine
         while not self.transport.is_closing():
-            if conn.their_state is h11.MUST_CLOSE:
+            if engine.input_finished:
                 return  # the request said `Connection: close`; what follows it is never a request
             try:
-                if conn.their_state is h11.IDLE:
-                    self._guard.check()
-                event = conn.next_event()
-            except HeadRejected as exc:
+                event = engine.next_event()
+                if isinstance(event, Request):
+                    check_head(event, self.config)
+            except PeerError as exc:
                 self._reject(exc.status)
                 return
-            except h11.RemoteProtocolError as exc:
-                self._reject(exc.error_status_hint)
-                return
-            event_type = type(event)
-            if isinstance(event, h11.Request):
-                try:
-                    check_head(event, self.config)
-                except HeadRejected as exc:
-                    self._reject(exc.status)
-                    return
+            if isinstance(event, Request):
                 self._on_request(event)
-            elif isinstance(event, h11.Data):
-                self._on_body(event.data)
-            elif event_type is h11.EndOfMessage:
+            elif not isinstance(event, Signal):
+                self._on_body(event)
+            elif event is Signal.END_OF_MESSAGE:
                 self._on_end_of_body()
-            elif event is h11.NEED_DATA:
+            elif event is Signal.NEED_DATA:
                 return
-            elif event is h11.PAUSED:
+            elif event is Signal.PAUSED:
                 # The request is fully read; anything more is pipelined and waits for this response. Reading
                 # goes on (that is how a vanished client is noticed) until the parked bytes grow too many.
                 self._parked_bytes = max(self._parked_bytes, 0)
@@ -161,15 +155,15 @@ class HTTP1Protocol(asyncio.Protocol):
                     self.transport.close()
                 return  # a request received whole still gets its response (half-close); then we close
 
-    def _on_request(self, request: h11.Request) -> None:
+    def _on_request(self, request: Request) -> None:
         self._cancel_timer()
-        headers = list(request.headers)
+        headers = request.headers
         content_length: int | None = None
         chunked = forwarded = trailers = False
         upgrade: bytes | None = None
         for name, value in headers:
             if name == b"content-length":
-                content_length = int(value)  # h11 has validated it
+                content_length = int(value)  # the engine has validated it
             elif name == b"transfer-encoding":
                 chunked = True
             elif name == b"upgrade":
@@ -200,7 +194,7 @@ class HTTP1Protocol(asyncio.Protocol):
             state=self.context.state,
             extensions=dict(extensions),
         )
-        writer = H11ResponseWriter(
+        writer = HTTP1ResponseWriter(
             self,
             trailers=is_11 and trailers,
             informational=is_11,
@@ -236,7 +230,7 @@ class HTTP1Protocol(asyncio.Protocol):
     def _try_upgrade(
         self,
         token: bytes,
-        request: h11.Request,
+        request: Request,
         headers: list[tuple[bytes, bytes]],
         conn: ConnectionInfo,
         version: str,
@@ -260,7 +254,7 @@ class HTTP1Protocol(asyncio.Protocol):
             http_version=version,
             headers=headers,
             conn=conn,
-            leftover=self.h11_conn.trailing_data[0],
+            leftover=self.engine.trailing_data,
             config=self.config,
         )
         if not handler.accepts(upgrade):
@@ -282,15 +276,15 @@ class HTTP1Protocol(asyncio.Protocol):
         self.flow.resume_reading("body")
 
     def response_complete(self) -> None:
-        conn = self.h11_conn
-        if conn.our_state is h11.MUST_CLOSE or self.closing_after_response:
+        engine = self.engine
+        if engine.must_close or self.closing_after_response:
             self.transport.close()
             return
         self.cycle = None
         self.writer = None
-        if conn.their_state is h11.DONE:
+        if engine.request_complete:
             self._next_request()
-        elif conn.their_state is h11.SEND_BODY:
+        elif engine.receiving_body:
             # The app answered without reading the whole body: read and drop the rest to keep the connection,
             # but only as long as an idle connection is kept (a client may never send the body it announced).
             self._discarding_body = True
@@ -305,8 +299,7 @@ class HTTP1Protocol(asyncio.Protocol):
     # ---- internals -----------------------------------------------------------------------------------
 
     def _next_request(self) -> None:
-        self.h11_conn.start_next_cycle()
-        self._guard.reset(self.h11_conn.trailing_data[0])
+        self.engine.start_next_cycle()
         self._parked_bytes = -1
         self._arm_keep_alive()
         self.flow.resume_reading("body")
@@ -346,7 +339,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._timer = None
         if self.cycle is not None or self.transport.is_closing():
             return
-        if self.h11_conn.trailing_data[0] and not self._discarding_body:
+        if self.engine.trailing_data and not self._discarding_body:
             self._reject(408)
         else:
             self.transport.close()

@@ -1,0 +1,134 @@
+"""The connection engine: the part of HTTP/1.1 that turns bytes into request events and responses into bytes.
+
+`HTTP1Protocol` drives one engine per connection and never looks inside it. Two engines implement the same
+interface, modelled on the few parts of `h11.Connection` the protocol uses:
+
+- `H11Engine` (`_h11_engine.py`) is h11 itself plus our stricter head checks: the reference.
+- `FastEngine` (`_fast_engine.py`) parses request heads with httptools (llhttp) and frames everything else
+  itself, following h11's rules step for step; any head llhttp refuses is judged by h11, so both give the
+  same answer to every input. It is used when httptools is installed (`pip install asgi-http1[fast]`).
+
+`ASGI_HTTP1_PARSER=h11` (or `HTTP1Protocol(context, parser="h11")`) forces the reference.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import importlib.util
+import os
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Protocol
+
+from asgi_core import Config, Headers
+
+PARSER_ENV = "ASGI_HTTP1_PARSER"
+PARSERS = ("auto", "h11", "httptools")
+REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+
+class PeerError(Exception):
+    """The client broke HTTP/1.1 or one of our limits: answer `status` and close the connection."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class Request:
+    """A request head as received: lowercased field names, values without surrounding whitespace."""
+
+    __slots__ = ("headers", "http_version", "method", "target")
+
+    def __init__(self, method: bytes, target: bytes, http_version: bytes, headers: Headers) -> None:
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.headers = headers
+
+
+class Signal(enum.Enum):
+    END_OF_MESSAGE = "the request body is complete"
+    NEED_DATA = "more bytes are needed for the next event"
+    PAUSED = "the request is complete; what follows waits for start_next_cycle"
+    CONNECTION_CLOSED = "the client closed its side between requests"
+
+
+#: What `next_event` returns: a request head, a piece of its body, or a signal.
+Event = Request | bytes | Signal
+
+
+class Engine(Protocol):
+    """One HTTP/1.1 connection, server side, without I/O."""
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the client; `b""` means it closed its side (EOF)."""
+
+    def next_event(self) -> Event:
+        """The next event; raises `PeerError` for a request that must be refused."""
+
+    def start_next_cycle(self) -> None:
+        """Both request and response are complete and the connection stays open: read the next request."""
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received and not yet turned into events (what an upgraded protocol reads first)."""
+
+    @property
+    def waiting_for_100_continue(self) -> bool: ...
+
+    @property
+    def request_complete(self) -> bool:
+        """The whole request is read and the connection may carry another one."""
+
+    @property
+    def receiving_body(self) -> bool:
+        """The request body is still being received."""
+
+    @property
+    def input_finished(self) -> bool:
+        """The request is complete and was the last one (`Connection: close`, HTTP/1.0): ignore what follows."""
+
+    @property
+    def must_close(self) -> bool:
+        """The response is complete and the connection must close after it."""
+
+    def send_informational(self, status: int, headers: Headers) -> bytes:
+        """A 1xx response. Raises `ValueError` for one that cannot be sent, changing nothing."""
+
+    def send_response(self, status: int, headers: Headers) -> bytes:
+        """The response head. Raises `ValueError` for one that cannot be sent, changing nothing."""
+
+    def send_data(self, data: bytes) -> bytes: ...
+
+    def frame_file(self, count: int) -> tuple[bytes, bytes]:
+        """What goes before and after `count` body bytes that the kernel sends from a file."""
+
+    def send_end(self, trailers: Headers | None) -> bytes: ...
+
+
+EngineFactory = Callable[[Config], Engine]
+
+
+def select_engine(parser: str | None = None) -> EngineFactory:
+    """The engine for `parser` ("h11", "httptools" or "auto"), by default from `ASGI_HTTP1_PARSER`."""
+    return _engine_for((parser or os.environ.get(PARSER_ENV) or "auto").strip().lower())
+
+
+@functools.cache
+def _engine_for(choice: str) -> EngineFactory:
+    if choice not in PARSERS:
+        raise ValueError(f"HTTP/1.1 parser {choice!r} is unknown; choose one of {', '.join(PARSERS)}")
+    if choice != "h11":
+        if importlib.util.find_spec("httptools") is not None:
+            from ._fast_engine import FastEngine  # noqa: PLC0415 - httptools is optional
+
+            return FastEngine
+        if choice == "httptools":
+            raise ImportError(
+                "HTTP/1.1 parser 'httptools' was asked for but httptools is not installed; install asgi-http1[fast]"
+            )
+    from ._h11_engine import H11Engine  # noqa: PLC0415 - imported where chosen, like the fast one
+
+    return H11Engine

@@ -1,0 +1,370 @@
+"""The fast engine: request heads parsed by httptools (llhttp), everything else framed here, by h11's rules.
+
+h11 is the reference. This engine keeps h11's connection state machine (below: one state per side, event
+transitions in tables, and the transitions that follow from the pair of states) and its reading of every
+message boundary, so that both engines give the same events and bytes for any input. What it saves is h11's
+cost per event: validating event objects, copying state dicts, normalising headers twice.
+
+A request head is cut from the buffer where h11 would cut it (the first empty line), after `HeadGuard` has
+checked its raw bytes. Its request line is matched against h11's grammar; its field lines go to llhttp, which
+is stricter than h11 about field syntax. When llhttp refuses them, h11 itself parses that one head, so an
+input only llhttp dislikes (a control character h11 tolerates in a value, say) still gets h11's answer. The
+body is read here (`Content-Length`, or `_chunked.py`), never by llhttp, and nothing after a complete request
+is parsed before `start_next_cycle`: pipelined bytes stay raw, which is what an upgrade's leftover needs.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from asgi_core import Config, Headers
+
+from ._chunked import ChunkedReader
+from ._engine import REASONS, Event, PeerError, Request, Signal
+from ._framing import BodyWriter, FramingError, comma_values, encode_head, replace_field, validate_fields
+from ._heads import HeadParser
+from ._limits import HeadGuard
+
+
+class State(enum.Enum):
+    """The state of one side of the connection, as in h11's state machine."""
+
+    IDLE = "idle"
+    SEND_RESPONSE = "request received, no response yet"
+    SEND_BODY = "sending a body"
+    DONE = "message complete"
+    MUST_CLOSE = "message complete, connection closes"
+    MIGHT_SWITCH_PROTOCOL = "request complete, protocol switch proposed"
+    CLOSED = "closed"
+    ERROR = "error"
+
+    # Members are looked up in the transition tables for every event: hash them by identity, in C, rather than
+    # with Enum's own `__hash__` (a Python function).
+    __hash__ = object.__hash__
+
+
+class _In(enum.Enum):
+    REQUEST = "request head"
+    END = "end of message"
+    CLOSED = "connection closed"
+    INFORMATIONAL = "informational response"
+    RESPONSE = "response head"
+    DATA = "body data"
+
+    __hash__ = object.__hash__
+
+
+_CLIENT: dict[tuple[State, _In], State] = {
+    (State.IDLE, _In.REQUEST): State.SEND_BODY,
+    (State.SEND_BODY, _In.END): State.DONE,
+    (State.IDLE, _In.CLOSED): State.CLOSED,
+    (State.DONE, _In.CLOSED): State.CLOSED,
+    (State.MUST_CLOSE, _In.CLOSED): State.CLOSED,
+    (State.CLOSED, _In.CLOSED): State.CLOSED,
+}
+_SERVER: dict[tuple[State, _In], State] = {
+    (State.IDLE, _In.REQUEST): State.SEND_RESPONSE,  # the client's request, seen from the server side
+    (State.SEND_RESPONSE, _In.INFORMATIONAL): State.SEND_RESPONSE,
+    (State.SEND_RESPONSE, _In.RESPONSE): State.SEND_BODY,
+    (State.SEND_BODY, _In.DATA): State.SEND_BODY,
+    (State.SEND_BODY, _In.END): State.DONE,
+}
+
+
+class FastEngine:
+    __slots__ = (
+        "_body",
+        "_buffer",
+        "_chunked",
+        "_client",
+        "_eof",
+        "_guard",
+        "_heads",
+        "_keep_alive",
+        "_max_head",
+        "_method",
+        "_remaining",
+        "_server",
+        "_switch_proposed",
+        "_version",
+        "_waiting_100",
+    )
+
+    def __init__(self, config: Config) -> None:
+        self._max_head = config.max_head_size
+        self._buffer = bytearray()
+        self._guard = HeadGuard(config, self._buffer)
+        self._eof = False
+        self._client = self._server = State.IDLE
+        self._keep_alive = True
+        self._switch_proposed = False
+        self._waiting_100 = False
+        self._method = self._version = b""
+        self._remaining = 0  # bytes of a Content-Length body still to come
+        self._chunked: ChunkedReader | None = None
+        self._body: BodyWriter | None = None
+        self._heads = HeadParser()
+
+    # ---- receiving -----------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise RuntimeError("received close, then received more data?")
+        self._buffer += data
+
+    def next_event(self) -> Event:
+        if self._client is State.ERROR:
+            raise PeerError(400, "Can't receive data when peer state is ERROR")
+        try:
+            return self._next_event()
+        except PeerError:
+            self._client = State.ERROR
+            self._settle()
+            raise
+
+    def _next_event(self) -> Event:
+        client = self._client
+        event: Event | None
+        if client is State.IDLE:
+            event = self._read_head()
+        elif client is State.SEND_BODY:
+            event = self._read_body()
+        elif client is State.MIGHT_SWITCH_PROTOCOL or (client is State.DONE and self._buffer):
+            return Signal.PAUSED
+        elif self._buffer and client is not State.DONE:
+            raise PeerError(400, "Got data when expecting EOF")
+        else:
+            event = None
+        if event is not None:
+            return event
+        # Nothing complete yet: h11's checks on what is buffered, in h11's order.
+        buffer = self._buffer
+        if not buffer and self._eof:
+            if client is State.SEND_BODY:
+                raise PeerError(400, "peer closed connection without sending complete message body")
+            self._client_event(_In.CLOSED)
+            return Signal.CONNECTION_CLOSED
+        if len(buffer) > self._max_head:
+            raise PeerError(431, "Receive buffer too long")
+        if self._eof:
+            raise PeerError(400, "peer unexpectedly closed connection")
+        return Signal.NEED_DATA
+
+    def _read_head(self) -> Request | None:
+        head = self._guard.check()  # the guard runs first, as it does in front of h11
+        buffer = self._buffer
+        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+            raise PeerError(400, "no request line received")
+        if head is None:
+            if buffer and buffer[0] < 0x21:  # noqa: PLR2004 - not the first byte of any method
+                raise PeerError(400, "illegal request line")
+            return None
+        del buffer[: len(head)]
+        request = self._heads.parse(head)
+        self._start_request(request)
+        return request
+
+    def _start_request(self, request: Request) -> None:
+        self._client_event(_In.REQUEST)
+        self._method = method = request.method
+        self._version = version = request.http_version
+        self._remaining = 0
+        self._chunked = None
+        connection: list[bytes] = []
+        expect: list[bytes] = []
+        for name, value in request.headers:
+            if name == b"content-length":
+                self._remaining = int(value)
+            elif name == b"transfer-encoding":
+                self._chunked = ChunkedReader()
+            elif name == b"connection":
+                connection.extend(_tokens(value))
+            elif name == b"expect":
+                expect.extend(_tokens(value))
+            elif name == b"upgrade" and _tokens(value):
+                self._switch_proposed = True
+        if method == b"CONNECT":
+            self._switch_proposed = True
+        if b"close" in connection or version < b"1.1":
+            self._keep_alive = False
+        if version >= b"1.1" and b"100-continue" in expect:
+            self._waiting_100 = True
+
+    def _read_body(self) -> bytes | Signal | None:
+        buffer = self._buffer
+        event: bytes | Signal | None
+        if self._chunked is not None:
+            event = self._chunked.read(buffer)
+        elif not self._remaining:
+            event = Signal.END_OF_MESSAGE
+        elif not buffer:
+            return None
+        elif len(buffer) <= self._remaining:
+            data = bytes(buffer)
+            buffer.clear()
+            self._remaining -= len(data)
+            event = data
+        else:
+            event = bytes(buffer[: self._remaining])
+            del buffer[: self._remaining]
+            self._remaining = 0
+        if event is not None:
+            self._waiting_100 = False
+            if event is Signal.END_OF_MESSAGE:
+                self._chunked = None
+                self._client_event(_In.END)
+        return event
+
+    def start_next_cycle(self) -> None:
+        if self._client is not State.DONE or self._server is not State.DONE:
+            raise RuntimeError(f"not done with this request: client {self._client}, server {self._server}")
+        self._client = self._server = State.IDLE
+        self._body = None
+        self._method = b""
+        self._guard.reset(b"")
+
+    @property
+    def trailing_data(self) -> bytes:
+        return bytes(self._buffer)
+
+    @property
+    def waiting_for_100_continue(self) -> bool:
+        return self._waiting_100
+
+    @property
+    def request_complete(self) -> bool:
+        return self._client is State.DONE
+
+    @property
+    def receiving_body(self) -> bool:
+        return self._client is State.SEND_BODY
+
+    @property
+    def input_finished(self) -> bool:
+        return self._client is State.MUST_CLOSE
+
+    @property
+    def must_close(self) -> bool:
+        return self._server is State.MUST_CLOSE
+
+    # ---- sending -------------------------------------------------------------------------------------
+
+    def send_informational(self, status: int, headers: Headers) -> bytes:
+        if not 100 <= status < 200:  # noqa: PLR2004 - the 1xx class
+            raise ValueError(f"InformationalResponse status_code should be in range [100, 200), not {status}")
+        fields = validate_fields(headers)
+        self._server_event(_In.INFORMATIONAL)
+        self._waiting_100 = False
+        return encode_head(status, REASONS.get(status, b""), fields)
+
+    def send_response(self, status: int, headers: Headers) -> bytes:
+        if not 200 <= status < 1000:  # noqa: PLR2004 - what h11 accepts as a final status
+            raise ValueError(f"Response status_code should be in range [200, 1000), not {status}")
+        fields = validate_fields(headers)
+        method = self._method
+        names = {lowered for _, lowered, _ in fields}
+        bodyless = status in (204, 304) or (method == b"CONNECT" and 200 <= status < 300)  # noqa: PLR2004
+        need_close = False
+        if not bodyless and (b"transfer-encoding" in names or b"content-length" not in names):
+            # No length known up front: chunked for HTTP/1.1, else the close ends the body (RFC 9112 6.3).
+            fields = replace_field(fields, b"content-length", [])
+            if self._version < b"1.1":
+                fields = replace_field(fields, b"transfer-encoding", [])
+                need_close = method != b"HEAD"
+            else:
+                fields = replace_field(fields, b"transfer-encoding", [b"chunked"])
+        if not self._keep_alive or need_close:
+            options = set(comma_values(fields, b"connection"))
+            options.discard(b"keep-alive")
+            options.add(b"close")
+            fields = replace_field(fields, b"connection", sorted(options))
+        self._server_event(_In.RESPONSE)
+        self._waiting_100 = False
+        self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
+        if b"close" in comma_values(fields, b"connection"):
+            self._keep_alive = False
+        self._body = _body_writer(fields, status, method)
+        self._settle()
+        return encode_head(status, REASONS.get(status, b""), fields)
+
+    def send_data(self, data: bytes) -> bytes:
+        body = self._sending_body(_In.DATA)
+        try:
+            return body.data(data)
+        except FramingError:
+            self._server = State.ERROR
+            raise
+
+    def frame_file(self, count: int) -> tuple[bytes, bytes]:
+        body = self._sending_body(_In.DATA)
+        try:
+            return body.frame(count)
+        except FramingError:
+            self._server = State.ERROR
+            raise
+
+    def send_end(self, trailers: Headers | None) -> bytes:
+        body = self._sending_body(_In.END)
+        try:
+            data = body.end(trailers)
+        except (FramingError, ValueError):
+            self._server = State.ERROR
+            raise
+        self._server_event(_In.END)
+        return data
+
+    def _sending_body(self, event: _In) -> BodyWriter:
+        if self._body is None or (self._server, event) not in _SERVER:
+            raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
+        return self._body
+
+    # ---- state machine -------------------------------------------------------------------------------
+
+    def _client_event(self, event: _In) -> None:
+        self._client = _CLIENT[self._client, event]
+        if event is _In.REQUEST:
+            self._server = _SERVER[self._server, event]
+        self._settle()
+
+    def _server_event(self, event: _In) -> None:
+        state = _SERVER.get((self._server, event))
+        if state is None:
+            self._server = State.ERROR
+            raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
+        self._server = state
+        self._settle()
+
+    def _settle(self) -> None:
+        """The transitions that follow from the pair of states and the connection's flags (h11's rules)."""
+        if self._client is State.DONE and self._switch_proposed:
+            self._client = State.MIGHT_SWITCH_PROTOCOL
+        if self._client is State.MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
+            self._client = State.DONE
+        if not self._keep_alive:
+            if self._client is State.DONE:
+                self._client = State.MUST_CLOSE
+            if self._server is State.DONE:
+                self._server = State.MUST_CLOSE
+        if self._server in (State.DONE, State.IDLE) and self._client is State.CLOSED:
+            self._server = State.MUST_CLOSE
+        if self._server is State.DONE and self._client is State.ERROR:
+            self._server = State.MUST_CLOSE
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    return [token for part in value.lower().split(b",") if (token := part.strip())]
+
+
+def _body_writer(fields: list[tuple[bytes, bytes, bytes]], status: int, method: bytes) -> BodyWriter:
+    if status in (204, 304) or method == b"HEAD" or (method == b"CONNECT" and 200 <= status < 300):  # noqa: PLR2004
+        return BodyWriter(0, chunked=False)
+    length: int | None = None
+    for _, lowered, value in fields:
+        if lowered == b"transfer-encoding":
+            return BodyWriter(None, chunked=True)
+        if lowered == b"content-length":
+            length = int(value)
+    return BodyWriter(length, chunked=False)

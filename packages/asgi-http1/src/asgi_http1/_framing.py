@@ -1,0 +1,135 @@
+"""Response framing for the fast engine, following h11's rules so that both engines put the same bytes on the
+wire: header validation, the choice between Content-Length, chunked and close-delimited bodies, and the body
+writers that enforce the declared length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from asgi_core import Headers
+
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+_DIGITS = re.compile(rb"[0-9]+")
+_MAX_LENGTH_DIGITS = 20
+_VALID_CACHE_SIZE = 512
+
+#: One field as h11 keeps it: the name as given, the name lowercased, the value.
+Field = tuple[bytes, bytes, bytes]
+
+# Apps send the same few fields over and over; each valid one is checked once (the cache is bounded).
+_valid: dict[tuple[bytes, bytes], bytes] = {}
+
+
+class FramingError(RuntimeError):
+    """The app's response does not fit HTTP/1.1 framing (more or fewer bytes than it declared, say)."""
+
+
+def validate_fields(headers: Iterable[tuple[bytes, bytes]]) -> list[Field]:
+    """h11's checks on fields we send: a token name, a value without CR, LF or NUL, one Content-Length and only
+    `chunked` as a Transfer-Encoding. Raises `ValueError`."""
+    fields: list[Field] = []
+    seen_length: bytes | None = None
+    seen_coding = False
+    for name, value in headers:
+        lowered = _valid.get((name, value))
+        if lowered is None:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"Illegal header name {name!r}")
+            if not _FIELD_VALUE.fullmatch(value):
+                raise ValueError(f"Illegal header value {value!r}")
+            lowered = name.lower()
+            if len(_valid) >= _VALID_CACHE_SIZE:
+                _valid.clear()
+            _valid[name, value] = lowered
+        if lowered == b"content-length":
+            lengths = {length.strip() for length in value.split(b",")}
+            if len(lengths) != 1:
+                raise ValueError("conflicting Content-Length headers")
+            length = lengths.pop()
+            if not _DIGITS.fullmatch(length) or len(length) > _MAX_LENGTH_DIGITS:
+                raise ValueError("bad Content-Length")
+            if seen_length is None:
+                seen_length = length
+                fields.append((name, lowered, length))
+            elif seen_length != length:
+                raise ValueError("conflicting Content-Length headers")
+        elif lowered == b"transfer-encoding":
+            if seen_coding:
+                raise ValueError("multiple Transfer-Encoding headers")
+            if value.lower() != b"chunked":
+                raise ValueError("Only Transfer-Encoding: chunked is supported")
+            seen_coding = True
+            fields.append((name, lowered, b"chunked"))
+        else:
+            fields.append((name, lowered, value))
+    return fields
+
+
+def comma_values(fields: Iterable[Field], name: bytes) -> list[bytes]:
+    """The lowercased, comma-separated values of every field called `name` (h11's `get_comma_header`)."""
+    out: list[bytes] = []
+    for _, lowered, value in fields:
+        if lowered == name:
+            out.extend(part for raw in value.lower().split(b",") if (part := raw.strip()))
+    return out
+
+
+def replace_field(fields: list[Field], name: bytes, values: list[bytes]) -> list[Field]:
+    """Drop every `name` field and append one per value, title-cased as h11 does."""
+    kept = [field for field in fields if field[1] != name]
+    title = name.title()
+    kept.extend((title, name, value) for value in values)
+    return kept
+
+
+def encode_head(status: int, reason: bytes, fields: list[Field]) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason) + encode_fields(fields)
+
+
+def encode_fields(fields: list[Field]) -> bytes:
+    """Field lines and the empty line after them; a Host field goes first, as h11 writes it."""
+    lines = [b"%s: %s\r\n" % (raw, value) for raw, lowered, value in fields if lowered == b"host"]
+    lines.extend(b"%s: %s\r\n" % (raw, value) for raw, lowered, value in fields if lowered != b"host")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+class BodyWriter:
+    """A body of `length` bytes (`None`: chunked when `chunked`, else delimited by the close)."""
+
+    __slots__ = ("chunked", "remaining")
+
+    def __init__(self, length: int | None, *, chunked: bool) -> None:
+        self.remaining = length
+        self.chunked = chunked
+
+    def frame(self, size: int) -> tuple[bytes, bytes]:
+        """What goes before and after `size` body bytes."""
+        if self.remaining is not None:
+            self.remaining -= size
+            if self.remaining < 0:
+                raise FramingError("Too much data for declared Content-Length")
+            return b"", b""
+        if self.chunked and size:
+            return b"%x\r\n" % size, b"\r\n"
+        return b"", b""
+
+    def data(self, data: bytes) -> bytes:
+        before, after = self.frame(len(data))
+        return before + data + after if before else data
+
+    def end(self, trailers: Headers | None) -> bytes:
+        if self.remaining is not None:
+            if self.remaining:
+                raise FramingError("Too little data for declared Content-Length")
+            if trailers:
+                raise FramingError("Content-Length and trailers don't mix")
+            return b""
+        if self.chunked:
+            return b"0\r\n" + encode_fields(validate_fields(trailers or []))
+        if trailers:
+            raise FramingError("can't send trailers to HTTP/1.0 client")
+        return b""

@@ -1,0 +1,110 @@
+"""Request heads for the fast engine: the request line by h11's grammar, the field lines by llhttp, and h11
+itself for a head llhttp refuses, so that the answer is always h11's."""
+
+from __future__ import annotations
+
+import re
+
+import h11
+import httptools
+from asgi_core import Headers
+
+from ._engine import PeerError, Request
+
+_REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
+_DIGITS = re.compile(rb"[0-9]+")
+_MAX_LENGTH_DIGITS = 20
+# llhttp gets a fixed request line: the real one is checked against h11's grammar instead, and llhttp's list of
+# known methods (h11 takes any token) and its URL rules do not come into it.
+_FIELDS_ONLY = b"GET / HTTP/1.1\r\n"
+
+
+class _FieldLines:
+    """llhttp's callback target: collects the field lines of one head (kept apart from the engine so that the
+    parser and the engine do not refer to each other)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self) -> None:
+        self.fields: Headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name.lower(), value.rstrip(b" \t")))  # llhttp drops leading whitespace only
+
+
+class HeadParser:
+    """Parses one complete head at a time; keeps its llhttp parser between heads while llhttp is ready for one."""
+
+    __slots__ = ("_lines", "_parser")
+
+    def __init__(self) -> None:
+        self._lines = _FieldLines()
+        self._parser: httptools.HttpRequestParser | None = None
+
+    def parse(self, head: bytes) -> Request:
+        """`head` has passed `HeadGuard`: its lines end in CRLF, with no obs-fold and no NUL. Raises `PeerError`."""
+        line_end = head.find(b"\r\n")
+        line = _REQUEST_LINE.fullmatch(head, 0, line_end)
+        if line is None:
+            raise PeerError(400, f"illegal request line: {head[:line_end]!r}")
+        lines = self._lines
+        lines.fields = []
+        parser = self._parser or httptools.HttpRequestParser(lines)
+        self._parser = None
+        try:
+            parser.feed_data(_FIELDS_ONLY + head[line_end + 2 :])
+        except httptools.HttpParserUpgrade:
+            pass  # llhttp stops at an upgrade; the head is complete all the same
+        except httptools.HttpParserError:
+            return _reference_head(head)
+        else:
+            # A parser that finished a message without a body is ready for the next head; any other is not.
+            if _no_framing_fields(lines.fields) and parser.should_keep_alive():
+                self._parser = parser
+        method, target, version = line.groups()
+        return Request(method, target, version, _checked_fields(lines.fields, version))
+
+
+def _no_framing_fields(fields: Headers) -> bool:
+    return all(name not in (b"content-length", b"transfer-encoding") for name, _ in fields)
+
+
+def _checked_fields(fields: Headers, version: bytes) -> Headers:
+    """What h11 checks on request fields beyond their syntax (which llhttp has checked more strictly)."""
+    hosts = 0
+    seen_length: bytes | None = None
+    coded = False
+    for index, (name, value) in enumerate(fields):
+        if name == b"host":
+            hosts += 1
+        elif name == b"content-length":
+            if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
+                raise PeerError(400, "bad Content-Length")
+            if seen_length is not None and seen_length != value:
+                raise PeerError(400, "conflicting Content-Length headers")
+            seen_length = value
+        elif name == b"transfer-encoding":
+            if coded:
+                raise PeerError(501, "multiple Transfer-Encoding headers")
+            if value.lower() != b"chunked":
+                raise PeerError(501, "Only Transfer-Encoding: chunked is supported")
+            coded = True
+            fields[index] = (name, b"chunked")
+    if hosts == 0 and version == b"1.1":
+        raise PeerError(400, "Missing mandatory Host: header")
+    if hosts > 1:
+        raise PeerError(400, "Found multiple Host: headers")
+    return fields
+
+
+def _reference_head(head: bytes) -> Request:
+    """h11's reading of a head that llhttp refused: h11 may accept it (it is the reference), or say which 4xx."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(head)
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise PeerError(exc.error_status_hint, str(exc)) from None
+    if not isinstance(event, h11.Request):  # a complete head always gives a Request or an error
+        raise PeerError(400, "unreadable request head")
+    return Request(event.method, event.target, event.http_version, list(event.headers))
