@@ -144,9 +144,9 @@ SERVERS: dict[str, ServerSpec] = {
             "ours",
             "gunicorn-asgi (ours)",
             "ours",
-            (("uvloop>=0.19",),),  # plus the local packages, see venvs.install_ours
+            (("uvloop>=0.19", "httptools>=0.9"),),  # as gunicorn-asgi[all]; plus the local packages (venvs.py)
             ALL,
-            (*OUR_DISTS, "gunicorn", "h11", "wsproto", "h2", "uvloop"),
+            (*OUR_DISTS, "gunicorn", "h11", "httptools", "wsproto", "h2", "uvloop"),
         ),
         ServerSpec(
             "gunicorn",
