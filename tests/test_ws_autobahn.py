@@ -76,6 +76,7 @@ def test_autobahn_fuzzingclient_against_gunicorn_asgi(serve: ServerFactory) -> N
     ]
     assert failed == []
     verdicts = Counter(r.behavior.value for r in results)
+    print(f"\nautobahn: {len(results)} cases, verdicts {dict(verdicts)}")  # noqa: T201 - the README quotes it
     assert set(verdicts) <= {"OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED"}, verdicts
     if cases is not None:
         assert len(results) == 259  # the subset above: 247 cases in 1-7 and 10, and 12 picked ones
