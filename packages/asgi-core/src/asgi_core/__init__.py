@@ -11,6 +11,7 @@ from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trust
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
+from ._deadline import Deadline
 from ._lifespan import Lifespan, LifespanFailure
 from ._messages import InvalidMessage, validate_headers
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
@@ -30,6 +31,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectionInfo",
+    "Deadline",
     "FlowControl",
     "Headers",
     "InvalidMessage",

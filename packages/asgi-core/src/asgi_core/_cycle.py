@@ -74,8 +74,11 @@ class ResponseState(enum.Enum):
     AWAITING_TRAILERS = "sending http.response.trailers"
     COMPLETE = "response complete"
 
+    # Looked up with the message type on every send: hash by identity, in C, not with Enum's Python `__hash__`.
+    __hash__ = object.__hash__
 
-_Handler = Callable[["RequestCycle", Message], Awaitable[None]]
+
+_Handler = Callable[["RequestCycle", Message], "Awaitable[None] | None"]
 
 
 class RequestCycle:
@@ -282,11 +285,15 @@ class RequestCycle:
         handler = self._TRANSITIONS.get((self.state, message_type))
         if handler is None:
             raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
-        await handler(self, message)
+        # Handlers are plain functions: only one that has to wait hands back what to await, so a message that
+        # goes straight to the wire costs no coroutine of its own.
+        pending = handler(self, message)
+        if pending is not None:
+            await pending
 
     # ---- transitions ---------------------------------------------------------------------------------
 
-    async def _on_start(self, message: Message) -> None:
+    def _on_start(self, message: Message) -> None:
         status = validate_status(message.get("status"))
         headers = validate_headers(message.get("headers", ()))
         self._expects_trailers = bool(message.get("trailers", False))
@@ -297,29 +304,37 @@ class RequestCycle:
         self._pending_head = (status, headers)
         self.state = ResponseState.AWAITING_BODY
 
-    async def _on_body(self, message: Message) -> None:
+    def _on_body(self, message: Message) -> Awaitable[None] | None:
         data = message.get("body", b"")
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidMessage(f"http.response.body 'body' must be bytes, got {type(data).__name__}")
-        more_body = bool(message.get("more_body", False))
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise InvalidMessage(f"http.response.body 'body' must be bytes, got {type(data).__name__}")
+            data = bytes(data)
+        more_body = message.get("more_body", False)
         if self._pending_head is not None:
-            self._flush_head(len(data) if not more_body else None)
+            self._flush_head(None if more_body else len(data))
         if data and self._send_body:
             self._bytes_sent += len(data)
-            self._writer.send_data(bytes(data))
-            await self._writer.drain()
+            self._writer.send_data(data)
+            if more_body:
+                # Backpressure between the app's messages; after the last one there is nothing left to hold back.
+                return self._writer.drain()
         if not more_body:
             self._end_body_stream()
+        return None
 
-    async def _on_trailers(self, message: Message) -> None:
+    def _on_trailers(self, message: Message) -> None:
         self._trailers.extend(validate_headers(message.get("headers", ())))
         if not message.get("more_trailers", False):
             self._complete(self._trailers)
 
-    async def _on_pathsend(self, message: Message) -> None:
+    def _on_pathsend(self, message: Message) -> Awaitable[None]:
         path = message.get("path")
         if not isinstance(path, str):
             raise InvalidMessage("http.response.pathsend 'path' must be a str")
+        return self._send_path(path)
+
+    async def _send_path(self, path: str) -> None:
         with open(path, "rb") as file:  # noqa: ASYNC230 - open is a metadata call; reads below go to a thread
             size = os.fstat(file.fileno()).st_size
             if self._pending_head is not None:
@@ -332,7 +347,7 @@ class RequestCycle:
                     await self._copy_file(file)
         self._end_body_stream()
 
-    async def _on_early_hint(self, message: Message) -> None:
+    def _on_early_hint(self, message: Message) -> None:
         links = message.get("links", ())
         if not all(isinstance(link, bytes) for link in links):
             raise InvalidMessage("http.response.early_hint 'links' must be a list of bytes")

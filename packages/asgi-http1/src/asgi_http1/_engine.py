@@ -17,6 +17,7 @@ import enum
 import functools
 import importlib.util
 import os
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Protocol
@@ -25,6 +26,9 @@ from asgi_core import Config, Headers
 
 PARSER_ENV = "ASGI_HTTP1_PARSER"
 PARSERS = ("auto", "h11", "httptools")
+_DIGITS = re.compile(rb"[0-9]+")
+_MAX_LENGTH_DIGITS = 20
+_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
 REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
@@ -37,15 +41,95 @@ class PeerError(Exception):
 
 
 class Request:
-    """A request head as received: lowercased field names, values without surrounding whitespace."""
+    """A request head as received: lowercased field names, values without surrounding whitespace.
 
-    __slots__ = ("headers", "http_version", "method", "target")
+    The fields that frame the request or steer the connection are read here, in the one pass over the head
+    that every engine makes, so that neither the engine nor the protocol scans the fields again. That pass also
+    makes h11's checks on their values (one Host, a valid Content-Length, only chunked as Transfer-Encoding):
+    redundant behind h11, which has made them already, and what the fast engine relies on.
+    """
+
+    __slots__ = (
+        "chunked",
+        "close",
+        "content_length",
+        "expect_continue",
+        "forwarded",
+        "headers",
+        "host",
+        "http_version",
+        "method",
+        "switch_proposed",
+        "target",
+        "te_trailers",
+        "upgrade",
+    )
 
     def __init__(self, method: bytes, target: bytes, http_version: bytes, headers: Headers) -> None:
         self.method = method
         self.target = target
         self.http_version = http_version
         self.headers = headers
+        content_length: bytes | None = None
+        host: bytes | None = None
+        hosts = 0
+        chunked = close = expect = trailers = forwarded = False
+        upgrade: bytes | None = None
+        switch = method == b"CONNECT"
+        for index, (name, value) in enumerate(headers):
+            if name == b"host":
+                hosts += 1
+                host = value
+            elif name == b"content-length":
+                if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
+                    raise PeerError(400, "bad Content-Length")
+                if content_length is not None and content_length != value:
+                    raise PeerError(400, "conflicting Content-Length headers")
+                content_length = value
+            elif name == b"transfer-encoding":
+                if chunked:
+                    raise PeerError(501, "multiple Transfer-Encoding headers")
+                if value != b"chunked":
+                    if value.lower() != b"chunked":
+                        raise PeerError(501, "Only Transfer-Encoding: chunked is supported")
+                    headers[index] = (name, b"chunked")
+                chunked = True
+            elif name == b"connection":
+                close = close or b"close" in tokens(value)
+            elif name == b"expect":
+                expect = expect or b"100-continue" in tokens(value)
+            elif name == b"upgrade":
+                upgrade = value
+                switch = switch or bool(tokens(value))
+            elif name == b"te":
+                trailers = b"trailers" in value.lower()
+            elif name in _FORWARDING_HEADERS:
+                forwarded = True
+        if hosts == 0 and http_version == b"1.1":
+            raise PeerError(400, "Missing mandatory Host: header")
+        if hosts > 1:
+            raise PeerError(400, "Found multiple Host: headers")
+        self.host = host
+        self.content_length = None if content_length is None else int(content_length)
+        self.chunked = chunked
+        #: `Connection: close` was asked for (HTTP/1.0 without it closes too; see `keep_alive`).
+        self.close = close
+        self.expect_continue = expect
+        #: The last `Upgrade` value, as the protocol offers it to upgrade handlers.
+        self.upgrade = upgrade
+        #: A protocol switch is proposed (h11's rule: a non-empty Upgrade, or CONNECT).
+        self.switch_proposed = switch
+        self.te_trailers = trailers
+        self.forwarded = forwarded
+
+    @property
+    def body_expected(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+
+def tokens(value: bytes) -> list[bytes]:
+    """The lowercased, comma-separated tokens of a field value."""
+    return [token for part in value.lower().split(b",") if (token := part.strip())]
 
 
 class Signal(enum.Enum):

@@ -21,7 +21,16 @@ from asgi_core import Config, Headers
 
 from ._chunked import ChunkedReader
 from ._engine import REASONS, Event, PeerError, Request, Signal
-from ._framing import BodyWriter, FramingError, comma_values, encode_head, replace_field, validate_fields
+from ._framing import _plain_lines
+from ._framing import (
+    BodyWriter,
+    FramingError,
+    comma_values,
+    encode_head,
+    plain_line,
+    replace_field,
+    validate_fields,
+)
 from ._heads import HeadParser
 from ._limits import HeadGuard
 
@@ -54,6 +63,9 @@ class _In(enum.Enum):
     __hash__ = object.__hash__
 
 
+# Client states that, with keep-alive on and no switch proposed, still lead to a transition in `_settle`.
+_UNSETTLED = frozenset({State.MIGHT_SWITCH_PROTOCOL, State.CLOSED, State.ERROR})
+
 _CLIENT: dict[tuple[State, _In], State] = {
     (State.IDLE, _In.REQUEST): State.SEND_BODY,
     (State.SEND_BODY, _In.END): State.DONE,
@@ -69,6 +81,17 @@ _SERVER: dict[tuple[State, _In], State] = {
     (State.SEND_BODY, _In.DATA): State.SEND_BODY,
     (State.SEND_BODY, _In.END): State.DONE,
 }
+
+
+_MAX_LENGTH_DIGITS = 20
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))
+    return line
 
 
 class FastEngine:
@@ -169,28 +192,15 @@ class FastEngine:
 
     def _start_request(self, request: Request) -> None:
         self._client_event(_In.REQUEST)
-        self._method = method = request.method
+        self._method = request.method
         self._version = version = request.http_version
-        self._remaining = 0
-        self._chunked = None
-        connection: list[bytes] = []
-        expect: list[bytes] = []
-        for name, value in request.headers:
-            if name == b"content-length":
-                self._remaining = int(value)
-            elif name == b"transfer-encoding":
-                self._chunked = ChunkedReader()
-            elif name == b"connection":
-                connection.extend(_tokens(value))
-            elif name == b"expect":
-                expect.extend(_tokens(value))
-            elif name == b"upgrade" and _tokens(value):
-                self._switch_proposed = True
-        if method == b"CONNECT":
+        self._remaining = request.content_length or 0
+        self._chunked = ChunkedReader() if request.chunked else None
+        if request.switch_proposed:
             self._switch_proposed = True
-        if b"close" in connection or version < b"1.1":
+        if request.close or version < b"1.1":
             self._keep_alive = False
-        if version >= b"1.1" and b"100-continue" in expect:
+        if request.expect_continue and version >= b"1.1":
             self._waiting_100 = True
 
     def _read_body(self) -> bytes | Signal | None:
@@ -261,6 +271,42 @@ class FastEngine:
         return encode_head(status, REASONS.get(status, b""), fields)
 
     def send_response(self, status: int, headers: Headers) -> bytes:
+        if self._keep_alive and self._server is State.SEND_RESPONSE and 200 <= status < 1000:  # noqa: PLR2004
+            head = self._plain_response(status, headers)
+            if head is not None:
+                return head
+        return self._framed_response(status, headers)
+
+    def _plain_response(self, status: int, headers: Headers) -> bytes | None:
+        """The head of the common response, in one pass: keep-alive, a body of a declared Content-Length, no
+        field that changes framing or the connection. None for any other; `_framed_response` takes those."""
+        if status in (204, 304) or self._method in (b"HEAD", b"CONNECT"):  # noqa: PLR2004 - bodyless statuses
+            return None
+        lines = [_status_line(status)]
+        length: bytes | None = None
+        for field in headers:
+            line = _plain_lines.get(field)
+            if line is None:
+                name, value = field
+                if name.lower() == b"content-length" and length is None and value.isdigit():
+                    length = value
+                    line = b"%s: %s\r\n" % field
+                else:
+                    line = plain_line(name, value)
+                    if line is None:
+                        return None
+            lines.append(line)
+        if length is None or len(length) > _MAX_LENGTH_DIGITS:
+            return None
+        lines.append(b"\r\n")
+        self._server = State.SEND_BODY
+        self._waiting_100 = False
+        self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
+        self._settle()
+        self._body = BodyWriter(int(length), chunked=False)
+        return b"".join(lines)
+
+    def _framed_response(self, status: int, headers: Headers) -> bytes:
         if not 200 <= status < 1000:  # noqa: PLR2004 - what h11 accepts as a final status
             raise ValueError(f"Response status_code should be in range [200, 1000), not {status}")
         fields = validate_fields(headers)
@@ -339,6 +385,8 @@ class FastEngine:
 
     def _settle(self) -> None:
         """The transitions that follow from the pair of states and the connection's flags (h11's rules)."""
+        if self._keep_alive and not self._switch_proposed and self._client not in _UNSETTLED:
+            return  # none of the rules below applies: the case of nearly every keep-alive request
         if self._client is State.DONE and self._switch_proposed:
             self._client = State.MIGHT_SWITCH_PROTOCOL
         if self._client is State.MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
@@ -352,10 +400,6 @@ class FastEngine:
             self._server = State.MUST_CLOSE
         if self._server is State.DONE and self._client is State.ERROR:
             self._server = State.MUST_CLOSE
-
-
-def _tokens(value: bytes) -> list[bytes]:
-    return [token for part in value.lower().split(b",") if (token := part.strip())]
 
 
 def _body_writer(fields: list[tuple[bytes, bytes, bytes]], status: int, method: bytes) -> BodyWriter:

@@ -23,6 +23,23 @@ Field = tuple[bytes, bytes, bytes]
 _valid: dict[tuple[bytes, bytes], bytes] = {}
 
 
+# Encoded lines of valid fields that leave framing and the connection alone, for the common response's head.
+_plain_lines: dict[tuple[bytes, bytes], bytes] = {}
+_NOT_PLAIN = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host"})
+
+
+def plain_line(name: bytes, value: bytes) -> bytes | None:
+    """`name: value` and its CRLF, for a valid field that has no say in framing or the connection (and is not
+    Host, which h11 writes first); None for any other. Remembered, as the same fields come back and back."""
+    if name.lower() in _NOT_PLAIN or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+        return None
+    line = b"%s: %s\r\n" % (name, value)
+    if len(_plain_lines) >= _VALID_CACHE_SIZE:
+        _plain_lines.clear()
+    _plain_lines[name, value] = line
+    return line
+
+
 class FramingError(RuntimeError):
     """The app's response does not fit HTTP/1.1 framing (more or fewer bytes than it declared, say)."""
 

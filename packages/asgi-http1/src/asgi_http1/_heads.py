@@ -12,8 +12,6 @@ from asgi_core import Headers
 from ._engine import PeerError, Request
 
 _REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
-_DIGITS = re.compile(rb"[0-9]+")
-_MAX_LENGTH_DIGITS = 20
 # llhttp gets a fixed request line: the real one is checked against h11's grammar instead, and llhttp's list of
 # known methods (h11 takes any token) and its URL rules do not come into it.
 _FIELDS_ONLY = b"GET / HTTP/1.1\r\n"
@@ -51,50 +49,19 @@ class HeadParser:
         lines.fields = []
         parser = self._parser or httptools.HttpRequestParser(lines)
         self._parser = None
+        reusable = True
         try:
             parser.feed_data(_FIELDS_ONLY + head[line_end + 2 :])
         except httptools.HttpParserUpgrade:
-            pass  # llhttp stops at an upgrade; the head is complete all the same
+            reusable = False  # llhttp stops at an upgrade; the head is complete all the same
         except httptools.HttpParserError:
             return _reference_head(head)
-        else:
-            # A parser that finished a message without a body is ready for the next head; any other is not.
-            if _no_framing_fields(lines.fields) and parser.should_keep_alive():
-                self._parser = parser
         method, target, version = line.groups()
-        return Request(method, target, version, _checked_fields(lines.fields, version))
-
-
-def _no_framing_fields(fields: Headers) -> bool:
-    return all(name not in (b"content-length", b"transfer-encoding") for name, _ in fields)
-
-
-def _checked_fields(fields: Headers, version: bytes) -> Headers:
-    """What h11 checks on request fields beyond their syntax (which llhttp has checked more strictly)."""
-    hosts = 0
-    seen_length: bytes | None = None
-    coded = False
-    for index, (name, value) in enumerate(fields):
-        if name == b"host":
-            hosts += 1
-        elif name == b"content-length":
-            if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
-                raise PeerError(400, "bad Content-Length")
-            if seen_length is not None and seen_length != value:
-                raise PeerError(400, "conflicting Content-Length headers")
-            seen_length = value
-        elif name == b"transfer-encoding":
-            if coded:
-                raise PeerError(501, "multiple Transfer-Encoding headers")
-            if value.lower() != b"chunked":
-                raise PeerError(501, "Only Transfer-Encoding: chunked is supported")
-            coded = True
-            fields[index] = (name, b"chunked")
-    if hosts == 0 and version == b"1.1":
-        raise PeerError(400, "Missing mandatory Host: header")
-    if hosts > 1:
-        raise PeerError(400, "Found multiple Host: headers")
-    return fields
+        request = Request(method, target, version, lines.fields)
+        # A parser that finished a message without a body is ready for the next head; any other is not.
+        if reusable and request.content_length is None and not request.chunked and parser.should_keep_alive():
+            self._parser = parser
+        return request
 
 
 def _reference_head(head: bytes) -> Request:

@@ -14,6 +14,7 @@ from typing import Any
 
 from asgi_core import (
     ConnectionInfo,
+    Deadline,
     FlowControl,
     RequestCycle,
     ServerContext,
@@ -27,7 +28,6 @@ from ._engine import Engine, EngineFactory, PeerError, Request, Signal, select_e
 from ._limits import check_head, error_response
 from ._writer import HTTP1ResponseWriter
 
-_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
 _HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 _BASE_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
 _HTTP11_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}, "http.response.early_hint": {}}
@@ -53,11 +53,12 @@ class HTTP1Protocol(asyncio.Protocol):
         self.writer: HTTP1ResponseWriter | None = None
         self.closing_after_response = False
         self._conn_info: ConnectionInfo
-        self._timer: asyncio.TimerHandle | None = None
         self._head_deadline_armed = False
         self._discarding_body = False
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
         self._loop = asyncio.get_running_loop()
+        # One deadline at a time: the request head's while one is awaited, else the keep-alive wait's.
+        self._deadline = Deadline(self._loop, self._deadline_passed)
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -65,6 +66,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
         self._conn_info = ConnectionInfo.from_transport(self.transport)
+        self._sendfile = self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop)
         self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
@@ -100,7 +102,8 @@ class HTTP1Protocol(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self._head_deadline_armed = False
+        self._deadline.close()
         self.context.connections.discard(self)
         self.flow.connection_lost()
         if self.cycle is not None:
@@ -127,20 +130,23 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _handle_events(self) -> None:
         engine = self.engine
-        while not self.transport.is_closing():
+        transport = self.transport
+        while not transport.is_closing():
             if engine.input_finished:
                 return  # the request said `Connection: close`; what follows it is never a request
             try:
                 event = engine.next_event()
-                if isinstance(event, Request):
-                    check_head(event, self.config)
+                kind = type(event)
+                if kind is Request:
+                    check_head(event, self.config)  # type: ignore[arg-type]
             except PeerError as exc:
                 self._reject(exc.status)
                 return
-            if isinstance(event, Request):
-                self._on_request(event)
-            elif not isinstance(event, Signal):
-                self._on_body(event)
+            if kind is Request:
+                self._on_request(event)  # type: ignore[arg-type]
+                transport = self.transport  # an upgrade hands the real one over
+            elif kind is not Signal:
+                self._on_body(event)  # type: ignore[arg-type]
             elif event is Signal.END_OF_MESSAGE:
                 self._on_end_of_body()
             elif event is Signal.NEED_DATA:
@@ -158,29 +164,16 @@ class HTTP1Protocol(asyncio.Protocol):
     def _on_request(self, request: Request) -> None:
         self._cancel_timer()
         headers = request.headers
-        content_length: int | None = None
-        chunked = forwarded = trailers = False
-        upgrade: bytes | None = None
-        for name, value in headers:
-            if name == b"content-length":
-                content_length = int(value)  # the engine has validated it
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"upgrade":
-                upgrade = value
-            elif name == b"te":
-                trailers = b"trailers" in value.lower()
-            elif name in _FORWARDING_HEADERS:
-                forwarded = True
-        conn = apply_forwarded(self.config, self._conn_info, headers) if forwarded else self._conn_info
+        conn = apply_forwarded(self.config, self._conn_info, headers) if request.forwarded else self._conn_info
         http_version = _HTTP_VERSIONS.get(request.http_version, "1.1")
         method = request.method.decode("ascii")
 
-        if upgrade is not None and self._try_upgrade(upgrade, request, headers, conn, http_version):
+        if request.upgrade is not None and self._try_upgrade(request.upgrade, request, headers, conn, http_version):
             return
 
         is_11 = http_version == "1.1"
-        if is_11 and trailers:
+        trailers = is_11 and request.te_trailers
+        if trailers:
             extensions = _TRAILER_EXTENSIONS
         else:
             extensions = _HTTP11_EXTENSIONS if is_11 else _BASE_EXTENSIONS
@@ -196,17 +189,17 @@ class HTTP1Protocol(asyncio.Protocol):
         )
         writer = HTTP1ResponseWriter(
             self,
-            trailers=is_11 and trailers,
+            trailers=trailers,
             informational=is_11,
-            sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop),
+            sendfile=self._sendfile,
             connect=method == "CONNECT",
         )
         cycle = RequestCycle(
             scope,
             writer,
             self.context,
-            content_length=content_length,
-            body_expected=chunked or bool(content_length),
+            content_length=request.content_length,
+            body_expected=request.body_expected,
         )
         self.writer = writer
         self.cycle = cycle
@@ -260,7 +253,8 @@ class HTTP1Protocol(asyncio.Protocol):
         if not handler.accepts(upgrade):
             return False
         # Explicit hand-off: the new protocol owns the transport from here, leftover bytes included.
-        self._cancel_timer()
+        self._head_deadline_armed = False
+        self._deadline.close()
         self.context.connections.discard(self)
         protocol = handler.create_protocol(self.context, upgrade)
         self.transport.set_protocol(protocol)  # type: ignore[attr-defined]
@@ -302,8 +296,9 @@ class HTTP1Protocol(asyncio.Protocol):
         self.engine.start_next_cycle()
         self._parked_bytes = -1
         self._arm_keep_alive()
-        self.flow.resume_reading("body")
-        self.flow.resume_reading("pipelined")
+        if self.flow.reading_paused:
+            self.flow.resume_reading("body")
+            self.flow.resume_reading("pipelined")
         self._handle_events()  # a pipelined request may be buffered already
 
     def _reject(self, status: int) -> None:
@@ -319,34 +314,29 @@ class HTTP1Protocol(asyncio.Protocol):
             self.cycle = None
 
     def _arm_head_deadline(self) -> None:
-        self._cancel_timer()
-        timeout = self.config.header_timeout
         self._head_deadline_armed = True
-        if timeout is not None:
-            self._timer = self._loop.call_later(timeout, self._head_deadline_passed)
+        self._deadline.arm(self.config.header_timeout)
 
     def _arm_keep_alive(self) -> None:
-        self._cancel_timer()
-        self._timer = self._loop.call_later(self.config.keep_alive_timeout, self._idle_timeout)
+        self._head_deadline_armed = False
+        self._deadline.arm(self.config.keep_alive_timeout)
 
     def _cancel_timer(self) -> None:
         self._head_deadline_armed = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.cancel()
+
+    def _deadline_passed(self) -> None:
+        if self._head_deadline_armed:
+            self._head_deadline_passed()
+        elif self.cycle is None:
+            self.transport.close()  # idle for the whole keep-alive timeout
 
     def _head_deadline_passed(self) -> None:
-        self._timer = None
         if self.cycle is not None or self.transport.is_closing():
             return
         if self.engine.trailing_data and not self._discarding_body:
             self._reject(408)
         else:
-            self.transport.close()
-
-    def _idle_timeout(self) -> None:
-        self._timer = None
-        if self.cycle is None:
             self.transport.close()
 
 
