@@ -31,7 +31,7 @@ from ._framing import (
     replace_field,
     validate_fields,
 )
-from ._heads import HeadParser
+from ._heads import HeadParser, strict_head
 from ._limits import HeadGuard
 
 
@@ -101,6 +101,7 @@ class FastEngine:
         "_chunked",
         "_client",
         "_eof",
+        "_fresh",
         "_guard",
         "_heads",
         "_keep_alive",
@@ -127,6 +128,7 @@ class FastEngine:
         self._chunked: ChunkedReader | None = None
         self._body: BodyWriter | None = None
         self._heads = HeadParser()
+        self._fresh = True  # no part of the next head has been looked at yet
 
     # ---- receiving -----------------------------------------------------------------------------------
 
@@ -177,6 +179,18 @@ class FastEngine:
         return Signal.NEED_DATA
 
     def _read_head(self) -> Request | None:
+        if not self._buffer:
+            return None  # nothing of the next head yet (the guard would find nothing to check)
+        if self._fresh:
+            # The first look at a head, which is usually all of it: try the strict grammar once (once, so that
+            # a head trickled in byte by byte is searched by the guard alone, in linear time).
+            self._fresh = False
+            strict = strict_head(self._buffer)
+            if strict is not None:
+                request, size = strict
+                del self._buffer[:size]
+                self._start_request(request)
+                return request
         head = self._guard.check()  # the guard runs first, as it does in front of h11
         buffer = self._buffer
         if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
@@ -235,6 +249,7 @@ class FastEngine:
         self._body = None
         self._method = b""
         self._guard.reset(b"")
+        self._fresh = True
 
     @property
     def trailing_data(self) -> bytes:

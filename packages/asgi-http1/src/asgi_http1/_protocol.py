@@ -131,9 +131,9 @@ class HTTP1Protocol(asyncio.Protocol):
     def _handle_events(self) -> None:
         engine = self.engine
         transport = self.transport
+        if engine.input_finished:
+            return  # the request said `Connection: close`; what follows it is never a request
         while not transport.is_closing():
-            if engine.input_finished:
-                return  # the request said `Connection: close`; what follows it is never a request
             try:
                 event = engine.next_event()
                 kind = type(event)
@@ -149,6 +149,8 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._on_body(event)  # type: ignore[arg-type]
             elif event is Signal.END_OF_MESSAGE:
                 self._on_end_of_body()
+                if engine.input_finished:
+                    return  # as above: that was the last request
             elif event is Signal.NEED_DATA:
                 return
             elif event is Signal.PAUSED:
