@@ -23,6 +23,7 @@ from ._messages import InvalidMessage, validate_headers, validate_status
 from ._types import Headers, Message, Scope
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_FRAMING_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
 _FILE_CHUNK = 256 * 1024
 _ERROR_BODIES = {
     413: b"Request body too large",
@@ -294,7 +295,9 @@ class RequestCycle:
     # ---- transitions ---------------------------------------------------------------------------------
 
     def _on_start(self, message: Message) -> None:
-        status = validate_status(message.get("status"))
+        status = message.get("status")
+        if type(status) is not int or not 200 <= status <= 599:  # noqa: PLR2004 - what validate_status allows
+            status = validate_status(status)  # raises, with the message
         headers = validate_headers(message.get("headers", ()))
         self._expects_trailers = bool(message.get("trailers", False))
         if status in _NO_BODY_STATUSES:
@@ -383,7 +386,7 @@ class RequestCycle:
         has_length = has_server = has_date = False
         for name, _ in headers:
             lowered = name.lower()
-            if lowered in (b"content-length", b"transfer-encoding"):
+            if lowered in _FRAMING_FIELDS:
                 has_length = True
             elif lowered == b"server":
                 has_server = True

@@ -21,7 +21,7 @@ def validate_status(status: object) -> int:
 
 
 def validate_headers(headers: object) -> Headers:
-    if not isinstance(headers, Iterable) or isinstance(headers, (bytes, str)):
+    if type(headers) is not list and (not isinstance(headers, Iterable) or isinstance(headers, (bytes, str))):
         raise InvalidMessage(f"'headers' must be an iterable of [name, value] byte pairs, got {headers!r}")
     result: Headers = []
     for item in headers:

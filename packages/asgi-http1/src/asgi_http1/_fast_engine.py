@@ -141,31 +141,33 @@ class FastEngine:
         self._buffer += data
 
     def next_event(self) -> Event:
-        if self._client is State.ERROR:
+        client = self._client
+        if client is State.ERROR:
             raise PeerError(400, "Can't receive data when peer state is ERROR")
         try:
-            return self._next_event()
+            event: Event | None
+            if client is State.IDLE:
+                event = self._read_head()
+            elif client is State.SEND_BODY:
+                event = self._read_body()
+            elif client is State.DONE and not self._buffer and not self._eof:
+                return Signal.NEED_DATA  # the usual wait while the response is produced (a shortcut of the below)
+            elif client is State.MIGHT_SWITCH_PROTOCOL or (client is State.DONE and self._buffer):
+                return Signal.PAUSED
+            elif self._buffer and client is not State.DONE:
+                raise PeerError(400, "Got data when expecting EOF")
+            else:
+                event = None
+            if event is not None:
+                return event
+            return self._waiting(client)
         except PeerError:
             self._client = State.ERROR
             self._settle()
             raise
 
-    def _next_event(self) -> Event:
-        client = self._client
-        event: Event | None
-        if client is State.IDLE:
-            event = self._read_head()
-        elif client is State.SEND_BODY:
-            event = self._read_body()
-        elif client is State.MIGHT_SWITCH_PROTOCOL or (client is State.DONE and self._buffer):
-            return Signal.PAUSED
-        elif self._buffer and client is not State.DONE:
-            raise PeerError(400, "Got data when expecting EOF")
-        else:
-            event = None
-        if event is not None:
-            return event
-        # Nothing complete yet: h11's checks on what is buffered, in h11's order.
+    def _waiting(self, client: State) -> Signal:
+        """Nothing complete yet: h11's checks on what is buffered, in h11's order."""
         buffer = self._buffer
         if not buffer and self._eof:
             if client is State.SEND_BODY:
@@ -239,7 +241,8 @@ class FastEngine:
             self._waiting_100 = False
             if event is Signal.END_OF_MESSAGE:
                 self._chunked = None
-                self._client_event(_In.END)
+                self._client = State.DONE  # h11's SEND_BODY -> DONE on the end of the message
+                self._settle()
         return event
 
     def start_next_cycle(self) -> None:
@@ -352,7 +355,9 @@ class FastEngine:
         return encode_head(status, REASONS.get(status, b""), fields)
 
     def send_data(self, data: bytes) -> bytes:
-        body = self._sending_body(_In.DATA)
+        body = self._body
+        if body is None or self._server is not State.SEND_BODY:
+            body = self._sending_body(_In.DATA)  # raises
         try:
             return body.data(data)
         except FramingError:
@@ -368,13 +373,16 @@ class FastEngine:
             raise
 
     def send_end(self, trailers: Headers | None) -> bytes:
-        body = self._sending_body(_In.END)
+        body = self._body
+        if body is None or self._server is not State.SEND_BODY:
+            body = self._sending_body(_In.END)  # raises
         try:
             data = body.end(trailers)
         except (FramingError, ValueError):
             self._server = State.ERROR
             raise
-        self._server_event(_In.END)
+        self._server = State.DONE
+        self._settle()
         return data
 
     def _sending_body(self, event: _In) -> BodyWriter:

@@ -135,6 +135,10 @@ class BodyWriter:
         return b"", b""
 
     def data(self, data: bytes) -> bytes:
+        remaining = self.remaining
+        if remaining is not None and remaining >= len(data):
+            self.remaining = remaining - len(data)  # the common case, without `frame`
+            return data
         before, after = self.frame(len(data))
         return before + data + after if before else data
 

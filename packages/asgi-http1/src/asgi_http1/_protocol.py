@@ -81,9 +81,14 @@ class HTTP1Protocol(asyncio.Protocol):
         if engine.input_finished:
             return  # RFC 9112 section 9.6: nothing after a request that closes the connection is processed
         if self.cycle is None:
-            if not self._head_deadline_armed:
-                self._arm_head_deadline()  # the first byte of a new request: the keep-alive wait is over
-        elif self._parked_bytes >= 0:
+            engine.receive_data(data)
+            self._handle_events()
+            if self.cycle is None and not self._head_deadline_armed and not self.transport.is_closing():
+                # Part of a head, and it started in these bytes: the keep-alive wait is over, the head's begins.
+                # (Armed after parsing, not before, so that a head that came whole never arms it.)
+                self._arm_head_deadline()
+            return
+        if self._parked_bytes >= 0:
             # Pipelined bytes wait in the engine while a response is produced; past a head's worth, stop reading.
             self._parked_bytes += len(data)
             if self._parked_bytes > self.config.max_head_size:
@@ -296,12 +301,14 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _next_request(self) -> None:
         self.engine.start_next_cycle()
+        pipelined = self._parked_bytes >= 0
         self._parked_bytes = -1
         self._arm_keep_alive()
         if self.flow.reading_paused:
             self.flow.resume_reading("body")
             self.flow.resume_reading("pipelined")
-        self._handle_events()  # a pipelined request may be buffered already
+        if pipelined:
+            self._handle_events()  # the next request is buffered already
 
     def _reject(self, status: int) -> None:
         """Answer a broken or over-limit request and close; a response already under way is cut instead."""
