@@ -21,7 +21,7 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     path, as RFC 9112 section 3.2.2 asks a server to treat it; authority-form (CONNECT) has no path of its own.
     """
     raw_path, _, query = target.partition(b"?")
-    if raw_path.startswith(b"/") or raw_path == b"*":
+    if raw_path[:1] == b"/" or raw_path == b"*":
         return raw_path, query
     scheme_end = raw_path.find(b"://")
     if scheme_end > 0:
@@ -61,7 +61,10 @@ def build_http_scope(
     extensions: dict[str, Any],
 ) -> Scope:
     raw_path, query = split_target(target)
-    path, raw_path = mount(root_path, decode_path(raw_path), raw_path)
+    if root_path or b"%" in raw_path or not raw_path.isascii():
+        path, raw_path = mount(root_path, decode_path(raw_path), raw_path)
+    else:
+        path = raw_path.decode("ascii")  # what decode_path and mount come to for a plain path and no mount point
     scope: Scope = {
         "type": "http",
         "asgi": ASGI_VERSION,

@@ -296,8 +296,9 @@ class FastEngine:
         return self._framed_response(status, headers)
 
     def _plain_response(self, status: int, headers: Headers) -> bytes | None:
-        """The head of the common response, in one pass: keep-alive, a body of a declared Content-Length, no
-        field that changes framing or the connection. None for any other; `_framed_response` takes those."""
+        """The head of the common response, in one pass: keep-alive, a body of a declared Content-Length (or
+        chunked, to an HTTP/1.1 client), no other field that changes framing or the connection. None for any
+        other; `_framed_response` takes those."""
         if status in (204, 304) or self._method in (b"HEAD", b"CONNECT"):  # noqa: PLR2004 - bodyless statuses
             return None
         lines = [_status_line(status)]
@@ -314,14 +315,21 @@ class FastEngine:
                     if line is None:
                         return None
             lines.append(line)
-        if length is None or len(length) > _MAX_LENGTH_DIGITS:
+        if length is None:
+            if self._version != b"1.1":
+                return None  # HTTP/1.0 gets a body delimited by the close
+            lines.append(b"Transfer-Encoding: chunked\r\n")  # as h11 adds it: last, title-cased
+            body = BodyWriter(None, chunked=True)
+        elif len(length) > _MAX_LENGTH_DIGITS:
             return None
+        else:
+            body = BodyWriter(int(length), chunked=False)
         lines.append(b"\r\n")
         self._server = State.SEND_BODY
         self._waiting_100 = False
         self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
         self._settle()
-        self._body = BodyWriter(int(length), chunked=False)
+        self._body = body
         return b"".join(lines)
 
     def _framed_response(self, status: int, headers: Headers) -> bytes:

@@ -137,8 +137,10 @@ class BodyWriter:
     def data(self, data: bytes) -> bytes:
         remaining = self.remaining
         if remaining is not None and remaining >= len(data):
-            self.remaining = remaining - len(data)  # the common case, without `frame`
+            self.remaining = remaining - len(data)  # the common cases, without `frame`
             return data
+        if self.chunked and data:
+            return b"%x\r\n%s\r\n" % (len(data), data)
         before, after = self.frame(len(data))
         return before + data + after if before else data
 

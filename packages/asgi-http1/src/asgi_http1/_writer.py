@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from asgi_core import Headers
@@ -72,8 +73,9 @@ class HTTP1ResponseWriter:
     def send_data(self, data: bytes) -> None:
         self._write(self._protocol.engine.send_data(data))
 
-    async def drain(self) -> None:
-        await self._protocol.flow.drain()
+    def drain(self) -> Awaitable[None] | None:
+        flow = self._protocol.flow
+        return flow.drain() if flow.write_paused else None
 
     async def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
         protocol = self._protocol
