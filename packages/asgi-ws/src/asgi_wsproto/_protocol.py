@@ -34,6 +34,7 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.extensions import Extension
 
 from ._extensions import MessageBudget, MessageSizeLimit, PerMessageDeflate, negotiate_deflate
+from ._frames import FrameReader, HandOff, data_frame
 from ._handshake import HandshakeError, answer_headers, check_request
 from ._responder import http1_head, make_writer, simple_response
 from ._session import SessionState, WebSocketSession
@@ -61,6 +62,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._key: bytes | None = None
         self._ws: Connection | None = None
+        # Reads the common frames until the first other one; then None, and wsproto reads everything.
+        self._frames: FrameReader | None = None
+        self._uncompressed = False
         self._early_data = bytearray()
         self._text_parts: list[str] = []
         self._byte_parts: list[bytes | bytearray] = []
@@ -162,6 +166,10 @@ class WebSocketProtocol(asyncio.Protocol):
         extensions: list[Extension] = [PerMessageDeflate(offer, budget)] if offer is not None else []
         extensions.append(MessageSizeLimit(budget))  # after deflate: it counts inflated bytes
         self._ws = Connection(ConnectionType.SERVER, extensions)
+        # With permessage-deflate in use, every frame goes through wsproto and the extension.
+        self._uncompressed = offer is None
+        if offer is None:
+            self._frames = FrameReader(self.config.websocket_max_message_size)
         self._last_received = self._loop.time()
         self._schedule_ping(self.config.websocket_ping_interval)
         if self._pending_shutdown is not None:
@@ -179,6 +187,9 @@ class WebSocketProtocol(asyncio.Protocol):
         ws = self._ws
         if ws is None or ws.state is not ConnectionState.OPEN or self.transport.is_closing():
             raise ClientDisconnected("the WebSocket is closed")
+        if self._uncompressed:
+            self._write(data_frame(data))  # what wsproto would write, without its event object
+            return
         event = TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
         self._write(ws.send(event))
 
@@ -207,13 +218,39 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._pong_timer is not None:  # anything from the peer shows it is alive
             self._pong_timer.cancel()
             self._pong_timer = None
-        self._ws.receive_data(data)
+        frames = self._frames
+        if frames is None:
+            self._ws.receive_data(data)
+        else:
+            frames.feed(data)
         self._process_events()
+
+    def _read_common_frames(self, frames: FrameReader, session: WebSocketSession) -> bool:
+        """Deliver what `frames` reads; False when the session's queue filled up (reading is then paused)."""
+        try:
+            while (message := frames.next_message()) is not None:
+                if not session.accepting_messages:
+                    continue  # the app has closed: what the peer sends while it answers is not for the app
+                if isinstance(message, str):
+                    session.deliver({"type": "websocket.receive", "text": message})
+                else:
+                    session.deliver({"type": "websocket.receive", "bytes": message})
+                if session.queue_full:
+                    self.flow.pause_reading("queue")
+                    return False
+        except HandOff:
+            self._frames = None
+            assert self._ws is not None  # noqa: S101 - frames are read only once the frame layer exists
+            self._ws.receive_data(frames.take_rest())
+        return True
 
     def _process_events(self) -> None:
         ws, session = self._ws, self.session
         assert ws is not None  # noqa: S101 - events flow only once the frame layer exists
         assert session is not None  # noqa: S101
+        frames = self._frames
+        if frames is not None and (not self._read_common_frames(frames, session) or self._frames is not None):
+            return
         # Leaving this loop early loses nothing: wsproto keeps unparsed bytes and parser state between calls.
         for event in ws.events():
             if isinstance(event, (TextMessage, BytesMessage)):
