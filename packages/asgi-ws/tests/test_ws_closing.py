@@ -91,8 +91,9 @@ def test_lost_connection_is_1006() -> None:
         (b"\x80\x80\x00\x00\x00\x00", 1002),  # continuation with no message
         (b"\x81\x82\x00\x00\x00\x00\xc3\x28", 1007),  # invalid UTF-8 in text
         (b"\x88\x82\x00\x00\x00\x00\x03\xed", 1002),  # close with reserved code 1005
+        (b"\x82\xfe\x00\x05\x00\x00\x00\x00hello", 1002),  # a 16-bit length where 7 bits would do
     ],
-    ids=["unmasked", "opcode", "rsv1", "big-control", "continuation", "utf8", "close-1005"],
+    ids=["unmasked", "opcode", "rsv1", "big-control", "continuation", "utf8", "close-1005", "long-length-form"],
 )
 def test_protocol_errors_fail_the_connection(raw: bytes, code: int) -> None:
     async def scenario() -> None:
