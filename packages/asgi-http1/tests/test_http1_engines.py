@@ -51,7 +51,7 @@ def converse(engine: Engine, chunks: list[bytes], *, eof: bool) -> list[Any]:
                 log.append(("data", bytes(event)))
             else:
                 log.append(event)
-            if event is Signal.END_OF_MESSAGE:
+            if event is Signal.END_OF_MESSAGE or (isinstance(event, Request) and not event.body_expected):
                 # Never a 2xx to CONNECT: the protocol refuses to open a tunnel.
                 head = engine.send_response(
                     405 if method == b"CONNECT" else 200, [(b"content-type", b"text/plain")]
@@ -222,8 +222,10 @@ def respond(
     engine: Engine, request: bytes, status: int, headers: list[tuple[bytes, bytes]], body: list[bytes]
 ) -> Any:
     engine.receive_data(request)
-    while engine.next_event() is not Signal.END_OF_MESSAGE:
-        pass
+    while True:
+        event = engine.next_event()
+        if event is Signal.END_OF_MESSAGE or (isinstance(event, Request) and not event.body_expected):
+            break
     try:
         out: list[Any] = [engine.send_response(status, headers)]
     except ValueError as exc:
@@ -290,3 +292,14 @@ def test_informational_responses_alike() -> None:
                 engine.send_informational(200, [])
         assert outputs[0] == outputs[1]
         assert outputs[0][0] == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_a_request_without_a_body_is_complete_as_returned(parser: str) -> None:
+    engine = select_engine(parser)(CONFIG)
+    engine.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\n")
+    request = engine.next_event()
+    assert isinstance(request, Request)
+    assert not request.body_expected
+    assert engine.request_complete  # no END_OF_MESSAGE to wait for
+    assert engine.next_event() is Signal.PAUSED  # the pipelined bytes wait for the response

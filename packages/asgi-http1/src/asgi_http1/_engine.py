@@ -150,7 +150,8 @@ class Engine(Protocol):
         """Bytes from the client; `b""` means it closed its side (EOF)."""
 
     def next_event(self) -> Event:
-        """The next event; raises `PeerError` for a request that must be refused."""
+        """The next event; raises `PeerError` for a request that must be refused. A request without a body
+        (`not request.body_expected`) is complete as returned: no END_OF_MESSAGE follows it."""
 
     def start_next_cycle(self) -> None:
         """Both request and response are complete and the connection stays open: read the next request."""

@@ -218,6 +218,11 @@ class FastEngine:
             self._keep_alive = False
         if request.expect_continue and version >= b"1.1":
             self._waiting_100 = True
+        if not request.chunked and not self._remaining:
+            # No body: the request is complete as it stands (the engine contract: no END_OF_MESSAGE follows).
+            self._waiting_100 = False
+            self._client = State.DONE
+            self._settle()
 
     def _read_body(self) -> bytes | Signal | None:
         buffer = self._buffer

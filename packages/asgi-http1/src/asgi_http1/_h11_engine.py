@@ -51,7 +51,13 @@ class H11Engine:
         except h11.RemoteProtocolError as exc:
             raise PeerError(exc.error_status_hint, str(exc)) from None
         if isinstance(event, h11.Request):
-            return Request(event.method, event.target, event.http_version, list(event.headers))
+            request = Request(event.method, event.target, event.http_version, list(event.headers))
+            if not request.body_expected:
+                # The engine contract: a bodyless request is complete as returned. h11 has its end ready.
+                end = conn.next_event()
+                if not isinstance(end, h11.EndOfMessage):
+                    raise RuntimeError(f"h11 gave {end!r} after a request without a body")
+            return request
         if isinstance(event, h11.Data):
             return event.data
         return _SIGNALS[type(event) if isinstance(event, h11.Event) else event]

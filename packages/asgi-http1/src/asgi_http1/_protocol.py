@@ -150,6 +150,8 @@ class HTTP1Protocol(asyncio.Protocol):
             if kind is Request:
                 self._on_request(event)  # type: ignore[arg-type]
                 transport = self.transport  # an upgrade hands the real one over
+                if not event.body_expected and engine.input_finished:  # type: ignore[union-attr]
+                    return  # a whole request that said `Connection: close`: what follows is never a request
             elif kind is not Signal:
                 self._on_body(event)  # type: ignore[arg-type]
             elif event is Signal.END_OF_MESSAGE:
