@@ -21,13 +21,13 @@ from asgi_core import Config, Headers
 
 from ._chunked import ChunkedReader
 from ._engine import REASONS, Event, PeerError, Request, Signal
-from ._framing import _plain_lines
 from ._framing import (
     BodyWriter,
     FramingError,
     comma_values,
     encode_head,
     plain_line,
+    plain_lines,
     replace_field,
     validate_fields,
 )
@@ -63,35 +63,37 @@ class _In(enum.Enum):
     __hash__ = object.__hash__
 
 
+# Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global), and the
+# hot paths name members many times per request: they use these module-level names instead.
+IDLE, SEND_RESPONSE, SEND_BODY, DONE = State.IDLE, State.SEND_RESPONSE, State.SEND_BODY, State.DONE
+MUST_CLOSE, MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR = State.MUST_CLOSE, State.MIGHT_SWITCH_PROTOCOL, State.CLOSED, State.ERROR
+ON_REQUEST, ON_END, ON_CLOSED = _In.REQUEST, _In.END, _In.CLOSED
+ON_INFORMATIONAL, ON_RESPONSE, ON_DATA = _In.INFORMATIONAL, _In.RESPONSE, _In.DATA
+END_OF_MESSAGE, NEED_DATA, PAUSED = Signal.END_OF_MESSAGE, Signal.NEED_DATA, Signal.PAUSED
+CONNECTION_CLOSED = Signal.CONNECTION_CLOSED
+
 # Client states that, with keep-alive on and no switch proposed, still lead to a transition in `_settle`.
-_UNSETTLED = frozenset({State.MIGHT_SWITCH_PROTOCOL, State.CLOSED, State.ERROR})
+_UNSETTLED = frozenset({MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR})
 
 _CLIENT: dict[tuple[State, _In], State] = {
-    (State.IDLE, _In.REQUEST): State.SEND_BODY,
-    (State.SEND_BODY, _In.END): State.DONE,
-    (State.IDLE, _In.CLOSED): State.CLOSED,
-    (State.DONE, _In.CLOSED): State.CLOSED,
-    (State.MUST_CLOSE, _In.CLOSED): State.CLOSED,
-    (State.CLOSED, _In.CLOSED): State.CLOSED,
+    (IDLE, ON_REQUEST): SEND_BODY,
+    (SEND_BODY, ON_END): DONE,
+    (IDLE, ON_CLOSED): CLOSED,
+    (DONE, ON_CLOSED): CLOSED,
+    (MUST_CLOSE, ON_CLOSED): CLOSED,
+    (CLOSED, ON_CLOSED): CLOSED,
 }
 _SERVER: dict[tuple[State, _In], State] = {
-    (State.IDLE, _In.REQUEST): State.SEND_RESPONSE,  # the client's request, seen from the server side
-    (State.SEND_RESPONSE, _In.INFORMATIONAL): State.SEND_RESPONSE,
-    (State.SEND_RESPONSE, _In.RESPONSE): State.SEND_BODY,
-    (State.SEND_BODY, _In.DATA): State.SEND_BODY,
-    (State.SEND_BODY, _In.END): State.DONE,
+    (IDLE, ON_REQUEST): SEND_RESPONSE,  # the client's request, seen from the server side
+    (SEND_RESPONSE, ON_INFORMATIONAL): SEND_RESPONSE,
+    (SEND_RESPONSE, ON_RESPONSE): SEND_BODY,
+    (SEND_BODY, ON_DATA): SEND_BODY,
+    (SEND_BODY, ON_END): DONE,
 }
 
 
 _MAX_LENGTH_DIGITS = 20
 _STATUS_LINES: dict[int, bytes] = {}
-
-
-def _status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))
-    return line
 
 
 class FastEngine:
@@ -119,7 +121,7 @@ class FastEngine:
         self._buffer = bytearray()
         self._guard = HeadGuard(config, self._buffer)
         self._eof = False
-        self._client = self._server = State.IDLE
+        self._client = self._server = IDLE
         self._keep_alive = True
         self._switch_proposed = False
         self._waiting_100 = False
@@ -142,19 +144,19 @@ class FastEngine:
 
     def next_event(self) -> Event:
         client = self._client
-        if client is State.ERROR:
+        if client is ERROR:
             raise PeerError(400, "Can't receive data when peer state is ERROR")
         try:
             event: Event | None
-            if client is State.IDLE:
+            if client is IDLE:
                 event = self._read_head()
-            elif client is State.SEND_BODY:
+            elif client is SEND_BODY:
                 event = self._read_body()
-            elif client is State.DONE and not self._buffer and not self._eof:
-                return Signal.NEED_DATA  # the usual wait while the response is produced (a shortcut of the below)
-            elif client is State.MIGHT_SWITCH_PROTOCOL or (client is State.DONE and self._buffer):
-                return Signal.PAUSED
-            elif self._buffer and client is not State.DONE:
+            elif client is DONE and not self._buffer and not self._eof:
+                return NEED_DATA  # the usual wait while the response is produced (a shortcut of the below)
+            elif client is MIGHT_SWITCH_PROTOCOL or (client is DONE and self._buffer):
+                return PAUSED
+            elif self._buffer and client is not DONE:
                 raise PeerError(400, "Got data when expecting EOF")
             else:
                 event = None
@@ -162,7 +164,7 @@ class FastEngine:
                 return event
             return self._waiting(client)
         except PeerError:
-            self._client = State.ERROR
+            self._client = ERROR
             self._settle()
             raise
 
@@ -170,15 +172,15 @@ class FastEngine:
         """Nothing complete yet: h11's checks on what is buffered, in h11's order."""
         buffer = self._buffer
         if not buffer and self._eof:
-            if client is State.SEND_BODY:
+            if client is SEND_BODY:
                 raise PeerError(400, "peer closed connection without sending complete message body")
-            self._client_event(_In.CLOSED)
-            return Signal.CONNECTION_CLOSED
+            self._client_event(ON_CLOSED)
+            return CONNECTION_CLOSED
         if len(buffer) > self._max_head:
             raise PeerError(431, "Receive buffer too long")
         if self._eof:
             raise PeerError(400, "peer unexpectedly closed connection")
-        return Signal.NEED_DATA
+        return NEED_DATA
 
     def _read_head(self) -> Request | None:
         if not self._buffer:
@@ -207,7 +209,7 @@ class FastEngine:
         return request
 
     def _start_request(self, request: Request) -> None:
-        self._client_event(_In.REQUEST)
+        self._client_event(ON_REQUEST)
         self._method = request.method
         self._version = version = request.http_version
         self._remaining = request.content_length or 0
@@ -221,7 +223,7 @@ class FastEngine:
         if not request.chunked and not self._remaining:
             # No body: the request is complete as it stands (the engine contract: no END_OF_MESSAGE follows).
             self._waiting_100 = False
-            self._client = State.DONE
+            self._client = DONE
             self._settle()
 
     def _read_body(self) -> bytes | Signal | None:
@@ -230,7 +232,7 @@ class FastEngine:
         if self._chunked is not None:
             event = self._chunked.read(buffer)
         elif not self._remaining:
-            event = Signal.END_OF_MESSAGE
+            event = END_OF_MESSAGE
         elif not buffer:
             return None
         elif len(buffer) <= self._remaining:
@@ -244,16 +246,16 @@ class FastEngine:
             self._remaining = 0
         if event is not None:
             self._waiting_100 = False
-            if event is Signal.END_OF_MESSAGE:
+            if event is END_OF_MESSAGE:
                 self._chunked = None
-                self._client = State.DONE  # h11's SEND_BODY -> DONE on the end of the message
+                self._client = DONE  # h11's SEND_BODY -> DONE on the end of the message
                 self._settle()
         return event
 
     def start_next_cycle(self) -> None:
-        if self._client is not State.DONE or self._server is not State.DONE:
+        if self._client is not DONE or self._server is not DONE:
             raise RuntimeError(f"not done with this request: client {self._client}, server {self._server}")
-        self._client = self._server = State.IDLE
+        self._client = self._server = IDLE
         self._body = None
         self._method = b""
         self._guard.reset(b"")
@@ -269,19 +271,19 @@ class FastEngine:
 
     @property
     def request_complete(self) -> bool:
-        return self._client is State.DONE
+        return self._client is DONE
 
     @property
     def receiving_body(self) -> bool:
-        return self._client is State.SEND_BODY
+        return self._client is SEND_BODY
 
     @property
     def input_finished(self) -> bool:
-        return self._client is State.MUST_CLOSE
+        return self._client is MUST_CLOSE
 
     @property
     def must_close(self) -> bool:
-        return self._server is State.MUST_CLOSE
+        return self._server is MUST_CLOSE
 
     # ---- sending -------------------------------------------------------------------------------------
 
@@ -289,12 +291,12 @@ class FastEngine:
         if not 100 <= status < 200:  # noqa: PLR2004 - the 1xx class
             raise ValueError(f"InformationalResponse status_code should be in range [100, 200), not {status}")
         fields = validate_fields(headers)
-        self._server_event(_In.INFORMATIONAL)
+        self._server_event(ON_INFORMATIONAL)
         self._waiting_100 = False
         return encode_head(status, REASONS.get(status, b""), fields)
 
     def send_response(self, status: int, headers: Headers) -> bytes:
-        if self._keep_alive and self._server is State.SEND_RESPONSE and 200 <= status < 1000:  # noqa: PLR2004
+        if self._keep_alive and self._server is SEND_RESPONSE and 200 <= status < 1000:  # noqa: PLR2004
             head = self._plain_response(status, headers)
             if head is not None:
                 return head
@@ -306,13 +308,19 @@ class FastEngine:
         other; `_framed_response` takes those."""
         if status in (204, 304) or self._method in (b"HEAD", b"CONNECT"):  # noqa: PLR2004 - bodyless statuses
             return None
-        lines = [_status_line(status)]
+        status_line = _STATUS_LINES.get(status)
+        if status_line is None:
+            status_line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))
+        lines = [status_line]
         length: bytes | None = None
+        known = plain_lines.get
         for field in headers:
-            line = _plain_lines.get(field)
+            line = known(field)
             if line is None:
                 name, value = field
-                if name.lower() == b"content-length" and length is None and value.isdigit():
+                if (name == b"content-length" or name.lower() == b"content-length") and length is None:
+                    if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
+                        return None
                     length = value
                     line = b"%s: %s\r\n" % field
                 else:
@@ -324,17 +332,15 @@ class FastEngine:
             if self._version != b"1.1":
                 return None  # HTTP/1.0 gets a body delimited by the close
             lines.append(b"Transfer-Encoding: chunked\r\n")  # as h11 adds it: last, title-cased
-            body = BodyWriter(None, chunked=True)
-        elif len(length) > _MAX_LENGTH_DIGITS:
-            return None
+            self._body = BodyWriter(None, chunked=True)
         else:
-            body = BodyWriter(int(length), chunked=False)
+            self._body = BodyWriter(int(length), chunked=False)
         lines.append(b"\r\n")
-        self._server = State.SEND_BODY
+        self._server = SEND_BODY
         self._waiting_100 = False
-        self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
-        self._settle()
-        self._body = body
+        if self._switch_proposed or self._client in _UNSETTLED:
+            self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
+            self._settle()
         return b"".join(lines)
 
     def _framed_response(self, status: int, headers: Headers) -> bytes:
@@ -358,7 +364,7 @@ class FastEngine:
             options.discard(b"keep-alive")
             options.add(b"close")
             fields = replace_field(fields, b"connection", sorted(options))
-        self._server_event(_In.RESPONSE)
+        self._server_event(ON_RESPONSE)
         self._waiting_100 = False
         self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
         if b"close" in comma_values(fields, b"connection"):
@@ -369,32 +375,32 @@ class FastEngine:
 
     def send_data(self, data: bytes) -> bytes:
         body = self._body
-        if body is None or self._server is not State.SEND_BODY:
-            body = self._sending_body(_In.DATA)  # raises
+        if body is None or self._server is not SEND_BODY:
+            body = self._sending_body(ON_DATA)  # raises
         try:
             return body.data(data)
         except FramingError:
-            self._server = State.ERROR
+            self._server = ERROR
             raise
 
     def frame_file(self, count: int) -> tuple[bytes, bytes]:
-        body = self._sending_body(_In.DATA)
+        body = self._sending_body(ON_DATA)
         try:
             return body.frame(count)
         except FramingError:
-            self._server = State.ERROR
+            self._server = ERROR
             raise
 
     def send_end(self, trailers: Headers | None) -> bytes:
         body = self._body
-        if body is None or self._server is not State.SEND_BODY:
-            body = self._sending_body(_In.END)  # raises
+        if body is None or self._server is not SEND_BODY:
+            body = self._sending_body(ON_END)  # raises
         try:
             data = body.end(trailers)
         except (FramingError, ValueError):
-            self._server = State.ERROR
+            self._server = ERROR
             raise
-        self._server = State.DONE
+        self._server = DONE
         self._settle()
         return data
 
@@ -407,14 +413,14 @@ class FastEngine:
 
     def _client_event(self, event: _In) -> None:
         self._client = _CLIENT[self._client, event]
-        if event is _In.REQUEST:
+        if event is ON_REQUEST:
             self._server = _SERVER[self._server, event]
         self._settle()
 
     def _server_event(self, event: _In) -> None:
         state = _SERVER.get((self._server, event))
         if state is None:
-            self._server = State.ERROR
+            self._server = ERROR
             raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
         self._server = state
         self._settle()
@@ -423,19 +429,19 @@ class FastEngine:
         """The transitions that follow from the pair of states and the connection's flags (h11's rules)."""
         if self._keep_alive and not self._switch_proposed and self._client not in _UNSETTLED:
             return  # none of the rules below applies: the case of nearly every keep-alive request
-        if self._client is State.DONE and self._switch_proposed:
-            self._client = State.MIGHT_SWITCH_PROTOCOL
-        if self._client is State.MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
-            self._client = State.DONE
+        if self._client is DONE and self._switch_proposed:
+            self._client = MIGHT_SWITCH_PROTOCOL
+        if self._client is MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
+            self._client = DONE
         if not self._keep_alive:
-            if self._client is State.DONE:
-                self._client = State.MUST_CLOSE
-            if self._server is State.DONE:
-                self._server = State.MUST_CLOSE
-        if self._server in (State.DONE, State.IDLE) and self._client is State.CLOSED:
-            self._server = State.MUST_CLOSE
-        if self._server is State.DONE and self._client is State.ERROR:
-            self._server = State.MUST_CLOSE
+            if self._client is DONE:
+                self._client = MUST_CLOSE
+            if self._server is DONE:
+                self._server = MUST_CLOSE
+        if self._server in (DONE, IDLE) and self._client is CLOSED:
+            self._server = MUST_CLOSE
+        if self._server is DONE and self._client is ERROR:
+            self._server = MUST_CLOSE
 
 
 def _body_writer(fields: list[tuple[bytes, bytes, bytes]], status: int, method: bytes) -> BodyWriter:

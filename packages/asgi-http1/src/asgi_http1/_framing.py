@@ -23,8 +23,8 @@ Field = tuple[bytes, bytes, bytes]
 _valid: dict[tuple[bytes, bytes], bytes] = {}
 
 
-# Encoded lines of valid fields that leave framing and the connection alone, for the common response's head.
-_plain_lines: dict[tuple[bytes, bytes], bytes] = {}
+#: Encoded lines of valid fields that leave framing and the connection alone, for the common response's head.
+plain_lines: dict[tuple[bytes, bytes], bytes] = {}
 _NOT_PLAIN = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host"})
 
 
@@ -34,9 +34,9 @@ def plain_line(name: bytes, value: bytes) -> bytes | None:
     if name.lower() in _NOT_PLAIN or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
         return None
     line = b"%s: %s\r\n" % (name, value)
-    if len(_plain_lines) >= _VALID_CACHE_SIZE:
-        _plain_lines.clear()
-    _plain_lines[name, value] = line
+    if len(plain_lines) >= _VALID_CACHE_SIZE:
+        plain_lines.clear()
+    plain_lines[name, value] = line
     return line
 
 
