@@ -110,6 +110,7 @@ class RequestCycle:
         "_received",
         "_response_headers",
         "_send_body",
+        "_send_whole",
         "_started_at",
         "_trailers",
         "_waiter",
@@ -126,7 +127,6 @@ class RequestCycle:
         scope: Scope,
         writer: ResponseWriter,
         context: ServerContext,
-        *,
         content_length: int | None = None,
         body_expected: bool = True,
     ) -> None:
@@ -155,6 +155,9 @@ class RequestCycle:
         self._bytes_sent = 0
         self._disconnect_timer: asyncio.TimerHandle | None = None
         self._started_at = time.monotonic()
+        # A writer may offer `send_whole(status, headers, body)`: start, one body and end in one call, for the
+        # response an app sends in one message. It raises ValueError only for a head it refuses (nothing sent).
+        self._send_whole: Callable[[int, Headers, bytes], None] | None = getattr(writer, "send_whole", None)
 
     # ---- protocol side -------------------------------------------------------------------------------
 
@@ -323,6 +326,9 @@ class RequestCycle:
             data = bytes(data)
         more_body = message.get("more_body", False)
         if self._pending_head is not None:
+            if not more_body and not self._expects_trailers and self._send_whole is not None:
+                self._respond_whole(data)
+                return None
             self._flush_head(None if more_body else len(data))
         if data and self._send_body:
             self._bytes_sent += len(data)
@@ -375,6 +381,34 @@ class RequestCycle:
     }
 
     # ---- helpers -------------------------------------------------------------------------------------
+
+    def _respond_whole(self, data: bytes) -> None:
+        """A response in one message (the common case): head, body and end go to the writer in one call."""
+        assert self._pending_head is not None  # noqa: S101 - checked by the caller
+        assert self._send_whole is not None  # noqa: S101
+        status, headers = self._pending_head
+        headers = self._complete_headers(headers, len(data))
+        body = data if self._send_body else b""
+        self._head_sent = True
+        self.state = COMPLETE
+        try:
+            self._send_whole(status, headers, body)
+        except ValueError as exc:
+            self._head_sent = False
+            self.state = AWAITING_START  # nothing reached the wire: the app's failure is a 500
+            raise InvalidMessage(f"invalid http.response.start: {exc}") from exc
+        except Exception:
+            # The head went, the rest could not (more or fewer bytes than the declared Content-Length, say):
+            # cut the response so that its client sees a failure instead of waiting for bytes that never come.
+            self._pending_head = None
+            self._writer.abort_response()
+            self._wake()
+            self._log_access()
+            raise
+        self._pending_head = None
+        self._bytes_sent += len(body)
+        self._wake()
+        self._log_access()
 
     def _flush_head(self, body_length: int | None) -> None:
         if self._pending_head is None:

@@ -55,6 +55,7 @@ class Request:
         "content_length",
         "expect_continue",
         "forwarded",
+        "head_size",
         "headers",
         "host",
         "http_version",
@@ -121,6 +122,8 @@ class Request:
         self.switch_proposed = switch
         self.te_trailers = trailers
         self.forwarded = forwarded
+        #: Bytes of the whole head when the engine knows them (0 when it does not): no field is longer.
+        self.head_size = 0
 
     @property
     def body_expected(self) -> bool:

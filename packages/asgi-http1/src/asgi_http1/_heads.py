@@ -54,7 +54,9 @@ def strict_head(buffer: bytearray) -> tuple[Request, int] | None:
     if lengths and (len(lengths) > 1 or b"," in lengths[0]):
         raise HeadRejected(400, "more than one Content-Length")
     method, target, version = match.groups()
-    return Request(method, target, version, fields), end + 4
+    request = Request(method, target, version, fields)
+    request.head_size = end + 4
+    return request, end + 4
 
 
 class HeadParser:

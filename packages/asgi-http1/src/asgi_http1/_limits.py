@@ -118,7 +118,7 @@ def check_head(request: Request, config: Config) -> None:
     if len(headers) > config.limit_request_fields:
         raise HeadRejected(431, "too many header fields")
     field_limit = config.limit_request_field_size
-    if field_limit:
+    if field_limit and not 0 < request.head_size <= field_limit:  # a head within the limit has no field past it
         for name, value in headers:
             if len(name) + len(value) + 2 > field_limit:
                 raise HeadRejected(431, "header field too large")

@@ -29,6 +29,7 @@ from ._limits import check_head, error_response
 from ._writer import HTTP1ResponseWriter
 
 _HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
+_METHODS = {method.encode("ascii"): method for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
 # the hot paths name members through module-level names instead.
 END_OF_MESSAGE = Signal.END_OF_MESSAGE
@@ -177,11 +178,12 @@ class HTTP1Protocol(asyncio.Protocol):
                 return  # a request received whole still gets its response (half-close); then we close
 
     def _on_request(self, request: Request) -> None:
-        self._cancel_timer()
+        self._head_deadline_armed = False
+        self._deadline.cancel()
         headers = request.headers
         conn = apply_forwarded(self.config, self._conn_info, headers) if request.forwarded else self._conn_info
         http_version = _HTTP_VERSIONS.get(request.http_version, "1.1")
-        method = request.method.decode("ascii")
+        method = _METHODS.get(request.method) or request.method.decode("ascii")
 
         if request.upgrade is not None and self._try_upgrade(request.upgrade, request, headers, conn, http_version):
             return
@@ -200,22 +202,10 @@ class HTTP1Protocol(asyncio.Protocol):
             headers=headers,
             root_path=self.config.root_path,
             state=self.context.state,
-            extensions=dict(extensions),
+            extensions=extensions.copy(),
         )
-        writer = HTTP1ResponseWriter(
-            self,
-            trailers=trailers,
-            informational=is_11,
-            sendfile=self._sendfile,
-            connect=method == "CONNECT",
-        )
-        cycle = RequestCycle(
-            scope,
-            writer,
-            self.context,
-            content_length=request.content_length,
-            body_expected=request.body_expected,
-        )
+        writer = HTTP1ResponseWriter(self, trailers, is_11, self._sendfile, method == "CONNECT")
+        cycle = RequestCycle(scope, writer, self.context, request.content_length, request.body_expected)
         self.writer = writer
         self.cycle = cycle
         cycle.task = self._loop.create_task(cycle.run())

@@ -30,13 +30,7 @@ class HTTP1ResponseWriter:
     )
 
     def __init__(
-        self,
-        protocol: HTTP1Protocol,
-        *,
-        trailers: bool,
-        informational: bool,
-        sendfile: bool,
-        connect: bool = False,
+        self, protocol: HTTP1Protocol, trailers: bool, informational: bool, sendfile: bool, connect: bool = False
     ) -> None:
         self._protocol = protocol
         self._connect = connect
@@ -86,6 +80,21 @@ class HTTP1ResponseWriter:
         transport = cast("asyncio.WriteTransport", protocol.transport)
         await asyncio.get_running_loop().sendfile(transport, file, offset, count)
         self._write(after)
+
+    def send_whole(self, status: int, headers: Headers, body: bytes) -> None:
+        """`start_response`, `send_data` and `end_response` in one call and one write: the usual response."""
+        self.start_response(status, headers)  # ValueError: refused, nothing changed
+        engine = self._protocol.engine
+        try:
+            data = engine.send_data(body) if body else b""
+            end = engine.send_end(None)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc  # the head was taken: this must not read as a refused head
+        head = self._head
+        self._head = None
+        self._protocol.transport.write(head + data + end if head is not None else data + end)
+        self.done = True
+        self._protocol.response_complete()
 
     def end_response(self, trailers: Headers | None) -> None:
         self._write(self._protocol.engine.send_end(trailers))
