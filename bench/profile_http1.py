@@ -64,7 +64,8 @@ class LoopbackTransport(asyncio.Transport):
             self.done.set_result(None)
 
     def feed(self) -> None:
-        assert self.protocol is not None
+        if self.protocol is None:
+            raise RuntimeError("no protocol to feed")
         self.protocol.data_received(self.request)
 
     def is_closing(self) -> bool:
@@ -89,17 +90,18 @@ class LoopbackTransport(asyncio.Transport):
 
 
 def make_protocol(server: str) -> asyncio.Protocol:
+    # Each server's modules are imported only when it is asked for: either may be missing from the environment.
     if server == "ours":
-        from asgi_core import ServerContext
-        from asgi_http1 import HTTP1Protocol
+        from asgi_core import ServerContext  # noqa: PLC0415
+        from asgi_http1 import HTTP1Protocol  # noqa: PLC0415
 
         return HTTP1Protocol(ServerContext(app=app))
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
+    from uvicorn.config import Config  # noqa: PLC0415
+    from uvicorn.server import ServerState  # noqa: PLC0415
 
     config = Config(app=app, http="httptools", lifespan="off", access_log=False)
     config.load()
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415
 
     return HttpToolsProtocol(config, ServerState(), app_state={})
 
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions by own time")
     args = parser.parse_args()
     if args.loop == "uvloop":
-        import uvloop
+        import uvloop  # noqa: PLC0415 - optional
 
         runner = uvloop.run
     else:

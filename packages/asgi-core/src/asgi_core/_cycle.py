@@ -79,6 +79,7 @@ class ResponseState(enum.Enum):
     # Looked up with the message type on every send: hash by identity, in C, not with Enum's Python `__hash__`.
     __hash__ = object.__hash__
 
+
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
 # the hot paths name members through module-level names instead.
 AWAITING_BODY = ResponseState.AWAITING_BODY
@@ -127,6 +128,7 @@ class RequestCycle:
         scope: Scope,
         writer: ResponseWriter,
         context: ServerContext,
+        *,
         content_length: int | None = None,
         body_expected: bool = True,
     ) -> None:

@@ -66,7 +66,12 @@ class _In(enum.Enum):
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global), and the
 # hot paths name members many times per request: they use these module-level names instead.
 IDLE, SEND_RESPONSE, SEND_BODY, DONE = State.IDLE, State.SEND_RESPONSE, State.SEND_BODY, State.DONE
-MUST_CLOSE, MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR = State.MUST_CLOSE, State.MIGHT_SWITCH_PROTOCOL, State.CLOSED, State.ERROR
+MUST_CLOSE, MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR = (
+    State.MUST_CLOSE,
+    State.MIGHT_SWITCH_PROTOCOL,
+    State.CLOSED,
+    State.ERROR,
+)
 ON_REQUEST, ON_END, ON_CLOSED = _In.REQUEST, _In.END, _In.CLOSED
 ON_INFORMATIONAL, ON_RESPONSE, ON_DATA = _In.INFORMATIONAL, _In.RESPONSE, _In.DATA
 END_OF_MESSAGE, NEED_DATA, PAUSED = Signal.END_OF_MESSAGE, Signal.NEED_DATA, Signal.PAUSED
@@ -157,7 +162,7 @@ class FastEngine:
             elif client is MIGHT_SWITCH_PROTOCOL or (client is DONE and self._buffer):
                 return PAUSED
             elif self._buffer and client is not DONE:
-                raise PeerError(400, "Got data when expecting EOF")
+                return self._data_after_close()
             else:
                 event = None
             if event is not None:
@@ -167,6 +172,9 @@ class FastEngine:
             self._client = ERROR
             self._settle()
             raise
+
+    def _data_after_close(self) -> Signal:
+        raise PeerError(400, "Got data when expecting EOF")
 
     def _waiting(self, client: State) -> Signal:
         """Nothing complete yet: h11's checks on what is buffered, in h11's order."""
@@ -306,7 +314,7 @@ class FastEngine:
         """The head of the common response, in one pass: keep-alive, a body of a declared Content-Length (or
         chunked, to an HTTP/1.1 client), no other field that changes framing or the connection. None for any
         other; `_framed_response` takes those."""
-        if status in (204, 304) or self._method in (b"HEAD", b"CONNECT"):  # noqa: PLR2004 - bodyless statuses
+        if status in (204, 304) or self._method in (b"HEAD", b"CONNECT"):
             return None
         status_line = _STATUS_LINES.get(status)
         if status_line is None:

@@ -29,7 +29,9 @@ from ._limits import check_head, error_response
 from ._writer import HTTP1ResponseWriter
 
 _HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
-_METHODS = {method.encode("ascii"): method for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_METHODS = {
+    method.encode("ascii"): method for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+}
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
 # the hot paths name members through module-level names instead.
 END_OF_MESSAGE = Signal.END_OF_MESSAGE
@@ -185,15 +187,14 @@ class HTTP1Protocol(asyncio.Protocol):
         http_version = _HTTP_VERSIONS.get(request.http_version, "1.1")
         method = _METHODS.get(request.method) or request.method.decode("ascii")
 
-        if request.upgrade is not None and self._try_upgrade(request.upgrade, request, headers, conn, http_version):
+        if request.upgrade is not None and self._try_upgrade(
+            request.upgrade, request, headers, conn, http_version
+        ):
             return
 
         is_11 = http_version == "1.1"
         trailers = is_11 and request.te_trailers
-        if trailers:
-            extensions = _TRAILER_EXTENSIONS
-        else:
-            extensions = _HTTP11_EXTENSIONS if is_11 else _BASE_EXTENSIONS
+        extensions = _TRAILER_EXTENSIONS if trailers else _HTTP11_EXTENSIONS if is_11 else _BASE_EXTENSIONS
         scope = build_http_scope(
             conn=conn,
             method=method,
@@ -204,8 +205,12 @@ class HTTP1Protocol(asyncio.Protocol):
             state=self.context.state,
             extensions=extensions.copy(),
         )
-        writer = HTTP1ResponseWriter(self, trailers, is_11, self._sendfile, method == "CONNECT")
-        cycle = RequestCycle(scope, writer, self.context, request.content_length, request.body_expected)
+        writer = HTTP1ResponseWriter(
+            self, trailers=trailers, informational=is_11, sendfile=self._sendfile, connect=method == "CONNECT"
+        )
+        cycle = RequestCycle(
+            scope, writer, self.context, content_length=request.content_length, body_expected=request.body_expected
+        )
         self.writer = writer
         self.cycle = cycle
         cycle.task = self._loop.create_task(cycle.run())

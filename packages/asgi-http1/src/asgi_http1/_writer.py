@@ -30,7 +30,13 @@ class HTTP1ResponseWriter:
     )
 
     def __init__(
-        self, protocol: HTTP1Protocol, trailers: bool, informational: bool, sendfile: bool, connect: bool = False
+        self,
+        protocol: HTTP1Protocol,
+        *,
+        trailers: bool,
+        informational: bool,
+        sendfile: bool,
+        connect: bool = False,
     ) -> None:
         self._protocol = protocol
         self._connect = connect

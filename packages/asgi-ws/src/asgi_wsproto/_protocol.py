@@ -52,7 +52,6 @@ WS_OPEN = ConnectionState.OPEN
 WS_REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
 
 
-
 class WebSocketProtocol(asyncio.Protocol):
     """An `asyncio.Protocol` for one WebSocket, created by the upgrade handler for one handshake request."""
 
