@@ -14,7 +14,7 @@ from asgi_core import Headers, RequestCycle
 from h2.errors import ErrorCodes
 
 from ._headers import fields, response_head
-from ._stream import OutboundStream, StreamState
+from ._stream import OPEN, OutboundStream
 
 if TYPE_CHECKING:
     from ._protocol import H2Protocol
@@ -86,7 +86,7 @@ class RequestStream(OutboundStream):
     # ---- ResponseWriter ------------------------------------------------------------------------------
 
     def request_body(self) -> None:
-        if self._expect_continue and self.state is StreamState.OPEN and self._head is None:
+        if self._expect_continue and self.state is OPEN and self._head is None:
             self._expect_continue = False
             self.protocol.send_headers(self, [(b":status", b"100")], end_stream=False)
 
@@ -97,7 +97,7 @@ class RequestStream(OutboundStream):
             self.protocol.acknowledge(self.stream_id, size)
 
     def send_informational(self, status: int, headers: Headers) -> None:
-        if self.state is not StreamState.OPEN:
+        if self.state is not OPEN:
             return
         try:
             head = response_head(status, headers)
@@ -136,7 +136,7 @@ class RequestStream(OutboundStream):
         raise NotImplementedError("HTTP/2 bodies go through the flow-controlled send_data")  # can_sendfile
 
     def end_response(self, trailers: Headers | None) -> None:
-        if self.state is not StreamState.OPEN:
+        if self.state is not OPEN:
             return
         if self._declared_length is not None and self._sent != self._declared_length:
             raise ValueError(
@@ -162,8 +162,8 @@ class RequestStream(OutboundStream):
 
     def _send_head(self, *, end_stream: bool) -> None:
         head, self._head = self._head, None
-        if head is None or self.state is not StreamState.OPEN:
+        if head is None or self.state is not OPEN:
             return
         self.protocol.send_headers(self, head, end_stream=end_stream)
-        if end_stream and self.state is StreamState.OPEN:
+        if end_stream and self.state is OPEN:
             self.mark_ended()

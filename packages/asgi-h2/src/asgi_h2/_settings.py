@@ -39,7 +39,18 @@ class _LocalSettings(Settings):
 def new_connection(config: Config, *, connect_protocol: bool) -> H2Connection:
     """A server-side h2 connection carrying our settings; call `initiate_connection` (or the upgrade) next,
     then `send_initial_settings`."""
-    conn = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+    # Outbound headers are ours to check: `_headers.fields` lowercases names, drops connection-specific fields
+    # and refuses what HTTP/2 forbids before anything is queued, so h2 need not normalise and check them again
+    # (its normalising pass also marks request credentials as never-indexed, which no response carries).
+    # Inbound headers stay with h2's full validation.
+    conn = H2Connection(
+        H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
+    )
     window = config.http2_initial_window_size
     # Values that only widen what the peer may do are safe to apply before the peer acknowledges them, so they
     # go in the first SETTINGS frame as current values. A window *smaller* than the default is sent afterwards
