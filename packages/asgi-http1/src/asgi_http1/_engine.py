@@ -28,7 +28,26 @@ PARSER_ENV = "ASGI_HTTP1_PARSER"
 PARSERS = ("auto", "h11", "httptools")
 _DIGITS = re.compile(rb"[0-9]+")
 _MAX_LENGTH_DIGITS = 20
-_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
+# The fields a request's framing and handling depend on, by the (lowercased) name they arrive under.
+_HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = (
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+)
+_EXPECT, _UPGRADE, _TE, _FORWARDING = "expect", "upgrade", "te", "forwarding"
+_FIELD_KINDS = {
+    b"host": _HOST,
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    b"expect": _EXPECT,
+    b"upgrade": _UPGRADE,
+    b"te": _TE,
+    b"forwarded": _FORWARDING,
+    b"x-forwarded-for": _FORWARDING,
+    b"x-forwarded-proto": _FORWARDING,
+}
 REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
@@ -77,17 +96,21 @@ class Request:
         chunked = close = expect = trailers = forwarded = False
         upgrade: bytes | None = None
         switch = method == b"CONNECT"
+        kinds = _FIELD_KINDS
         for index, (name, value) in enumerate(headers):
-            if name == b"host":
+            kind = kinds.get(name)
+            if kind is None:
+                continue  # nearly every field: one lookup, not a comparison with each name below
+            if kind is _HOST:
                 hosts += 1
                 host = value
-            elif name == b"content-length":
+            elif kind is _CONTENT_LENGTH:
                 if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
                     raise PeerError(400, "bad Content-Length")
                 if content_length is not None and content_length != value:
                     raise PeerError(400, "conflicting Content-Length headers")
                 content_length = value
-            elif name == b"transfer-encoding":
+            elif kind is _TRANSFER_ENCODING:
                 if chunked:
                     raise PeerError(501, "multiple Transfer-Encoding headers")
                 if value != b"chunked":
@@ -95,16 +118,16 @@ class Request:
                         raise PeerError(501, "Only Transfer-Encoding: chunked is supported")
                     headers[index] = (name, b"chunked")
                 chunked = True
-            elif name == b"connection":
+            elif kind is _CONNECTION:
                 close = close or b"close" in tokens(value)
-            elif name == b"expect":
+            elif kind is _EXPECT:
                 expect = expect or b"100-continue" in tokens(value)
-            elif name == b"upgrade":
+            elif kind is _UPGRADE:
                 upgrade = value
                 switch = switch or bool(tokens(value))
-            elif name == b"te":
+            elif kind is _TE:
                 trailers = b"trailers" in value.lower()
-            elif name in _FORWARDING_HEADERS:
+            else:
                 forwarded = True
         if hosts == 0 and http_version == b"1.1":
             raise PeerError(400, "Missing mandatory Host: header")

@@ -135,7 +135,7 @@ class FastEngine:
         self._chunked: ChunkedReader | None = None
         self._body: BodyWriter | None = None
         self._heads = HeadParser()
-        self._fresh = True  # no part of the next head has been looked at yet
+        self._fresh = True  # the guard has not looked at the next head (yet): the strict grammar is tried first
 
     # ---- receiving -----------------------------------------------------------------------------------
 
@@ -196,13 +196,13 @@ class FastEngine:
         if self._fresh:
             # The first look at a head, which is usually all of it: try the strict grammar once (once, so that
             # a head trickled in byte by byte is searched by the guard alone, in linear time).
-            self._fresh = False
             strict = strict_head(self._buffer)
             if strict is not None:
                 request, size = strict
                 del self._buffer[:size]
                 self._start_request(request)
                 return request
+            self._fresh = False
         head = self._guard.check()  # the guard runs first, as it does in front of h11
         buffer = self._buffer
         if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
@@ -217,7 +217,10 @@ class FastEngine:
         return request
 
     def _start_request(self, request: Request) -> None:
-        self._client_event(ON_REQUEST)
+        if self._server is not IDLE:  # what `_client_event` would find, without its table lookups
+            raise RuntimeError(f"a request while the response side is {self._server.value}")
+        self._client = SEND_BODY
+        self._server = SEND_RESPONSE
         self._method = request.method
         self._version = version = request.http_version
         self._remaining = request.content_length or 0
@@ -232,6 +235,7 @@ class FastEngine:
             # No body: the request is complete as it stands (the engine contract: no END_OF_MESSAGE follows).
             self._waiting_100 = False
             self._client = DONE
+        if not self._keep_alive or self._switch_proposed:
             self._settle()
 
     def _read_body(self) -> bytes | Signal | None:
@@ -266,7 +270,8 @@ class FastEngine:
         self._client = self._server = IDLE
         self._body = None
         self._method = b""
-        self._guard.reset(b"")
+        if not self._fresh:  # the guard has looked at this head (the strict path leaves it untouched)
+            self._guard.reset(b"")
         self._fresh = True
 
     @property
