@@ -695,3 +695,63 @@ def test_body_limit_after_the_response_started_aborts_and_is_logged() -> None:
         assert done == [1]  # the server's request accounting (max_requests) sees it
 
     asyncio.run(main())
+
+
+# ---- writers that take a whole response in one call ---------------------------------------------------------
+
+
+class WholeWriter(RecordingWriter):
+    """A writer offering `send_whole`; `fail_with` makes it raise, as a protocol refusing the response would."""
+
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        super().__init__()
+        self.fail_with = fail_with
+
+    def send_whole(self, status: int, headers: Headers, body: bytes) -> None:
+        if isinstance(self.fail_with, ValueError):
+            raise self.fail_with  # a refused head: nothing was sent
+        self.events.append(("whole", status, headers, body))
+        if self.fail_with is not None:
+            raise self.fail_with  # the head went; the rest could not
+
+
+def test_a_response_in_one_message_goes_to_send_whole_in_one_call() -> None:
+    writer = run_app(respond(201, b"hello", [(b"x-a", b"1")]), writer=WholeWriter(), config=Config())
+    [(kind, status, headers, body)] = writer.events
+    assert (kind, status, body) == ("whole", 201, b"hello")
+    names = [name for name, _ in headers]
+    assert names[0] == b"x-a"
+    assert {b"server", b"date", b"content-length"} <= set(names)
+    assert dict(headers)[b"content-length"] == b"5"
+
+
+def test_streamed_and_head_responses_keep_the_usual_calls_or_drop_the_body() -> None:
+    async def streamed(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"b"})
+
+    writer = run_app(streamed, writer=WholeWriter())
+    assert [event[0] for event in writer.events] == ["start", "data", "data", "end"]
+    head = run_app(respond(body=b"hello"), writer=WholeWriter(), method="HEAD")
+    [(kind, _, headers, body)] = head.events
+    assert (kind, body) == ("whole", b"")
+    assert dict(headers)[b"content-length"] == b"5"  # what a GET would get, as HEAD asks
+
+
+def test_a_head_send_whole_refuses_is_a_500_with_nothing_sent_before_it() -> None:
+    writer = run_app(respond(), writer=WholeWriter(fail_with=ValueError("bad header")))
+    assert [event[0] for event in writer.events] == ["start", "data", "end"]  # the cycle's own 500
+    assert writer.status == 500
+
+
+def test_a_failure_after_the_head_cuts_the_response() -> None:
+    async def main() -> tuple[RecordingWriter, RequestCycle]:
+        cycle, writer = make_cycle(respond(), writer=WholeWriter(fail_with=RuntimeError("too short")))
+        await asyncio.wait_for(cycle.run(), 2)
+        return writer, cycle
+
+    writer, cycle = asyncio.run(main())
+    assert [event[0] for event in writer.events] == ["whole", "abort"]
+    assert cycle.response_complete
+    assert cycle.response_started
