@@ -296,12 +296,15 @@ class RequestCycle:
             message_type = message["type"]
         except (KeyError, TypeError):
             raise InvalidMessage(f"ASGI message without a 'type': {message!r}") from None
-        handler = self._TRANSITIONS.get((self.state, message_type))
-        if handler is None:
-            raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
-        # Handlers are plain functions: only one that has to wait hands back what to await, so a message that
-        # goes straight to the wire costs no coroutine of its own.
-        pending = handler(self, message)
+        if message_type == "http.response.body" and self.state is AWAITING_BODY:
+            pending = self._on_body(message)  # the most frequent transition, without the table lookup
+        else:
+            handler = self._TRANSITIONS.get((self.state, message_type))
+            if handler is None:
+                raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
+            # Handlers are plain functions: only one that has to wait hands back what to await, so a message
+            # that goes straight to the wire costs no coroutine of its own.
+            pending = handler(self, message)
         if pending is not None:
             await pending
 

@@ -390,6 +390,8 @@ class FastEngine:
         body = self._body
         if body is None or self._server is not SEND_BODY:
             body = self._sending_body(ON_DATA)  # raises
+        if body.chunked and data:
+            return b"%x\r\n%s\r\n" % (len(data), data)  # a streamed chunk: `BodyWriter.data`, inline
         try:
             return body.data(data)
         except FramingError:

@@ -71,7 +71,14 @@ class HTTP1ResponseWriter:
         self._head = protocol.engine.send_response(status, headers)
 
     def send_data(self, data: bytes) -> None:
-        self._write(self._protocol.engine.send_data(data))
+        protocol = self._protocol
+        data = protocol.engine.send_data(data)
+        head = self._head
+        if head is not None:
+            data = head + data
+            self._head = None
+        if data:
+            protocol.transport.write(data)
 
     def drain(self) -> Awaitable[None] | None:
         flow = self._protocol.flow
