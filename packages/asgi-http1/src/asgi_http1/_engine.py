@@ -36,6 +36,7 @@ _HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = (
     "connection",
 )
 _EXPECT, _UPGRADE, _TE, _FORWARDING = "expect", "upgrade", "te", "forwarding"
+_CLOSE = frozenset({b"close", b"Close", b"CLOSE"})  # the usual spellings, without splitting the value
 _FIELD_KINDS = {
     b"host": _HOST,
     b"content-length": _CONTENT_LENGTH,
@@ -119,7 +120,7 @@ class Request:
                     headers[index] = (name, b"chunked")
                 chunked = True
             elif kind is _CONNECTION:
-                close = close or b"close" in tokens(value)
+                close = close or value in _CLOSE or b"close" in tokens(value)
             elif kind is _EXPECT:
                 expect = expect or b"100-continue" in tokens(value)
             elif kind is _UPGRADE:

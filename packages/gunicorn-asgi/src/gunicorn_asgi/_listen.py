@@ -71,6 +71,9 @@ class Acceptor:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._sockets = sockets
+        # Accepted sockets share their listener's family; `socket.family` is a Python property worth not
+        # calling once per connection.
+        self._tcp_listeners = {sock for sock in sockets if sock.family in (socket.AF_INET, socket.AF_INET6)}
         self._factory = factory
         self._connections = connections
         self._limit = max(1, limit)
@@ -151,11 +154,11 @@ class Acceptor:
                     self._loop.call_later(1.0, self._resume)
                     return
                 raise
-            self._open(sock, address)
+            self._open(sock, address, tcp=listener in self._tcp_listeners)
 
-    def _open(self, sock: socket.socket, address: object) -> None:
+    def _open(self, sock: socket.socket, address: object, *, tcp: bool) -> None:
         sock.setblocking(False)
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
+        if tcp:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._pending += 1
         task = self._loop.create_task(self._connect(sock, address))
