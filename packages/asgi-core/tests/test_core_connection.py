@@ -31,6 +31,9 @@ class FakeTransport:
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
         pass
 
+    def writelines(self, list_of_data: list[bytes], /) -> None:
+        pass
+
     def close(self) -> None:
         self.closing = True
 

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from ._protocol import HTTP1Protocol
 
 _CONNECTION_CLOSE = (b"connection", b"close")
+#: Bodies up to this size are joined to their head for one `write`; larger ones go out with `writelines`.
+_JOIN_LIMIT = 4096
 
 
 class HTTP1ResponseWriter:
@@ -105,7 +107,12 @@ class HTTP1ResponseWriter:
             raise RuntimeError(str(exc)) from exc  # the head was taken: this must not read as a refused head
         head = self._head
         self._head = None
-        self._protocol.transport.write(head + data + end if head is not None else data + end)
+        transport = self._protocol.transport
+        if len(data) < _JOIN_LIMIT:
+            transport.write(head + data + end if head is not None else data + end)
+        else:
+            # A large body is not copied once more to join it to its head: the transport writes both at once.
+            transport.writelines([head or b"", data, end])
         self.done = True
         self._protocol.response_complete()
 
