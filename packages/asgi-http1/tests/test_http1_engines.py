@@ -46,12 +46,19 @@ def converse(engine: Engine, chunks: list[bytes], *, eof: bool) -> list[Any]:
             if isinstance(event, Request):
                 method = event.method
                 log.append(("request", event.method, event.target, event.http_version, event.headers))
-                log.append(("waiting for 100", engine.waiting_for_100_continue, engine.trailing_data))
+                if not event.body_expected:
+                    log.append(("waiting for 100", engine.waiting_for_100_continue, engine.trailing_data))
+                elif event.body is not None:
+                    # The fast engine may hand over a body that came whole with its head (h11 gives it as
+                    # events): logged as the events it stands for. Which of the two happened also decides what
+                    # is still buffered and whether 100 Continue is pending, so those are logged only above.
+                    log.extend([("data", event.body), Signal.END_OF_MESSAGE])
+                    event = Signal.END_OF_MESSAGE
             elif not isinstance(event, Signal):
                 log.append(("data", bytes(event)))
             else:
                 log.append(event)
-            if event is Signal.END_OF_MESSAGE or (isinstance(event, Request) and not event.body_expected):
+            if event is Signal.END_OF_MESSAGE or (isinstance(event, Request) and event.complete):
                 # Never a 2xx to CONNECT: the protocol refuses to open a tunnel.
                 head = engine.send_response(
                     405 if method == b"CONNECT" else 200, [(b"content-type", b"text/plain")]
@@ -224,7 +231,7 @@ def respond(
     engine.receive_data(request)
     while True:
         event = engine.next_event()
-        if event is Signal.END_OF_MESSAGE or (isinstance(event, Request) and not event.body_expected):
+        if event is Signal.END_OF_MESSAGE or (isinstance(event, Request) and event.complete):
             break
     try:
         out: list[Any] = [engine.send_response(status, headers)]

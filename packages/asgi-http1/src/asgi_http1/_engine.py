@@ -70,6 +70,7 @@ class Request:
     """
 
     __slots__ = (
+        "body",
         "chunked",
         "close",
         "content_length",
@@ -148,10 +149,17 @@ class Request:
         self.forwarded = forwarded
         #: Bytes of the whole head when the engine knows them (0 when it does not): no field is longer.
         self.head_size = 0
+        #: The whole body, when the engine had all of it with the head (see `Engine.next_event`); else None.
+        self.body: bytes | None = None
 
     @property
     def body_expected(self) -> bool:
         return self.chunked or bool(self.content_length)
+
+    @property
+    def complete(self) -> bool:
+        """Nothing more of this request will come as events: it has no body, or carries all of it."""
+        return self.body is not None or not (self.chunked or self.content_length)
 
 
 def tokens(value: bytes) -> list[bytes]:
@@ -177,8 +185,9 @@ class Engine(Protocol):
         """Bytes from the client; `b""` means it closed its side (EOF)."""
 
     def next_event(self) -> Event:
-        """The next event; raises `PeerError` for a request that must be refused. A request without a body
-        (`not request.body_expected`) is complete as returned: no END_OF_MESSAGE follows it."""
+        """The next event; raises `PeerError` for a request that must be refused. A request without a body is
+        complete as returned, and so is one whose whole body an engine had with its head, which it may hand
+        over as `request.body`: for a `request.complete`, no body or END_OF_MESSAGE events follow."""
 
     def start_next_cycle(self) -> None:
         """Both request and response are complete and the connection stays open: read the next request."""

@@ -231,8 +231,15 @@ class FastEngine:
             self._keep_alive = False
         if request.expect_continue and version >= b"1.1":
             self._waiting_100 = True
-        if not request.chunked and not self._remaining:
-            # No body: the request is complete as it stands (the engine contract: no END_OF_MESSAGE follows).
+        remaining = self._remaining
+        if not request.chunked and remaining <= len(self._buffer):
+            # No body, or all of it is here already: the request is complete as it stands (the engine contract:
+            # no body or END_OF_MESSAGE events follow).
+            if remaining:
+                buffer = self._buffer
+                request.body = bytes(buffer[:remaining]) if len(buffer) > remaining else bytes(buffer)
+                del buffer[:remaining]
+                self._remaining = 0
             self._waiting_100 = False
             self._client = DONE
         if not self._keep_alive or self._switch_proposed:

@@ -159,8 +159,15 @@ class HTTP1Protocol(asyncio.Protocol):
             if kind is Request:
                 self._on_request(event)  # type: ignore[arg-type]
                 transport = self.transport  # an upgrade hands the real one over
-                if not event.body_expected and engine.input_finished:  # type: ignore[union-attr]
-                    return  # a whole request that said `Connection: close`: what follows is never a request
+                if event.complete:  # type: ignore[union-attr]
+                    body = event.body  # type: ignore[union-attr]
+                    cycle = self.cycle
+                    if body is not None and cycle is not None:
+                        self._on_body(body)
+                        if self.cycle is cycle:  # unless the body was refused (413) and the connection closed
+                            cycle.end_body()
+                    if engine.input_finished:
+                        return  # a whole request that said `Connection: close`: what follows is never a request
             elif kind is not Signal:
                 self._on_body(event)  # type: ignore[arg-type]
             elif event is END_OF_MESSAGE:
