@@ -1045,3 +1045,24 @@ def test_upgrade_picks_the_first_registered_protocol_from_the_offered_list(offer
         assert outcome.transport.output == b""
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "byte-at-a-time"])
+def test_request_body_reaches_the_app_as_bytes(split: bool) -> None:
+    """ASGI's `body` is a byte string: h11 hands its body data over as bytearray, which must not leak through."""
+    types: list[type] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            types.append(type(message.get("body")))
+            if not message.get("more_body"):
+                break
+        await send(START)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    request = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+    outcome = converse(app, bytewise(request) if split else [request])
+    assert outcome.statuses == [200]
+    assert types
+    assert set(types) == {bytes}

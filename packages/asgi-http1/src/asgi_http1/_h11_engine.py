@@ -59,7 +59,7 @@ class H11Engine:
                     raise RuntimeError(f"h11 gave {end!r} after a request without a body")
             return request
         if isinstance(event, h11.Data):
-            return event.data
+            return bytes(event.data)  # h11 hands over a bytearray; ASGI's body is bytes
         return _SIGNALS[type(event) if isinstance(event, h11.Event) else event]
 
     def start_next_cycle(self) -> None:
