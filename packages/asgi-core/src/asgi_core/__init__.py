@@ -9,9 +9,10 @@ from .__about__ import __version__
 from ._config import Config, ConfigError, describe_settings, parse_networks
 from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted, set_proxied_addresses
 from ._context import AccessRecord, ServerConnection, ServerContext
-from ._cycle import ClientDisconnected, RequestCycle, ResponseState, ResponseWriter
+from ._cycle import RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
 from ._deadline import Deadline
+from ._errors import ClientDisconnected
 from ._lifespan import Lifespan, LifespanFailure
 from ._messages import InvalidMessage, validate_headers
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest

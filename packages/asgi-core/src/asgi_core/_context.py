@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, MutableSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,7 +49,9 @@ class ServerContext:
     on_request_done: Callable[[], None] | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("asgi_core.error"))
     registry: Registry | None = None
-    connections: set[ServerConnection] = field(default_factory=set)
+    #: Typed as any mutable set, not `set`: a server may pass a subclass that watches `discard` (the worker's
+    #: connection cap does), and compiled callers dispatch on the declared type.
+    connections: MutableSet[ServerConnection] = field(default_factory=set)
     server_name: bytes = b"gunicorn-asgi"
     #: Set when the server stops taking requests (graceful shutdown, max_requests): responses then say
     #: `Connection: close` and idle connections are closed.

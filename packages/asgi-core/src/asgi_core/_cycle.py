@@ -15,10 +15,11 @@ import enum
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import BinaryIO, ClassVar, Protocol
+from typing import BinaryIO, Protocol
 
 from ._context import AccessRecord, ServerContext
 from ._dates import http_date
+from ._errors import ClientDisconnected
 from ._messages import InvalidMessage, validate_headers, validate_status
 from ._types import Headers, Message, Scope
 
@@ -29,10 +30,6 @@ _ERROR_BODIES = {
     413: b"Request body too large",
     500: b"Internal Server Error",
 }
-
-
-class ClientDisconnected(OSError):
-    """Raised by `send` once the client is gone, as the ASGI spec asks (a subclass of OSError)."""
 
 
 class ResponseWriter(Protocol):
@@ -299,7 +296,7 @@ class RequestCycle:
         if message_type == "http.response.body" and self.state is AWAITING_BODY:
             pending = self._on_body(message)  # the most frequent transition, without the table lookup
         else:
-            handler = self._TRANSITIONS.get((self.state, message_type))
+            handler = _TRANSITIONS.get((self.state, message_type))
             if handler is None:
                 raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
             # Handlers are plain functions: only one that has to wait hands back what to await, so a message
@@ -375,15 +372,6 @@ class RequestCycle:
             raise InvalidMessage("http.response.early_hint 'links' must be a list of bytes")
         if self._writer.can_send_informational and links:
             self._writer.send_informational(103, [(b"link", link) for link in links])
-
-    #: The response state machine: anything not in this table is an out-of-order message.
-    _TRANSITIONS: ClassVar[dict[tuple[ResponseState, str], _Handler]] = {
-        (AWAITING_START, "http.response.start"): _on_start,
-        (AWAITING_START, "http.response.early_hint"): _on_early_hint,
-        (AWAITING_BODY, "http.response.body"): _on_body,
-        (AWAITING_BODY, "http.response.pathsend"): _on_pathsend,
-        (AWAITING_TRAILERS, "http.response.trailers"): _on_trailers,
-    }
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -526,3 +514,14 @@ class RequestCycle:
                 scheme=scope["scheme"],
             )
         )
+
+
+#: The response state machine: anything not in this table is an out-of-order message. It lives outside the class
+#: because a class body naming its own methods cannot be compiled by mypyc.
+_TRANSITIONS: dict[tuple[ResponseState, str], _Handler] = {
+    (AWAITING_START, "http.response.start"): RequestCycle._on_start,  # noqa: SLF001
+    (AWAITING_START, "http.response.early_hint"): RequestCycle._on_early_hint,  # noqa: SLF001
+    (AWAITING_BODY, "http.response.body"): RequestCycle._on_body,  # noqa: SLF001
+    (AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,  # noqa: SLF001
+    (AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,  # noqa: SLF001
+}

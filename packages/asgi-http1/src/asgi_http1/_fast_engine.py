@@ -21,9 +21,9 @@ from asgi_core import Config, Headers
 
 from ._chunked import ChunkedReader
 from ._engine import REASONS, Event, PeerError, Request, Signal
+from ._errors import FramingError
 from ._framing import (
     BodyWriter,
-    FramingError,
     comma_values,
     encode_head,
     plain_line,

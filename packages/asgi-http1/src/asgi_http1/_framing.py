@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 from asgi_core import Headers
 
+from ._errors import FramingError
+
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _DIGITS = re.compile(rb"[0-9]+")
@@ -38,10 +40,6 @@ def plain_line(name: bytes, value: bytes) -> bytes | None:
         plain_lines.clear()
     plain_lines[name, value] = line
     return line
-
-
-class FramingError(RuntimeError):
-    """The app's response does not fit HTTP/1.1 framing (more or fewer bytes than it declared, say)."""
 
 
 def validate_fields(headers: Iterable[tuple[bytes, bytes]]) -> list[Field]:

@@ -92,7 +92,7 @@ class HTTP1Protocol(asyncio.Protocol):
         if self.cycle is None:
             engine.receive_data(data)
             self._handle_events()
-            if self.cycle is None and not self._head_deadline_armed and not self.transport.is_closing():
+            if self._between_requests() and not self._head_deadline_armed and not self.transport.is_closing():
                 # Part of a head, and it started in these bytes: the keep-alive wait is over, the head's begins.
                 # (Armed after parsing, not before, so that a head that came whole never arms it.)
                 self._arm_head_deadline()
@@ -104,6 +104,11 @@ class HTTP1Protocol(asyncio.Protocol):
                 self.flow.pause_reading("pipelined")
         engine.receive_data(data)
         self._handle_events()
+
+    def _between_requests(self) -> bool:
+        # A method rather than `self.cycle is None` inline: after a call that may start a cycle, mypy still
+        # narrows the attribute to None, and compiled (mypyc) code would trust that narrowing.
+        return self.cycle is None
 
     def eof_received(self) -> bool:
         # A client may half-close once its request is sent; it still gets its response, then we close.
