@@ -73,6 +73,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--server-cpu", type=int, default=1, help="core the servers are pinned to (default 1)")
     parser.add_argument("--client-cpu", type=int, default=0, help="core the load generators run on (default 0)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin anything (machines with one core)")
+    parser.add_argument(
+        "--ours-build",
+        choices=["compiled", "source"],
+        default="compiled",
+        help="compiled (default): asgi-core and asgi-http1 as mypyc-compiled wheels, as released, falling back to "
+        "source (noted in the results) when they cannot be built; source: pure-Python wheels only",
+    )
     parser.add_argument("--install-only", action="store_true", help="install tools and venvs, then stop")
     return parser.parse_args(argv)
 
@@ -107,6 +114,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> runner.Options:
         warmup=warmup,
         smoke=smoke,
         here=args.here,
+        ours_compiled=args.ours_build == "compiled",
         results_dir=results_dir.resolve(),
         update_readme=full_run and not args.no_readme,
         server_cpu=server_cpu,

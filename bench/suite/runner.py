@@ -42,6 +42,7 @@ class Options:
     warmup: float
     smoke: bool
     here: bool
+    ours_compiled: bool
     results_dir: Path
     update_readme: bool
     server_cpu: int | None
@@ -79,7 +80,7 @@ def prepare(options: Options) -> Prepared:
                 bin_dir = here
                 notes.append(f"run with {sys.executable} (--here)")
             elif name == "ours":
-                notes = venvs.ensure_ours(spec)
+                notes = venvs.ensure_ours(spec, compiled=options.ours_compiled)
                 bin_dir = venvs.venv_bin(spec.venv)
             else:
                 notes = venvs.ensure_peer(spec)

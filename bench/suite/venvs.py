@@ -79,8 +79,9 @@ def _package_dirs() -> list[Path]:
     ]
 
 
-def ensure_ours(spec: ServerSpec) -> list[str]:
-    """Build and install every local package (not editable), all in one pip call so siblings resolve locally."""
+def ensure_ours(spec: ServerSpec, *, compiled: bool) -> list[str]:
+    """Build and install every local package (not editable), all in one pip call so siblings resolve locally;
+    then, if `compiled`, the mypyc-compiled wheels over them (tools/compiled_wheels.py)."""
     bin_dir = _create(spec.venv)
     dirs = _package_dirs()
     extras = [item for candidate in spec.requirements[:1] for item in candidate]
@@ -105,7 +106,23 @@ def ensure_ours(spec: ServerSpec) -> list[str]:
     done = _pip(bin_dir, "--no-deps", "--force-reinstall", *map(str, dirs))
     if done.returncode != 0:
         raise InstallError(f"ours: reinstall failed: {done.stderr.strip()[-2000:]}")
-    return [f"installed from the working tree: {', '.join(d.name for d in dirs)}"]
+    notes = [f"installed from the working tree: {', '.join(d.name for d in dirs)}"]
+    if compiled:
+        notes.append(_install_compiled(bin_dir, VENVS / spec.venv / "compiled"))
+    return notes
+
+
+def _install_compiled(bin_dir: Path, out: Path) -> str:
+    """Put the compiled wheels over the pure install; on failure the pure install stays, and the note says so."""
+    print("[ours] building the mypyc-compiled wheels", file=sys.stderr)
+    command = [sys.executable, str(ROOT / "tools" / "compiled_wheels.py"), "--install"]
+    command += ["--python", str(bin_dir / "python"), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        print(f"[ours] compiled build failed, measuring pure Python: {done.stderr[-2000:]}", file=sys.stderr)
+        return f"pure Python: the compiled build failed ({reason[0][:200]})"
+    return "asgi-core and asgi-http1 compiled with mypyc (tools/compiled_wheels.py)"
 
 
 _VERSIONS_SCRIPT = """
