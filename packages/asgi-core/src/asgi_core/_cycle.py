@@ -15,7 +15,7 @@ import enum
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Final, Protocol
 
 from ._context import AccessRecord, ServerContext
 from ._dates import http_date
@@ -23,10 +23,10 @@ from ._errors import ClientDisconnected
 from ._messages import InvalidMessage, validate_headers, validate_status
 from ._types import Headers, Message, Scope
 
-_NO_BODY_STATUSES = frozenset({204, 304})
-_FRAMING_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
-_FILE_CHUNK = 256 * 1024
-_ERROR_BODIES = {
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+_FRAMING_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding"})
+_FILE_CHUNK: Final = 256 * 1024
+_ERROR_BODIES: Final = {
     413: b"Request body too large",
     500: b"Internal Server Error",
 }
@@ -79,10 +79,10 @@ class ResponseState(enum.Enum):
 
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
 # the hot paths name members through module-level names instead.
-AWAITING_BODY = ResponseState.AWAITING_BODY
-AWAITING_START = ResponseState.AWAITING_START
-AWAITING_TRAILERS = ResponseState.AWAITING_TRAILERS
-COMPLETE = ResponseState.COMPLETE
+AWAITING_BODY: Final = ResponseState.AWAITING_BODY
+AWAITING_START: Final = ResponseState.AWAITING_START
+AWAITING_TRAILERS: Final = ResponseState.AWAITING_TRAILERS
+COMPLETE: Final = ResponseState.COMPLETE
 
 
 _Handler = Callable[["RequestCycle", Message], "Awaitable[None] | None"]
@@ -518,7 +518,7 @@ class RequestCycle:
 
 #: The response state machine: anything not in this table is an out-of-order message. It lives outside the class
 #: because a class body naming its own methods cannot be compiled by mypyc.
-_TRANSITIONS: dict[tuple[ResponseState, str], _Handler] = {
+_TRANSITIONS: Final[dict[tuple[ResponseState, str], _Handler]] = {
     (AWAITING_START, "http.response.start"): RequestCycle._on_start,  # noqa: SLF001
     (AWAITING_START, "http.response.early_hint"): RequestCycle._on_early_hint,  # noqa: SLF001
     (AWAITING_BODY, "http.response.body"): RequestCycle._on_body,  # noqa: SLF001

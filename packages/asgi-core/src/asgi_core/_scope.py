@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote_to_bytes
 
 from ._connection import ConnectionInfo
 from ._types import Headers, Scope
 
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
-_SCHEME_TO_WS = {"http": "ws", "https": "wss"}
+ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
+_SCHEME_TO_WS: Final = {"http": "ws", "https": "wss"}
 #: Characters RFC 3986 allows as they are in a path segment; the rest of a root_path is percent-encoded.
-_PATH_SAFE = "/:@!$&'()*+,;=~"
+_PATH_SAFE: Final = "/:@!$&'()*+,;=~"
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:

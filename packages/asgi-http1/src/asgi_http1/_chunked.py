@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import Final
 
 import h11
 
 from ._engine import PeerError, Signal
 
-_CHUNK_HEADER = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
-_BLANK_LINE = re.compile(rb"\n\r?\n")
-_FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*")
-_FOLD = re.compile(rb"[ \t]+")
+_CHUNK_HEADER: Final = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")
+_FIELD: Final = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*")
+_FOLD: Final = re.compile(rb"[ \t]+")
 
 
 class _Step(enum.Enum):

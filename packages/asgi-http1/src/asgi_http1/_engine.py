@@ -20,24 +20,25 @@ import os
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Protocol
+from typing import Final, Protocol
 
 from asgi_core import Config, Headers
 
-PARSER_ENV = "ASGI_HTTP1_PARSER"
-PARSERS = ("auto", "h11", "httptools")
-_DIGITS = re.compile(rb"[0-9]+")
-_MAX_LENGTH_DIGITS = 20
+PARSER_ENV: Final = "ASGI_HTTP1_PARSER"
+PARSERS: Final = ("auto", "h11", "httptools")
+_DIGITS: Final = re.compile(rb"[0-9]+")
+_MAX_LENGTH_DIGITS: Final = 20
 # The fields a request's framing and handling depend on, by the (lowercased) name they arrive under.
-_HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = (
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-)
-_EXPECT, _UPGRADE, _TE, _FORWARDING = "expect", "upgrade", "te", "forwarding"
-_CLOSE = frozenset({b"close", b"Close", b"CLOSE"})  # the usual spellings, without splitting the value
-_FIELD_KINDS = {
+_HOST: Final = "host"
+_CONTENT_LENGTH: Final = "content-length"
+_TRANSFER_ENCODING: Final = "transfer-encoding"
+_CONNECTION: Final = "connection"
+_EXPECT: Final = "expect"
+_UPGRADE: Final = "upgrade"
+_TE: Final = "te"
+_FORWARDING: Final = "forwarding"
+_CLOSE: Final = frozenset({b"close", b"Close", b"CLOSE"})  # the usual spellings, without splitting the value
+_FIELD_KINDS: Final = {
     b"host": _HOST,
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
@@ -49,7 +50,7 @@ _FIELD_KINDS = {
     b"x-forwarded-for": _FORWARDING,
     b"x-forwarded-proto": _FORWARDING,
 }
-REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
 class PeerError(Exception):

@@ -16,6 +16,7 @@ is parsed before `start_next_cycle`: pipelined bytes stay raw, which is what an 
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 from asgi_core import Config, Headers
 
@@ -65,22 +66,29 @@ class _In(enum.Enum):
 
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global), and the
 # hot paths name members many times per request: they use these module-level names instead.
-IDLE, SEND_RESPONSE, SEND_BODY, DONE = State.IDLE, State.SEND_RESPONSE, State.SEND_BODY, State.DONE
-MUST_CLOSE, MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR = (
-    State.MUST_CLOSE,
-    State.MIGHT_SWITCH_PROTOCOL,
-    State.CLOSED,
-    State.ERROR,
-)
-ON_REQUEST, ON_END, ON_CLOSED = _In.REQUEST, _In.END, _In.CLOSED
-ON_INFORMATIONAL, ON_RESPONSE, ON_DATA = _In.INFORMATIONAL, _In.RESPONSE, _In.DATA
-END_OF_MESSAGE, NEED_DATA, PAUSED = Signal.END_OF_MESSAGE, Signal.NEED_DATA, Signal.PAUSED
-CONNECTION_CLOSED = Signal.CONNECTION_CLOSED
+IDLE: Final = State.IDLE
+SEND_RESPONSE: Final = State.SEND_RESPONSE
+SEND_BODY: Final = State.SEND_BODY
+DONE: Final = State.DONE
+MUST_CLOSE: Final = State.MUST_CLOSE
+MIGHT_SWITCH_PROTOCOL: Final = State.MIGHT_SWITCH_PROTOCOL
+CLOSED: Final = State.CLOSED
+ERROR: Final = State.ERROR
+ON_REQUEST: Final = _In.REQUEST
+ON_END: Final = _In.END
+ON_CLOSED: Final = _In.CLOSED
+ON_INFORMATIONAL: Final = _In.INFORMATIONAL
+ON_RESPONSE: Final = _In.RESPONSE
+ON_DATA: Final = _In.DATA
+END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
+NEED_DATA: Final = Signal.NEED_DATA
+PAUSED: Final = Signal.PAUSED
+CONNECTION_CLOSED: Final = Signal.CONNECTION_CLOSED
 
 # Client states that, with keep-alive on and no switch proposed, still lead to a transition in `_settle`.
-_UNSETTLED = frozenset({MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR})
+_UNSETTLED: Final = frozenset({MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR})
 
-_CLIENT: dict[tuple[State, _In], State] = {
+_CLIENT: Final[dict[tuple[State, _In], State]] = {
     (IDLE, ON_REQUEST): SEND_BODY,
     (SEND_BODY, ON_END): DONE,
     (IDLE, ON_CLOSED): CLOSED,
@@ -88,7 +96,7 @@ _CLIENT: dict[tuple[State, _In], State] = {
     (MUST_CLOSE, ON_CLOSED): CLOSED,
     (CLOSED, ON_CLOSED): CLOSED,
 }
-_SERVER: dict[tuple[State, _In], State] = {
+_SERVER: Final[dict[tuple[State, _In], State]] = {
     (IDLE, ON_REQUEST): SEND_RESPONSE,  # the client's request, seen from the server side
     (SEND_RESPONSE, ON_INFORMATIONAL): SEND_RESPONSE,
     (SEND_RESPONSE, ON_RESPONSE): SEND_BODY,
@@ -97,8 +105,8 @@ _SERVER: dict[tuple[State, _In], State] = {
 }
 
 
-_MAX_LENGTH_DIGITS = 20
-_STATUS_LINES: dict[int, bytes] = {}
+_MAX_LENGTH_DIGITS: Final = 20
+_STATUS_LINES: Final[dict[int, bytes]] = {}
 
 
 class FastEngine:

@@ -7,27 +7,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from asgi_core import Headers
 
 from ._errors import FramingError
 
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
-_DIGITS = re.compile(rb"[0-9]+")
-_MAX_LENGTH_DIGITS = 20
-_VALID_CACHE_SIZE = 512
+_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE: Final = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+_DIGITS: Final = re.compile(rb"[0-9]+")
+_MAX_LENGTH_DIGITS: Final = 20
+_VALID_CACHE_SIZE: Final = 512
 
 #: One field as h11 keeps it: the name as given, the name lowercased, the value.
 Field = tuple[bytes, bytes, bytes]
 
 # Apps send the same few fields over and over; each valid one is checked once (the cache is bounded).
-_valid: dict[tuple[bytes, bytes], bytes] = {}
+_valid: Final[dict[tuple[bytes, bytes], bytes]] = {}
 
 
 #: Encoded lines of valid fields that leave framing and the connection alone, for the common response's head.
-plain_lines: dict[tuple[bytes, bytes], bytes] = {}
-_NOT_PLAIN = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host"})
+plain_lines: Final[dict[tuple[bytes, bytes], bytes]] = {}
+_NOT_PLAIN: Final = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host"})
 
 
 def plain_line(name: bytes, value: bytes) -> bytes | None:

@@ -4,6 +4,7 @@ itself for a head llhttp refuses, so that the answer is always h11's."""
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import h11
 import httptools
@@ -12,17 +13,17 @@ from asgi_core import Headers
 from ._engine import PeerError, Request
 from ._limits import HeadRejected
 
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
+_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
+_REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
 # RFC 9112's field line, strictly: visible characters and obs-text only, so no CR, LF, NUL or other control
 # byte, which is also everything `HeadGuard` looks for. Possessive, so a long bad line costs linear time.
-_VALUE = rb"(?:[\x21-\x7e\x80-\xff]++(?:[ \t]++[\x21-\x7e\x80-\xff]++)*+)?"
-_FIELD_LINE = _TOKEN + rb"++:[ \t]*+" + _VALUE + rb"[ \t]*+\r\n"
-_STRICT_HEAD = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _FIELD_LINE + rb")*+")
-_STRICT_FIELD = re.compile(rb"(" + _TOKEN + rb"++):[ \t]*+(" + _VALUE + rb")[ \t]*+\r\n")
+_VALUE: Final = rb"(?:[\x21-\x7e\x80-\xff]++(?:[ \t]++[\x21-\x7e\x80-\xff]++)*+)?"
+_FIELD_LINE: Final = _TOKEN + rb"++:[ \t]*+" + _VALUE + rb"[ \t]*+\r\n"
+_STRICT_HEAD: Final = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _FIELD_LINE + rb")*+")
+_STRICT_FIELD: Final = re.compile(rb"(" + _TOKEN + rb"++):[ \t]*+(" + _VALUE + rb")[ \t]*+\r\n")
 # llhttp gets a fixed request line: the real one is checked against h11's grammar instead, and llhttp's list of
 # known methods (h11 takes any token) and its URL rules do not come into it.
-_FIELDS_ONLY = b"GET / HTTP/1.1\r\n"
+_FIELDS_ONLY: Final = b"GET / HTTP/1.1\r\n"
 
 
 class _FieldLines:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from http import HTTPStatus
+from typing import Final
 
 from asgi_core import Config
 
 from ._engine import PeerError, Request
 
-_REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1")
+_REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/1.1")
 
 
 class HeadRejected(PeerError):
@@ -75,8 +76,8 @@ class HeadGuard:
             raise HeadRejected(414, "request line too long")
 
 
-_BLANK_LINE = re.compile(rb"\n\r?\n")  # where h11 ends a head
-_CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")  # where h11 ends a head
+_CONTENT_LENGTH: Final = re.compile(rb"\ncontent-length[ \t]*:([^\r\n]*)", re.IGNORECASE)
 
 
 def check_raw_head(head: bytes) -> None:
@@ -124,9 +125,9 @@ def check_head(request: Request, config: Config) -> None:
                 raise HeadRejected(431, "header field too large")
 
 
-_ABSOLUTE_FORM = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
+_ABSOLUTE_FORM: Final = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
 # uri-host [":" port]: a reg-name, an IPv4 address or a bracketed IP literal; empty is allowed (RFC 9112 3.2).
-_HOST = re.compile(rb"(\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]*)?")
+_HOST: Final = re.compile(rb"(\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]*)?")
 
 
 def check_target(method: bytes, target: bytes) -> None:

@@ -10,7 +10,7 @@ the faster httptools one; this module is the same for both.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
 
 from asgi_core import (
     ConnectionInfo,
@@ -28,19 +28,19 @@ from ._engine import Engine, EngineFactory, PeerError, Request, Signal, select_e
 from ._limits import check_head, error_response
 from ._writer import HTTP1ResponseWriter
 
-_HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
-_METHODS = {
+_HTTP_VERSIONS: Final = {b"1.1": "1.1", b"1.0": "1.0"}
+_METHODS: Final = {
     method.encode("ascii"): method for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 }
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
 # the hot paths name members through module-level names instead.
-END_OF_MESSAGE = Signal.END_OF_MESSAGE
-NEED_DATA = Signal.NEED_DATA
-PAUSED = Signal.PAUSED
+END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
+NEED_DATA: Final = Signal.NEED_DATA
+PAUSED: Final = Signal.PAUSED
 
-_BASE_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
-_HTTP11_EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}, "http.response.early_hint": {}}
-_TRAILER_EXTENSIONS: dict[str, Any] = {**_HTTP11_EXTENSIONS, "http.response.trailers": {}}
+_BASE_EXTENSIONS: Final[dict[str, Any]] = {"http.response.pathsend": {}}
+_HTTP11_EXTENSIONS: Final[dict[str, Any]] = {"http.response.pathsend": {}, "http.response.early_hint": {}}
+_TRAILER_EXTENSIONS: Final[dict[str, Any]] = {**_HTTP11_EXTENSIONS, "http.response.trailers": {}}
 
 
 class HTTP1Protocol(asyncio.Protocol):

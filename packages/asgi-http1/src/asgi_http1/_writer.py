@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
 from asgi_core import Headers
 
 if TYPE_CHECKING:
     from ._protocol import HTTP1Protocol
 
-_CONNECTION_CLOSE = (b"connection", b"close")
+_CONNECTION_CLOSE: Final = (b"connection", b"close")
 #: Bodies up to this size are joined to their head for one `write`; larger ones go out with `writelines`.
-_JOIN_LIMIT = 4096
+_JOIN_LIMIT: Final = 4096
 
 
 class HTTP1ResponseWriter:
