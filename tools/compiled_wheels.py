@@ -4,22 +4,22 @@ compiled modules are the ones imported.
 
     python tools/compiled_wheels.py [--out dist/compiled] [--python PATH] [--install]
 
-Each package lists its compiled modules in `[tool.hatch.build.targets.wheel.hooks.custom]` and builds them only
-with HATCH_BUILD_HOOKS_ENABLE=true (see its hatch_build.py). Builds are isolated and need a C compiler, the
+Each package says what it compiles in `[tool.hatch.build.targets.wheel.hooks.custom]` and compiles only with
+HATCH_BUILD_HOOKS_ENABLE=true (see its hatch_build.py). Builds are isolated and need a C compiler, the
 Python headers and the package index; asgi-core is built first because asgi-http1's build type-checks against it
-(found in the output directory). Python 3.11+ (tomllib).
+(found in the output directory).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-
-import tomllib
+import zipfile
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 #: In build order: each package's build may need the ones before it.
@@ -36,11 +36,17 @@ class BuildFailed(Exception):
     pass
 
 
-def compiled_modules(package: str) -> list[str]:
-    """The module names a package compiles, read from its build hook's `include` (`src/pkg/_mod.py`)."""
-    config = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())
-    paths: list[str] = config["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["custom"]["include"]
-    return [path.removeprefix("src/").removesuffix(".py").replace("/", ".") for path in paths]
+def compiled_modules(wheel: Path) -> list[str]:
+    """The modules a wheel holds compiled: its extension modules inside a package (`pkg/_mod.cpython-*.so`);
+    the mypyc runtime sits at the top level, outside any package."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [PurePosixPath(name) for name in archive.namelist()]
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return [
+        f"{path.parent.as_posix().replace('/', '.')}.{path.name.split('.')[0]}"
+        for path in names
+        if path.name.endswith(suffixes) and path.parent != PurePosixPath(".") and ".dist-info" not in path.parent.name
+    ]
 
 
 def _pip(python: str, *args: str, env: dict[str, str] | None = None) -> None:
@@ -77,8 +83,8 @@ def build(python: str, out: Path) -> list[Path]:
     return wheels
 
 
-def check(python: str) -> dict[str, bool]:
-    names = [name for package in PACKAGES for name in compiled_modules(package)]
+def check(python: str, wheels: list[Path]) -> dict[str, bool]:
+    names = [name for wheel in wheels for name in compiled_modules(wheel)]
     done = subprocess.run([python, "-c", _CHECK, *names], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BuildFailed(f"importing the compiled modules failed:\n{done.stderr[-3000:]}")
@@ -88,7 +94,7 @@ def check(python: str) -> dict[str, bool]:
 
 def install(python: str, wheels: list[Path]) -> None:
     _pip(python, "install", "-q", "--no-deps", "--force-reinstall", *map(str, wheels))
-    interpreted = [name for name, compiled in check(python).items() if not compiled]
+    interpreted = [name for name, compiled in check(python, wheels).items() if not compiled]
     if interpreted:
         raise BuildFailed(f"installed, but these modules still import from source: {interpreted}")
 

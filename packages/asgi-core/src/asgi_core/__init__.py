@@ -6,15 +6,15 @@ own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to fi
 """
 
 from .__about__ import __version__
-from ._config import Config, ConfigError, describe_settings, parse_networks
+from ._config import Config, describe_settings, parse_networks
 from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted, set_proxied_addresses
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
 from ._deadline import Deadline
-from ._errors import ClientDisconnected
+from ._errors import ClientDisconnected, ConfigError, InvalidMessage
 from ._lifespan import Lifespan, LifespanFailure
-from ._messages import InvalidMessage, validate_headers
+from ._messages import validate_headers
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve

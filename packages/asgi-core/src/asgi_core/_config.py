@@ -11,21 +11,13 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
+from ._errors import ConfigError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LIFESPAN_MODES = ("auto", "on", "off")
 HTTP2_CLEARTEXT_MODES = ("off", "prior-knowledge", "upgrade", "both")
 MiB = 1024 * 1024
-
-
-class ConfigError(ValueError):
-    """A setting has a value outside what it accepts; the message names the setting and the accepted values."""
-
-    def __init__(self, setting: str, value: object, accepted: str) -> None:
-        self.setting = setting
-        self.value = value
-        self.accepted = accepted
-        super().__init__(f"invalid value for {setting}: {value!r}; accepted: {accepted}")
 
 
 def _setting(

@@ -19,8 +19,8 @@ from typing import BinaryIO, Final, Protocol
 
 from ._context import AccessRecord, ServerContext
 from ._dates import http_date
-from ._errors import ClientDisconnected
-from ._messages import InvalidMessage, validate_headers, validate_status
+from ._errors import ClientDisconnected, InvalidMessage
+from ._messages import validate_headers, validate_status
 from ._types import Headers, Message, Scope
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ._errors import InvalidMessage
 from ._types import Headers
 
 _MIN_STATUS, _MAX_STATUS = 200, 599
-
-
-class InvalidMessage(RuntimeError):
-    """The app sent an ASGI message that is malformed or out of order."""
 
 
 def validate_status(status: object) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import h11
 from asgi_core import Config, Headers
@@ -59,7 +59,9 @@ class H11Engine:
                     raise RuntimeError(f"h11 gave {end!r} after a request without a body")
             return request
         if isinstance(event, h11.Data):
-            return bytes(event.data)  # h11 hands over a bytearray; ASGI's body is bytes
+            # h11 annotates `data` as bytes but hands over a bytearray, and ASGI's body is bytes. Read untyped:
+            # compiled (mypyc) code would check the annotation and refuse the bytearray.
+            return bytes(cast("Any", event).data)
         return _SIGNALS[type(event) if isinstance(event, h11.Event) else event]
 
     def start_next_cycle(self) -> None:
