@@ -45,7 +45,9 @@ def compiled_modules(wheel: Path) -> list[str]:
     return [
         f"{path.parent.as_posix().replace('/', '.')}.{path.name.split('.')[0]}"
         for path in names
-        if path.name.endswith(suffixes) and path.parent != PurePosixPath(".") and ".dist-info" not in path.parent.name
+        if path.name.endswith(suffixes)
+        and path.parent != PurePosixPath(".")
+        and ".dist-info" not in path.parent.name
     ]
 
 
