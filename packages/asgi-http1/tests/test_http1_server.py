@@ -620,3 +620,30 @@ def test_unknown_upgrade_is_served_as_plain_http() -> None:
             stream = sock.makefile("rb")
             assert read_response(stream).headers[b"x-path"] == b"/plain"
             assert read_response(stream).headers[b"x-path"] == b"/next"
+
+
+def test_a_protocol_built_outside_the_loop_serves_on_the_context_loop() -> None:
+    # A server that knows its loop hands it over in the context (saving a get_running_loop per connection): the
+    # protocol then needs no running loop to be built, and serves on the loop it was given.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = HTTP1Protocol(ServerContext(app=app, config=Config(lifespan="off"), loop=loop))
+        server = loop.run_until_complete(loop.create_server(lambda: protocol, "127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return b"".join(iter(lambda: sock.recv(65536), b""))
+
+        response = loop.run_until_complete(loop.run_in_executor(None, client))
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+    finally:
+        loop.close()
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert response.endswith(b"\r\n\r\nok")

@@ -35,7 +35,7 @@ async def serve(
     stop = stop or asyncio.Event()
     lifespan = Lifespan(app, config)
     await lifespan.startup()
-    context = ServerContext(app=app, config=config, state=lifespan.state, registry=Registry())
+    context = ServerContext(app=app, config=config, state=lifespan.state, registry=Registry(), loop=loop)
     server = await loop.create_server(lambda: protocol_factory(context), host, port, ssl=ssl_context)
     handled = []
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -80,7 +80,7 @@ class H2Protocol(asyncio.Protocol):
         self.limits = limits or H2Limits()
         self.streams: dict[int, OutboundStream] = {}
         self._upgrade = upgrade
-        self._loop = asyncio.get_running_loop()
+        self._loop = context.loop or asyncio.get_running_loop()
         self._sending: dict[int, OutboundStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: deque[RequestStream] = deque()

@@ -65,7 +65,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._head_deadline_armed = False
         self._discarding_body = False
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
-        self._loop = asyncio.get_running_loop()
+        self._loop = context.loop or asyncio.get_running_loop()
         # One deadline at a time: the request head's while one is awaited, else the keep-alive wait's.
         self._deadline = Deadline(self._loop, self._deadline_passed)
 

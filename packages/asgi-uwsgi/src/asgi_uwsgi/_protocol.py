@@ -55,7 +55,7 @@ class UwsgiProtocol(asyncio.Protocol):
         self._conn_info: ConnectionInfo
         self._peer = "?"
         self._timer: asyncio.TimerHandle | None = None
-        self._loop = asyncio.get_running_loop()
+        self._loop = context.loop or asyncio.get_running_loop()
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.request = request
         self.tunnelled = request.http_version == "2"
         self.session: WebSocketSession | None = None
-        self._loop = asyncio.get_running_loop()
+        self._loop = context.loop or asyncio.get_running_loop()
         self._key: bytes | None = None
         self._ws: Connection | None = None
         # Reads the common frames until the first other one; then None, and wsproto reads everything.

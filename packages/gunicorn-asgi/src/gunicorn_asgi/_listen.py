@@ -71,9 +71,6 @@ class Acceptor:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._sockets = sockets
-        # Accepted sockets share their listener's family; `socket.family` is a Python property worth not
-        # calling once per connection.
-        self._tcp_listeners = {sock for sock in sockets if sock.family in (socket.AF_INET, socket.AF_INET6)}
         self._factory = factory
         self._connections = connections
         self._limit = max(1, limit)
@@ -154,12 +151,11 @@ class Acceptor:
                     self._loop.call_later(1.0, self._resume)
                     return
                 raise
-            self._open(sock, address, tcp=listener in self._tcp_listeners)
+            self._open(sock, address)
 
-    def _open(self, sock: socket.socket, address: object, *, tcp: bool) -> None:
+    def _open(self, sock: socket.socket, address: object) -> None:
+        # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
         sock.setblocking(False)
-        if tcp:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._pending += 1
         task = self._loop.create_task(self._connect(sock, address))
         self._opening.add(task)
