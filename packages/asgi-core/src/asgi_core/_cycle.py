@@ -14,8 +14,8 @@ import asyncio
 import enum
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import BinaryIO, Final, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, BinaryIO, Final, Protocol
 
 from ._context import AccessRecord, ServerContext
 from ._dates import http_date
@@ -85,7 +85,7 @@ AWAITING_TRAILERS: Final = ResponseState.AWAITING_TRAILERS
 COMPLETE: Final = ResponseState.COMPLETE
 
 
-_Handler = Callable[["RequestCycle", Message], "Awaitable[None] | None"]
+_Handler = Callable[["RequestCycle", dict[str, Any]], "Awaitable[None] | None"]
 
 
 class RequestCycle:
@@ -289,25 +289,27 @@ class RequestCycle:
     async def send(self, message: Message) -> None:
         if self._disconnected and self.state is not COMPLETE:
             raise ClientDisconnected("the client disconnected")
-        try:
-            message_type = message["type"]
-        except (KeyError, TypeError):
-            raise InvalidMessage(f"ASGI message without a 'type': {message!r}") from None
+        # Messages are read as the dicts ASGI specifies (compiled, a dict is read without method calls); any
+        # other mapping is copied into one.
+        fields = message if type(message) is dict else _as_dict(message)
+        message_type = fields.get("type")
+        if message_type is None:
+            raise InvalidMessage(f"ASGI message without a 'type': {message!r}")
         if message_type == "http.response.body" and self.state is AWAITING_BODY:
-            pending = self._on_body(message)  # the most frequent transition, without the table lookup
+            pending = self._on_body(fields)  # the most frequent transition, without the table lookup
         else:
             handler = _TRANSITIONS.get((self.state, message_type))
             if handler is None:
                 raise InvalidMessage(f"unexpected ASGI message {message_type!r} while {self.state.value}")
             # Handlers are plain functions: only one that has to wait hands back what to await, so a message
             # that goes straight to the wire costs no coroutine of its own.
-            pending = handler(self, message)
+            pending = handler(self, fields)
         if pending is not None:
             await pending
 
     # ---- transitions ---------------------------------------------------------------------------------
 
-    def _on_start(self, message: Message) -> None:
+    def _on_start(self, message: dict[str, Any]) -> None:
         status = message.get("status")
         if type(status) is not int or not 200 <= status <= 599:  # noqa: PLR2004 - what validate_status allows
             status = validate_status(status)  # raises, with the message
@@ -320,7 +322,7 @@ class RequestCycle:
         self._pending_head = (status, headers)
         self.state = AWAITING_BODY
 
-    def _on_body(self, message: Message) -> Awaitable[None] | None:
+    def _on_body(self, message: dict[str, Any]) -> Awaitable[None] | None:
         data = message.get("body", b"")
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -342,12 +344,12 @@ class RequestCycle:
             self._end_body_stream()
         return None
 
-    def _on_trailers(self, message: Message) -> None:
+    def _on_trailers(self, message: dict[str, Any]) -> None:
         self._trailers.extend(validate_headers(message.get("headers", ())))
         if not message.get("more_trailers", False):
             self._complete(self._trailers)
 
-    def _on_pathsend(self, message: Message) -> Awaitable[None]:
+    def _on_pathsend(self, message: dict[str, Any]) -> Awaitable[None]:
         path = message.get("path")
         if not isinstance(path, str):
             raise InvalidMessage("http.response.pathsend 'path' must be a str")
@@ -366,7 +368,7 @@ class RequestCycle:
                     await self._copy_file(file)
         self._end_body_stream()
 
-    def _on_early_hint(self, message: Message) -> None:
+    def _on_early_hint(self, message: dict[str, Any]) -> None:
         links = message.get("links", ())
         if not all(isinstance(link, bytes) for link in links):
             raise InvalidMessage("http.response.early_hint 'links' must be a list of bytes")
@@ -514,6 +516,12 @@ class RequestCycle:
                 scheme=scope["scheme"],
             )
         )
+
+
+def _as_dict(message: object) -> dict[str, Any]:
+    if not isinstance(message, Mapping):
+        raise InvalidMessage(f"ASGI message without a 'type': {message!r}")
+    return dict(message)
 
 
 #: The response state machine: anything not in this table is an out-of-order message. It lives outside the class

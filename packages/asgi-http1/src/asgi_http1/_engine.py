@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Final, Protocol
+from typing import Final
 
 from asgi_core import Config, Headers
 
@@ -179,55 +179,72 @@ class Signal(enum.Enum):
 Event = Request | bytes | Signal
 
 
-class Engine(Protocol):
-    """One HTTP/1.1 connection, server side, without I/O."""
+class Engine:
+    """One HTTP/1.1 connection, server side, without I/O. Both engines subclass it (rather than match a Protocol)
+    so that compiled (mypyc) callers reach their methods through the class's method table, not Python lookups."""
+
+    __slots__ = ()
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the client; `b""` means it closed its side (EOF)."""
+        raise NotImplementedError
 
     def next_event(self) -> Event:
         """The next event; raises `PeerError` for a request that must be refused. A request without a body is
         complete as returned, and so is one whose whole body an engine had with its head, which it may hand
         over as `request.body`: for a `request.complete`, no body or END_OF_MESSAGE events follow."""
+        raise NotImplementedError
 
     def start_next_cycle(self) -> None:
         """Both request and response are complete and the connection stays open: read the next request."""
+        raise NotImplementedError
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received and not yet turned into events (what an upgraded protocol reads first)."""
+        raise NotImplementedError
 
     @property
-    def waiting_for_100_continue(self) -> bool: ...
+    def waiting_for_100_continue(self) -> bool:
+        raise NotImplementedError
 
     @property
     def request_complete(self) -> bool:
         """The whole request is read and the connection may carry another one."""
+        raise NotImplementedError
 
     @property
     def receiving_body(self) -> bool:
         """The request body is still being received."""
+        raise NotImplementedError
 
     @property
     def input_finished(self) -> bool:
         """The request is complete and was the last one (`Connection: close`, HTTP/1.0): ignore what follows."""
+        raise NotImplementedError
 
     @property
     def must_close(self) -> bool:
         """The response is complete and the connection must close after it."""
+        raise NotImplementedError
 
     def send_informational(self, status: int, headers: Headers) -> bytes:
         """A 1xx response. Raises `ValueError` for one that cannot be sent, changing nothing."""
+        raise NotImplementedError
 
     def send_response(self, status: int, headers: Headers) -> bytes:
         """The response head. Raises `ValueError` for one that cannot be sent, changing nothing."""
+        raise NotImplementedError
 
-    def send_data(self, data: bytes) -> bytes: ...
+    def send_data(self, data: bytes) -> bytes:
+        raise NotImplementedError
 
     def frame_file(self, count: int) -> tuple[bytes, bytes]:
         """What goes before and after `count` body bytes that the kernel sends from a file."""
+        raise NotImplementedError
 
-    def send_end(self, trailers: Headers | None) -> bytes: ...
+    def send_end(self, trailers: Headers | None) -> bytes:
+        raise NotImplementedError
 
 
 EngineFactory = Callable[[Config], Engine]

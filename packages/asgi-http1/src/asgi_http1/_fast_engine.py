@@ -21,10 +21,11 @@ from typing import Final
 from asgi_core import Config, Headers
 
 from ._chunked import ChunkedReader
-from ._engine import REASONS, Event, PeerError, Request, Signal
+from ._engine import REASONS, Engine, Event, PeerError, Request, Signal
 from ._errors import FramingError
 from ._framing import (
     BodyWriter,
+    chunk,
     comma_values,
     encode_head,
     plain_line,
@@ -109,7 +110,7 @@ _MAX_LENGTH_DIGITS: Final = 20
 _STATUS_LINES: Final[dict[int, bytes]] = {}
 
 
-class FastEngine:
+class FastEngine(Engine):
     __slots__ = (
         "_body",
         "_buffer",
@@ -341,16 +342,15 @@ class FastEngine:
             status_line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))
         lines = [status_line]
         length: bytes | None = None
-        known = plain_lines.get
         for field in headers:
-            line = known(field)
+            line = plain_lines.get(field)
             if line is None:
                 name, value = field
                 if (name == b"content-length" or name.lower() == b"content-length") and length is None:
                     if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
                         return None
                     length = value
-                    line = b"%s: %s\r\n" % field
+                    line = b"".join((name, b": ", value, b"\r\n"))
                 else:
                     line = plain_line(name, value)
                     if line is None:
@@ -406,7 +406,7 @@ class FastEngine:
         if body is None or self._server is not SEND_BODY:
             body = self._sending_body(ON_DATA)  # raises
         if body.chunked and data:
-            return b"%x\r\n%s\r\n" % (len(data), data)  # a streamed chunk: `BodyWriter.data`, inline
+            return chunk(data)  # a streamed chunk: `BodyWriter.data`, inline
         try:
             return body.data(data)
         except FramingError:

@@ -26,6 +26,10 @@ Field = tuple[bytes, bytes, bytes]
 _valid: Final[dict[tuple[bytes, bytes], bytes]] = {}
 
 
+#: Chunk-size lines by size (`chunk_size_line`), up to a bound.
+_chunk_size_lines: Final[dict[int, bytes]] = {}
+_CHUNK_SIZES_CACHED: Final = 1024
+
 #: Encoded lines of valid fields that leave framing and the connection alone, for the common response's head.
 plain_lines: Final[dict[tuple[bytes, bytes], bytes]] = {}
 _NOT_PLAIN: Final = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host"})
@@ -113,6 +117,22 @@ def encode_fields(fields: list[Field]) -> bytes:
     return b"".join(lines)
 
 
+def chunk(data: bytes) -> bytes:
+    """`data` (not empty) framed as one chunk of a chunked body."""
+    return b"".join((chunk_size_line(len(data)), data, b"\r\n"))
+
+
+def chunk_size_line(size: int) -> bytes:
+    """The line that opens a chunk of `size` bytes. Remembered: a stream's chunks tend to repeat their sizes, and
+    formatting the number costs more than the rest of the framing."""
+    line = _chunk_size_lines.get(size)
+    if line is None:
+        if len(_chunk_size_lines) >= _CHUNK_SIZES_CACHED:
+            _chunk_size_lines.clear()
+        line = _chunk_size_lines[size] = b"%x\r\n" % size
+    return line
+
+
 class BodyWriter:
     """A body of `length` bytes (`None`: chunked when `chunked`, else delimited by the close)."""
 
@@ -130,7 +150,7 @@ class BodyWriter:
                 raise FramingError("Too much data for declared Content-Length")
             return b"", b""
         if self.chunked and size:
-            return b"%x\r\n" % size, b"\r\n"
+            return chunk_size_line(size), b"\r\n"
         return b"", b""
 
     def data(self, data: bytes) -> bytes:
@@ -139,7 +159,7 @@ class BodyWriter:
             self.remaining = remaining - len(data)  # the common cases, without `frame`
             return data
         if self.chunked and data:
-            return b"%x\r\n%s\r\n" % (len(data), data)
+            return chunk(data)
         before, after = self.frame(len(data))
         return before + data + after if before else data
 

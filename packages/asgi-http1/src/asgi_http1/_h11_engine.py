@@ -7,7 +7,7 @@ from typing import Any, cast
 import h11
 from asgi_core import Config, Headers
 
-from ._engine import REASONS, Event, PeerError, Request, Signal
+from ._engine import REASONS, Engine, Event, PeerError, Request, Signal
 from ._limits import HeadGuard
 
 _SIGNALS: dict[Any, Signal] = {
@@ -30,7 +30,7 @@ class _FileBody:
         return self.count
 
 
-class H11Engine:
+class H11Engine(Engine):
     __slots__ = ("_conn", "_guard")
 
     def __init__(self, config: Config) -> None:
