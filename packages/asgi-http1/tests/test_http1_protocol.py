@@ -301,6 +301,20 @@ def test_pipelined_requests_are_answered_in_order() -> None:
     assert [seen["body"] for seen in app.seen] == [b"", b"hello world", b"hello world"]
 
 
+def test_a_request_with_its_body_and_the_next_request_in_one_read_are_both_served() -> None:
+    # The fast engine cuts a request that came whole in one read straight from that read; what follows it in
+    # the same read must still be the next request.
+    app = EchoApp()
+    outcome = converse(
+        app,
+        [
+            b"POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /second HTTP/1.1\r\nHost: a\r\n\r\n"
+        ],
+    )
+    assert [r.body.split(b"|")[0] for r in outcome.responses] == [b"POST /first  5", b"GET /second  0"]
+    assert [seen["body"] for seen in app.seen] == [b"hello", b""]
+
+
 # ---- random input --------------------------------------------------------------------------------------------
 
 FRAGMENTS = [

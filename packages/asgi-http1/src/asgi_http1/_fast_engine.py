@@ -120,6 +120,7 @@ class FastEngine(Engine):
         "_fresh",
         "_guard",
         "_heads",
+        "_incoming",
         "_keep_alive",
         "_max_head",
         "_method",
@@ -145,6 +146,9 @@ class FastEngine(Engine):
         self._body: BodyWriter | None = None
         self._heads = HeadParser()
         self._fresh = True  # the guard has not looked at the next head (yet): the strict grammar is tried first
+        # What arrived in one read at an idle connection with nothing buffered (the usual request), kept as it
+        # came until `next_event`: a request read whole from it needs no copy into the buffer first.
+        self._incoming: bytes | None = None
 
     # ---- receiving -----------------------------------------------------------------------------------
 
@@ -154,6 +158,12 @@ class FastEngine(Engine):
             return
         if self._eof:
             raise RuntimeError("received close, then received more data?")
+        if self._incoming is not None:
+            self._buffer += self._incoming
+            self._incoming = None
+        elif self._fresh and self._client is IDLE and not self._buffer:
+            self._incoming = data
+            return
         self._buffer += data
 
     def next_event(self) -> Event:
@@ -162,6 +172,12 @@ class FastEngine(Engine):
             raise PeerError(400, "Can't receive data when peer state is ERROR")
         try:
             event: Event | None
+            incoming = self._incoming
+            if incoming is not None:
+                self._incoming = None
+                event = self._read_whole(incoming)
+                if event is not None:
+                    return event
             if client is IDLE:
                 event = self._read_head()
             elif client is SEND_BODY:
@@ -199,6 +215,18 @@ class FastEngine(Engine):
             raise PeerError(400, "peer unexpectedly closed connection")
         return NEED_DATA
 
+    def _read_whole(self, data: bytes) -> Request | None:
+        """The strict grammar's look at a head that came in one read (see `_incoming`); anything but a strictly
+        formed, complete head goes to the buffer for the full path."""
+        strict = strict_head(data)
+        if strict is None:
+            self._fresh = False  # the strict grammar had its one look
+            self._buffer += data
+            return None
+        request, size = strict
+        self._start_request(request, data, size)
+        return request
+
     def _read_head(self) -> Request | None:
         if not self._buffer:
             return None  # nothing of the next head yet (the guard would find nothing to check)
@@ -225,7 +253,9 @@ class FastEngine(Engine):
         self._start_request(request)
         return request
 
-    def _start_request(self, request: Request) -> None:
+    def _start_request(self, request: Request, data: bytes | None = None, offset: int = 0) -> None:
+        """`request` was read from the buffer, or from `data` up to `offset` (`_read_whole`), whose remaining
+        bytes are not buffered yet."""
         if self._server is not IDLE:  # what `_client_event` would find, without its table lookups
             raise RuntimeError(f"a request while the response side is {self._server.value}")
         self._client = SEND_BODY
@@ -241,6 +271,21 @@ class FastEngine(Engine):
         if request.expect_continue and version >= b"1.1":
             self._waiting_100 = True
         remaining = self._remaining
+        if data is not None:
+            end = offset + remaining
+            if not request.chunked and end <= len(data):
+                # The whole request came in one read: its body is cut from that read, copied once.
+                if remaining:
+                    request.body = data[offset:end]
+                    self._remaining = 0
+                if end < len(data):
+                    self._buffer += memoryview(data)[end:]  # what follows it (pipelining)
+                self._waiting_100 = False
+                self._client = DONE
+                if not self._keep_alive or self._switch_proposed:
+                    self._settle()
+                return
+            self._buffer += memoryview(data)[offset:]
         if not request.chunked and remaining <= len(self._buffer):
             # No body, or all of it is here already: the request is complete as it stands (the engine contract:
             # no body or END_OF_MESSAGE events follow).
@@ -292,7 +337,7 @@ class FastEngine(Engine):
 
     @property
     def trailing_data(self) -> bytes:
-        return bytes(self._buffer)
+        return self._incoming if self._incoming is not None else bytes(self._buffer)
 
     @property
     def waiting_for_100_continue(self) -> bool:

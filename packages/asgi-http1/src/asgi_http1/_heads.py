@@ -39,7 +39,7 @@ class _FieldLines:
         self.fields.append((name.lower(), value.rstrip(b" \t")))  # llhttp drops leading whitespace only
 
 
-def strict_head(buffer: bytearray) -> tuple[Request, int] | None:
+def strict_head(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     """The request head at the start of `buffer` and its length, when the head is complete and every line of
     it follows RFC 9112's grammar strictly: the common case, read with two regular expressions instead of the
     guard, llhttp and a callback per field. None for anything else, which takes the full path."""
