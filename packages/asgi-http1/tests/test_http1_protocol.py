@@ -50,6 +50,10 @@ class MemoryTransport:
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
         (self.late_writes if self.closed else self.output).extend(data)
 
+    def writelines(self, list_of_data: list[bytes], /) -> None:
+        for data in list_of_data:
+            self.write(data)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

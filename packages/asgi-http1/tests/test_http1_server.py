@@ -269,6 +269,33 @@ def test_chunked_request_and_streamed_response() -> None:
         assert response.text == "ALPHA-BETA-GAMMA"
 
 
+def test_a_streamed_piece_reaches_the_client_while_the_app_waits() -> None:
+    # Pieces sent in one turn of the event loop leave together; one sent before the app waits for something
+    # must still leave at once, not with the end of the response (server-sent events depend on it).
+    released = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"first-", "more_body": True})
+        await send({"type": "http.response.body", "body": b"second-", "more_body": True})
+        await asyncio.to_thread(released.wait, TIMEOUT)
+        await send({"type": "http.response.body", "body": b"last"})
+
+    with serving(app) as server, connect(server) as sock:
+        sock.sendall(request())
+        received = b""
+        while b"second-" not in received:  # times out (and fails) if the pieces wait for the response's end
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed early"
+            received += chunk
+        assert not released.is_set()
+        released.set()
+        while not received.endswith(b"0\r\n\r\n"):
+            received += sock.recv(65536)
+    assert b"first-" in received
+    assert received.index(b"second-") < received.index(b"last")
+
+
 def test_response_trailers_for_a_client_that_accepts_them() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "trailers": True})

@@ -65,9 +65,9 @@ class HTTP1Protocol(asyncio.Protocol):
         self._head_deadline_armed = False
         self._discarding_body = False
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
-        self._loop = context.loop or asyncio.get_running_loop()
+        self.loop = context.loop or asyncio.get_running_loop()
         # One deadline at a time: the request head's while one is awaited, else the keep-alive wait's.
-        self._deadline = Deadline(self._loop, self._deadline_passed)
+        self._deadline = Deadline(self.loop, self._deadline_passed)
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -75,7 +75,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
         self._conn_info = ConnectionInfo.from_transport(self.transport)
-        self._sendfile = self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop)
+        self._sendfile = self._conn_info.tls is None and isinstance(self.loop, asyncio.BaseEventLoop)
         self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
@@ -225,7 +225,7 @@ class HTTP1Protocol(asyncio.Protocol):
         )
         self.writer = writer
         self.cycle = cycle
-        cycle.task = self._loop.create_task(cycle.run())
+        cycle.task = self.loop.create_task(cycle.run())
 
     def _on_body(self, data: bytes) -> None:
         cycle = self.cycle

@@ -14,14 +14,20 @@ if TYPE_CHECKING:
 _CONNECTION_CLOSE: Final = (b"connection", b"close")
 #: Bodies up to this size are joined to their head for one `write`; larger ones go out with `writelines`.
 _JOIN_LIMIT: Final = 4096
+#: Streamed pieces wait for the end of the loop iteration up to this many bytes, then go out at once.
+_BATCH_LIMIT: Final = 65536
 
 
 class HTTP1ResponseWriter:
     """Writes one response. Holds the head back until the first body bytes so that a small response leaves
-    in a single `transport.write`. Calls from a request whose turn is over are ignored, so an app that keeps
-    running after its response (background tasks) cannot disturb the next pipelined request."""
+    in a single `transport.write`, and batches streamed pieces: those sent in one iteration of the event loop
+    leave together at its end (or with the end of the response), in one system call instead of one each.
+    Calls from a request whose turn is over are ignored, so an app that keeps running after its response
+    (background tasks) cannot disturb the next pipelined request."""
 
     __slots__ = (
+        "_batch",
+        "_batch_size",
         "_connect",
         "_head",
         "_protocol",
@@ -43,6 +49,8 @@ class HTTP1ResponseWriter:
         self._protocol = protocol
         self._connect = connect
         self._head: bytes | None = None
+        self._batch: list[bytes] | None = None  # streamed pieces not written yet
+        self._batch_size = 0
         self.done = False
         self.can_send_trailers = trailers
         self.can_send_informational = informational
@@ -79,10 +87,35 @@ class HTTP1ResponseWriter:
         if head is not None:
             data = head + data
             self._head = None
-        if data:
-            protocol.transport.write(data)
+        if not data:
+            return
+        batch = self._batch
+        if batch is None:
+            if len(data) >= _BATCH_LIMIT:
+                protocol.transport.write(data)
+                return
+            self._batch = [data]
+            self._batch_size = len(data)
+            # Written when the app next lets the loop run (it awaits anything that waits), or sooner.
+            protocol.loop.call_soon(self._write_batch)
+        else:
+            batch.append(data)
+            self._batch_size += len(data)
+            if self._batch_size >= _BATCH_LIMIT:
+                self._write_batch()
+
+    def _write_batch(self) -> None:
+        batch = self._batch
+        if batch is None:
+            return
+        self._batch = None
+        transport = self._protocol.transport
+        if not transport.is_closing():
+            transport.writelines(batch)
 
     def drain(self) -> Awaitable[None] | None:
+        # A batch waiting for the end of the loop iteration is bounded by _BATCH_LIMIT; backpressure is the
+        # transport's, once it has the bytes.
         flow = self._protocol.flow
         return flow.drain() if flow.write_paused else None
 
@@ -130,7 +163,13 @@ class HTTP1ResponseWriter:
         if self._head is not None:
             data = self._head + data if data else self._head
             self._head = None
-        if data:
+        batch = self._batch
+        if batch is not None:  # what waits goes first, in the same system call
+            self._batch = None
+            if data:
+                batch.append(data)
+            self._protocol.transport.writelines(batch)
+        elif data:
             self._protocol.transport.write(data)
 
     def _flush(self) -> None:
