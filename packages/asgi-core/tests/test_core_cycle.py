@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
 import pytest
@@ -250,6 +251,7 @@ BODY = {"type": "http.response.body", "body": b"x"}
         pytest.param([BODY], "unexpected ASGI message 'http.response.body' while awaiting", id="body-first"),
         pytest.param([START, START], "'http.response.start' while sending http.response.body", id="start-twice"),
         pytest.param([{"status": 200}], "without a 'type'", id="no-type"),
+        pytest.param([None], "without a 'type'", id="not-a-mapping"),
         pytest.param([{"type": "http.response.nonsense"}], "'http.response.nonsense'", id="unknown-type"),
         pytest.param([START, {"type": "http.response.trailers"}], "trailers", id="trailers-not-announced"),
         pytest.param([{"type": "http.response.start", "status": "200"}], "'status' must be an int", id="str"),
@@ -289,6 +291,17 @@ def test_invalid_messages_raise_and_become_a_500(
     assert writer.headers[b"connection"] == b"close"
     assert writer.events[-1] == ("end", None)
     assert "Exception in ASGI application" in caplog.text
+
+
+def test_messages_may_be_any_mapping() -> None:
+    # ASGI messages are dicts, and the cycle reads them as dicts; another mapping is copied into one first.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(MappingProxyType({"type": "http.response.start", "status": 201}))  # type: ignore[arg-type]
+        await send(MappingProxyType({"type": "http.response.body", "body": b"read-only"}))  # type: ignore[arg-type]
+
+    writer = run_app(app)
+    assert writer.status == 201
+    assert writer.body == b"read-only"
 
 
 def test_send_after_response_complete_is_an_error_and_changes_nothing() -> None:
