@@ -1,11 +1,13 @@
-"""HTTP/2 header blocks in and out: a request's pseudo-headers and limits, a response's head and trailers.
+"""HTTP/2 header blocks in and out: a request's pseudo-headers, checks and limits, a response's head and trailers.
 
-h2 has already checked the request's pseudo-headers against RFC 9113 section 8.3 (present, not repeated,
-before the regular fields, `:protocol` only on CONNECT) and refused connection-specific fields. What is left
-here is what an ASGI server adds: the request-size limits shared with HTTP/1.1 (431 and 414, as there), a
-`host` field for apps that read it, `cookie` fields joined back into one (section 8.2.3), and the reverse for
-responses: the app's HTTP/1-style headers made fit for HTTP/2 before h2 sees them, because h2 changes the
-stream's state before validating what it sends.
+Requests are checked here rather than by h2 (its inbound validation is turned off, see `_settings`): one pass
+over the fields does RFC 9113 section 8.2 and 8.3's checks together with what an ASGI server adds, where h2's
+chain of generators costs several Python calls per field. A malformed request is a stream error (section
+8.1.1, `MalformedRequest`): the stream is reset with PROTOCOL_ERROR and the connection's other streams go on.
+What is added on top: the request-size limits shared with HTTP/1.1 (431 and 414, as there), a `host` field for
+apps that read it, `cookie` fields joined back into one (section 8.2.3), and the reverse for responses: the
+app's HTTP/1-style headers made fit for HTTP/2 before h2 sees them, because h2 changes the stream's state
+before validating what it sends.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ CONNECTION_SPECIFIC = frozenset(
 _FORWARDING = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
 _REQUEST_LINE_OVERHEAD = len(b"  HTTP/2")
+#: Section 8.2.1: what a received field name may contain (no controls, space, upper case, DEL, non-ASCII or
+#: colon). Wider than `_TOKEN`: a name that is no token is still well-formed HTTP/2, and h2 let it through.
+_NAME_BYTES = bytes(range(0x21, 0x7F)).translate(None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:")
+_NAME_CACHE_SIZE = 512
+#: Names already found well-formed: the names a server receives are few and come back with every request.
+_good_names: set[bytes] = set()
+_WHITESPACE = (0x20, 0x09)
+
+
+class MalformedRequest(Exception):
+    """A request header block that breaks RFC 9113 (sections 8.2 and 8.3): a stream error, PROTOCOL_ERROR."""
 
 
 class HeadRejected(Exception):
@@ -44,24 +57,37 @@ class RequestHead:
 
 
 def parse_request(raw: list[tuple[bytes, bytes]], config: Config) -> RequestHead:
-    method = path = authority = protocol = None
+    """The request in a received header block. Raises `MalformedRequest` or `HeadRejected`."""
+    method = scheme = path = authority = protocol = host = None
     headers: Headers = []
     cookies: list[bytes] = []
     content_length: int | None = None
-    forwarded = expect_continue = False
-    has_host = False
+    forwarded = expect_continue = regular = False
     field_limit = config.limit_request_field_size
     for name, value in raw:
+        if value and not _valid_value(value):
+            raise MalformedRequest(f"invalid value for {name!r}")
         if name[:1] == b":":
+            if regular:
+                raise MalformedRequest(f"pseudo-header {name!r} after a regular field")
             if name == b":method":
-                method = value
+                duplicate, method = method is not None, value
             elif name == b":path":
-                path = value
+                duplicate, path = path is not None, value
+            elif name == b":scheme":
+                duplicate, scheme = scheme is not None, value
             elif name == b":authority":
-                authority = value
+                duplicate, authority = authority is not None, value
             elif name == b":protocol":
-                protocol = value
+                duplicate, protocol = protocol is not None, value
+            else:
+                raise MalformedRequest(f"unknown pseudo-header {name!r}")
+            if duplicate:
+                raise MalformedRequest(f"repeated pseudo-header {name!r}")
             continue
+        regular = True
+        if name not in _good_names:
+            _check_name(name)
         if field_limit and len(name) + len(value) + 2 > field_limit:
             raise HeadRejected(431, "header field too large")
         if name == b"cookie":
@@ -69,7 +95,9 @@ def parse_request(raw: list[tuple[bytes, bytes]], config: Config) -> RequestHead
             if len(cookies) > 1:
                 continue  # joined into the first one below
         elif name == b"host":
-            has_host = True
+            if host is not None:
+                raise MalformedRequest("repeated host")
+            host = value
         elif name == b"content-length":
             try:
                 content_length = int(value)
@@ -79,22 +107,22 @@ def parse_request(raw: list[tuple[bytes, bytes]], config: Config) -> RequestHead
             expect_continue = value.lower() == b"100-continue"
         elif name in _FORWARDING:
             forwarded = True
+        elif name in CONNECTION_SPECIFIC and (name != b"te" or value.lower() != b"trailers"):
+            raise MalformedRequest(f"connection-specific field {name!r}")
         headers.append((name, value))
+    _check_pseudo_headers(method, scheme, path, authority, protocol, host)
+    assert method is not None  # noqa: S101 - _check_pseudo_headers refuses a request without one
     if len(headers) > config.limit_request_fields:
         raise HeadRejected(431, "too many header fields")
-    if method is None:
-        raise HeadRejected(
-            400, "no :method"
-        )  # h2 refuses this already; kept for a clear error if it ever does not
     if path is None:
-        path = (authority or b"") if method == b"CONNECT" else b"/"
+        path = authority or b""  # a CONNECT request's target is its authority
     line_limit = config.limit_request_line
     if line_limit and len(method) + len(path) + _REQUEST_LINE_OVERHEAD > line_limit:
         raise HeadRejected(414, "request line too long")
     if len(cookies) > 1:
         index = next(i for i, (name, _) in enumerate(headers) if name == b"cookie")
         headers[index] = (b"cookie", b"; ".join(cookies))
-    if authority is not None and not has_host:
+    if authority is not None and host is None:
         headers.insert(0, (b"host", authority))
     return RequestHead(
         method=method.decode("ascii", "replace"),
@@ -106,6 +134,60 @@ def parse_request(raw: list[tuple[bytes, bytes]], config: Config) -> RequestHead
         forwarded=forwarded,
         expect_continue=expect_continue,
     )
+
+
+def check_trailers(raw: list[tuple[bytes, bytes]]) -> None:
+    """Received trailers: regular fields only, well-formed (section 8.1). Raises `MalformedRequest`."""
+    for name, value in raw:
+        if name[:1] == b":":
+            raise MalformedRequest(f"pseudo-header {name!r} in trailers")
+        if name not in _good_names:
+            _check_name(name)
+        if value and not _valid_value(value):
+            raise MalformedRequest(f"invalid value for {name!r}")
+
+
+def _check_pseudo_headers(
+    method: bytes | None,
+    scheme: bytes | None,
+    path: bytes | None,
+    authority: bytes | None,
+    protocol: bytes | None,
+    host: bytes | None,
+) -> None:
+    """Section 8.3.1 and RFC 8441 section 4: which pseudo-headers each kind of request must and must not have."""
+    if method is None:
+        raise MalformedRequest("no :method")
+    if method == b"CONNECT" and protocol is None:
+        if scheme is not None or path is not None:
+            raise MalformedRequest("CONNECT with :scheme or :path")
+        if authority is None:
+            raise MalformedRequest("CONNECT without :authority")
+    else:
+        if protocol is not None and method != b"CONNECT":
+            raise MalformedRequest(":protocol on a request other than CONNECT")
+        if scheme is None or path is None:
+            raise MalformedRequest("no :scheme or :path")
+        if not path:
+            raise MalformedRequest("empty :path")
+    if authority is None and host is None:
+        raise MalformedRequest("neither :authority nor host")
+    if authority is not None and host is not None and authority != host:
+        raise MalformedRequest(":authority and host disagree")
+
+
+def _check_name(name: bytes) -> None:
+    if not name or name.translate(None, _NAME_BYTES):
+        raise MalformedRequest(f"invalid field name {name!r}")
+    if len(_good_names) < _NAME_CACHE_SIZE:
+        _good_names.add(name)
+
+
+def _valid_value(value: bytes) -> bool:
+    """Section 8.2.1: no NUL, CR or LF, and no whitespace at either end (an empty value is fine)."""
+    if b"\r" in value or b"\n" in value or b"\x00" in value:
+        return False
+    return value[0] not in _WHITESPACE and value[-1] not in _WHITESPACE
 
 
 def response_head(status: int, headers: Headers) -> Headers:

@@ -37,7 +37,14 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
-from ._headers import CONNECTION_SPECIFIC, HeadRejected, RequestHead, parse_request
+from ._headers import (
+    CONNECTION_SPECIFIC,
+    HeadRejected,
+    MalformedRequest,
+    RequestHead,
+    check_trailers,
+    parse_request,
+)
 from ._limits import FrameSizeGuard, H2Limits, WindowCounter
 from ._request import RequestStream
 from ._settings import new_connection, send_initial_settings, upgrade_settings
@@ -246,6 +253,9 @@ class H2Protocol(asyncio.Protocol):
         ended = event.stream_ended is not None
         try:
             head = parse_request(event.headers, self.config)
+        except MalformedRequest as exc:
+            self._reject_malformed(stream_id, exc)
+            return
         except HeadRejected as exc:
             self._reply_status(stream_id, exc.status, peer_ended=ended, head_only=_is_head(event.headers))
             return
@@ -281,6 +291,17 @@ class H2Protocol(asyncio.Protocol):
             stream.receive_data(event.data, event.flow_controlled_length)
         else:  # a stream we finished or reset: its data is dropped, its credit returned
             self.acknowledge(event.stream_id, event.flow_controlled_length)
+
+    def _on_trailers(self, event: ev.TrailersReceived) -> None:
+        # ASGI has no request trailers, so they are dropped; a malformed block still fails its stream.
+        try:
+            check_trailers(event.headers)
+        except MalformedRequest as exc:
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                self._forget(stream)
+                stream.cut()
+            self._reject_malformed(event.stream_id, exc)
 
     def _on_stream_ended(self, event: ev.StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
@@ -319,6 +340,7 @@ class H2Protocol(asyncio.Protocol):
     _HANDLERS: ClassVar[dict[type[ev.Event], _Handler]] = {
         ev.RequestReceived: _on_request,
         ev.DataReceived: _on_data,
+        ev.TrailersReceived: _on_trailers,
         ev.StreamEnded: _on_stream_ended,
         ev.StreamReset: _on_reset,
         ev.WindowUpdated: _on_window_updated,
@@ -335,6 +357,16 @@ class H2Protocol(asyncio.Protocol):
         self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
         if not self._resets.hit(self._loop.time()):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many refused streams")
+
+    def _reject_malformed(self, stream_id: int, exc: MalformedRequest) -> None:
+        """RFC 9113 section 8.1.1: a malformed request is a stream error; it counts against the reset budget,
+        as a refused stream does, so that a flood of them still ends the connection."""
+        self.context.logger.debug(
+            "HTTP/2 stream %d from %s: malformed request: %s", stream_id, self._conn_info.client, exc
+        )
+        self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        if not self._resets.hit(self._loop.time()):
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many malformed requests")
 
     def _admit(self, stream: RequestStream) -> None:
         if len(self._tasks) < self.config.http2_max_concurrent_streams:
