@@ -385,6 +385,12 @@ def test_nghttp_over_tls_and_h2c(h2_tools: None, certs: Certificates, tmp_path: 
             status, out, err = await command("nghttp", "-ns", "-m", "20", base + "/version")
             assert status == 0, err
             assert out.count(" 200 ") == 20  # one stats line per response
+            # Response headers carry no dynamic table; a client that shrinks its table size (twice here, 0 then
+            # 512) wants a size update at the start of the next block, and nghttp2's decoder insists on it.
+            status, out, err = await command("nghttp", "-nv", "-m", "3", "-c", "0", "-c", "512", base + "/version")
+            assert status == 0, err
+            assert out.count(":status: 200") == 3
+            assert "HEADER_TABLE_SIZE(0x01):0" in out
         async with running(config=Config(http2_cleartext="both")) as port:
             base = f"http://127.0.0.1:{port}"
             for flags in ("-v", "-uv"):  # prior knowledge, then Upgrade: h2c
