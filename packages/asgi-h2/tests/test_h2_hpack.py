@@ -1,16 +1,18 @@
-"""The response header encoder without a dynamic table: what any HPACK decoder (hpack's, here) reads back is
-exactly what was encoded, secrets are marked never-indexed, and the table size of 0 is announced when a
-decoder needs to hear it."""
+"""HPACK both ways. The response encoder without a dynamic table: what any HPACK decoder (hpack's, here) reads
+back is exactly what was encoded, secrets are marked never-indexed, and the table size of 0 is announced when
+a decoder needs to hear it. The request decoder that remembers repeated blocks: it reads every sequence of
+blocks exactly as hpack's own decoder does, however the dynamic table changes between repeats."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
 from asgi_core import Receive, Scope, Send
-from asgi_h2._hpack import StaticTableEncoder, encode_field
+from asgi_h2._hpack import RepeatAwareDecoder, StaticTableEncoder, encode_field
 from h2.settings import SettingCodes
-from hpack import Decoder, HeaderTuple
+from hpack import Decoder, Encoder, HeaderTuple, OversizedHeaderListError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,3 +81,50 @@ def test_a_client_that_lowers_its_table_size_reads_every_response() -> None:
         assert peer.goaway is None
 
     run(main())
+
+
+REQUEST_FIELDS = st.lists(
+    st.tuples(
+        st.sampled_from([b":method", b":path", b"x-a", b"x-b", b"user-agent", b"cookie"]),
+        st.sampled_from([b"GET", b"/", b"/a", b"1", b"2", b"x" * 60]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(
+    st.lists(st.tuples(REQUEST_FIELDS, st.integers(min_value=1, max_value=3)), min_size=1, max_size=8),
+    st.sampled_from([0, 100, 200, 4096]),
+)
+def test_repeated_blocks_decode_as_hpack_decodes_them(
+    requests: list[tuple[list[tuple[bytes, bytes]], int]], table: int
+) -> None:
+    """A client's encoder (with a dynamic table, small ones evicting often) sends each request `repeats` times:
+    the repeats become blocks of indexed fields whose meaning changes as the table does."""
+    encoder = Encoder()
+    encoder.header_table_size = table
+    ours, reference = RepeatAwareDecoder(), Decoder()
+    for fields, repeats in requests:
+        for _ in range(repeats):
+            block = encoder.encode(fields)
+            assert ours.decode(block, raw=True) == reference.decode(block, raw=True) == fields
+
+
+def test_a_remembered_block_means_what_the_table_says_now() -> None:
+    decoder = RepeatAwareDecoder()
+    new_entry = Encoder()
+    decoder.decode(new_entry.encode([(b"x-a", b"1")]), raw=True)  # x-a: 1 becomes dynamic entry 62
+    assert decoder.decode(b"\xbe", raw=True) == [(b"x-a", b"1")]
+    assert decoder.decode(b"\xbe", raw=True) == [(b"x-a", b"1")]  # remembered
+    decoder.decode(new_entry.encode([(b"x-b", b"2")]), raw=True)  # x-b: 2 is 62 now, x-a: 1 is 63
+    assert decoder.decode(b"\xbe", raw=True) == [(b"x-b", b"2")]
+
+
+def test_a_remembered_block_still_meets_a_lowered_header_list_limit() -> None:
+    decoder = RepeatAwareDecoder()
+    decoder.decode(Encoder().encode([(b"x-long", b"v" * 100)]), raw=True)
+    assert decoder.decode(b"\xbe", raw=True) == [(b"x-long", b"v" * 100)]
+    decoder.max_header_list_size = 64
+    with pytest.raises(OversizedHeaderListError):
+        decoder.decode(b"\xbe", raw=True)

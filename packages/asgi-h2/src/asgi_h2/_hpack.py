@@ -1,4 +1,6 @@
-"""Response header blocks compressed without a dynamic table (RFC 7541 with a table size of 0), as nginx does.
+"""HPACK for the server: responses compressed without a dynamic table, and repeated request blocks decoded once.
+
+**Responses** are compressed without a dynamic table (RFC 7541 with a table size of 0), as nginx does.
 
 h2's HPACK encoder indexes every field into a per-connection dynamic table, which makes each block depend
 on all the blocks before it on that connection: every field has to be looked up and encoded again, in
@@ -14,7 +16,13 @@ with a dynamic table size update to 0 (section 6.3), which tells the client's de
 are sent as never-indexed literals (section 7.1.3) so that no intermediary indexes them either, and are
 never cached.
 
-The huffman code, the integer encoding and the static table are hpack's own.
+**Requests** are decoded by hpack, with one shortcut: a block made only of indexed fields (every byte has
+the high bit set: one-byte references to the static or dynamic table) cannot change the dynamic table, so the
+same bytes decode to the same fields for as long as no other kind of block has been decoded. Clients that
+repeat a request (polling, gRPC calls, proxies, load generators) send exactly such blocks, and their fields
+are then looked up, not decoded.
+
+The huffman code, the integer encoding, the static table and the decoder are hpack's own.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from hpack import Decoder, HeaderTuple
 from hpack.hpack import encode_integer
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
@@ -48,6 +57,9 @@ for _index, (_name, _value) in enumerate(HeaderTable.STATIC_TABLE, start=1):
     _static_fields.setdefault((_name, _value), _index)
     _static_names.setdefault(_name, _index)
 _cache: dict[tuple[bytes, bytes], bytes] = {}
+#: Section 6.1: an indexed field's first byte has the high bit set; a block of nothing else reads the tables only.
+_INDEXED_ONLY: Final = 0x80
+_REMEMBERED_BLOCKS: Final = 8
 
 
 class StaticTableEncoder:
@@ -113,3 +125,33 @@ def _string(data: bytes) -> bytes:
         length[0] |= _HUFFMAN
         return bytes(length) + coded
     return bytes(encode_integer(len(data), 7)) + data
+
+
+class RepeatAwareDecoder(Decoder):
+    """hpack's `Decoder` (as `conn.decoder`), remembering what blocks of indexed fields only decoded to.
+
+    Such a block leaves the dynamic table as it was, so its fields stay valid until a block of another kind
+    (a literal that is indexed, a table size update) is decoded: that forgets every remembered block.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._blocks: dict[bytes, list[HeaderTuple]] = {}
+        self._blocks_limit = self.max_header_list_size
+
+    def decode(self, data: bytes, raw: bool = False) -> list[HeaderTuple]:  # noqa: FBT001, FBT002 - hpack's signature
+        block = bytes(data)
+        if not raw or not block or min(block) < _INDEXED_ONLY:
+            self._blocks.clear()
+            return super().decode(block, raw)  # type: ignore[return-value]  # raw: HeaderTuples of bytes
+        if self._blocks_limit != self.max_header_list_size:  # a remembered block may not fit a new limit
+            self._blocks.clear()
+            self._blocks_limit = self.max_header_list_size
+        known = self._blocks.get(block)
+        if known is not None:
+            return list(known)
+        headers: list[HeaderTuple] = super().decode(block, raw)  # type: ignore[assignment]
+        if len(self._blocks) >= _REMEMBERED_BLOCKS:
+            self._blocks.clear()
+        self._blocks[block] = headers
+        return list(headers)
