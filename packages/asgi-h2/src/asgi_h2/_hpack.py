@@ -16,11 +16,11 @@ with a dynamic table size update to 0 (section 6.3), which tells the client's de
 are sent as never-indexed literals (section 7.1.3) so that no intermediary indexes them either, and are
 never cached.
 
-**Requests** are decoded by hpack, with one shortcut: a block made only of indexed fields (every byte has
-the high bit set: one-byte references to the static or dynamic table) cannot change the dynamic table, so the
-same bytes decode to the same fields for as long as no other kind of block has been decoded. Clients that
-repeat a request (polling, gRPC calls, proxies, load generators) send exactly such blocks, and their fields
-are then looked up, not decoded.
+**Requests** are decoded by hpack, with one shortcut. A client that repeats a request (polling, gRPC calls,
+proxies, load generators) sends the same bytes again once its fields are in the dynamic table: indexed
+fields, and literals it chose not to index (nghttp2 never indexes `:path`). Such a block leaves the table as
+it was, so while no other block changes the table, the same bytes decode to the same fields: they are looked
+up, not decoded.
 
 The huffman code, the integer encoding, the static table and the decoder are hpack's own.
 """
@@ -57,9 +57,9 @@ for _index, (_name, _value) in enumerate(HeaderTable.STATIC_TABLE, start=1):
     _static_fields.setdefault((_name, _value), _index)
     _static_names.setdefault(_name, _index)
 _cache: dict[tuple[bytes, bytes], bytes] = {}
-#: Section 6.1: an indexed field's first byte has the high bit set; a block of nothing else reads the tables only.
-_INDEXED_ONLY: Final = 0x80
+#: How many recent request blocks a connection remembers, and up to what size (literals decode to new bytes).
 _REMEMBERED_BLOCKS: Final = 8
+_REMEMBERED_SIZE: Final = 1024
 
 
 class StaticTableEncoder:
@@ -127,31 +127,47 @@ def _string(data: bytes) -> bytes:
     return bytes(encode_integer(len(data), 7)) + data
 
 
-class RepeatAwareDecoder(Decoder):
-    """hpack's `Decoder` (as `conn.decoder`), remembering what blocks of indexed fields only decoded to.
+class _CountedTable(HeaderTable):
+    """hpack's table, counting its insertions: with its length and size limit, a version of its contents."""
 
-    Such a block leaves the dynamic table as it was, so its fields stay valid until a block of another kind
-    (a literal that is indexed, a table size update) is decoded: that forgets every remembered block.
+    def __init__(self) -> None:
+        super().__init__()
+        self.additions = 0
+
+    def add(self, name: bytes, value: bytes) -> None:
+        self.additions += 1
+        super().add(name, value)
+
+
+class RepeatAwareDecoder(Decoder):
+    """hpack's `Decoder` (as `conn.decoder`), remembering what recent blocks that left the table alone decoded to.
+
+    A block is remembered with the version of the table it was decoded against, and only if decoding it did
+    not change the table; the same bytes against the same version decode to the same fields.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._blocks: dict[bytes, list[HeaderTuple]] = {}
-        self._blocks_limit = self.max_header_list_size
+        self.header_table = self._table = _CountedTable()
+        self._blocks: dict[bytes, tuple[tuple[int, int, int, int], list[HeaderTuple]]] = {}
 
     def decode(self, data: bytes, raw: bool = False) -> list[HeaderTuple]:  # noqa: FBT001, FBT002 - hpack's signature
+        if not raw or len(data) > _REMEMBERED_SIZE:
+            return super().decode(data, raw)  # type: ignore[return-value]  # raw: HeaderTuples of bytes
         block = bytes(data)
-        if not raw or not block or min(block) < _INDEXED_ONLY:
-            self._blocks.clear()
-            return super().decode(block, raw)  # type: ignore[return-value]  # raw: HeaderTuples of bytes
-        if self._blocks_limit != self.max_header_list_size:  # a remembered block may not fit a new limit
-            self._blocks.clear()
-            self._blocks_limit = self.max_header_list_size
+        version = self._version()
         known = self._blocks.get(block)
-        if known is not None:
-            return list(known)
+        if known is not None and known[0] == version:
+            return list(known[1])
         headers: list[HeaderTuple] = super().decode(block, raw)  # type: ignore[assignment]
-        if len(self._blocks) >= _REMEMBERED_BLOCKS:
-            self._blocks.clear()
-        self._blocks[block] = headers
+        if self._version() == version:
+            if len(self._blocks) >= _REMEMBERED_BLOCKS:
+                self._blocks.clear()
+            self._blocks[block] = (version, headers)
         return list(headers)
+
+    def _version(self) -> tuple[int, int, int, int]:
+        # Entries change only by insertion (counted) or eviction (the length drops, or the limit changed);
+        # the header list limit is part of it because a remembered block must still be checked against it.
+        table = self._table
+        return (table.additions, len(table.dynamic_entries), table.maxsize, self.max_header_list_size)
