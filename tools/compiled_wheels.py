@@ -6,8 +6,8 @@ compiled modules are the ones imported.
 
 Each package says what it compiles in `[tool.hatch.build.targets.wheel.hooks.custom]` and compiles only with
 HATCH_BUILD_HOOKS_ENABLE=true (see its hatch_build.py). Builds are isolated and need a C compiler, the
-Python headers and the package index; asgi-core is built first because asgi-http1's build type-checks against it
-(found in the output directory).
+Python headers and the package index; asgi-core is built first because the builds of asgi-http1 and asgi-h2
+type-check against it (found in the output directory).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 #: In build order: each package's build may need the ones before it.
-PACKAGES = ("asgi-core", "asgi-http1")
+PACKAGES = ("asgi-core", "asgi-http1", "asgi-h2")
 
 _CHECK = """
 import importlib, importlib.machinery, json, sys

@@ -122,7 +122,7 @@ def _install_compiled(bin_dir: Path, out: Path) -> str:
         reason = done.stderr.strip().splitlines()[-1:] or ["no output"]
         print(f"[ours] compiled build failed, measuring pure Python: {done.stderr[-2000:]}", file=sys.stderr)
         return f"pure Python: the compiled build failed ({reason[0][:200]})"
-    return "asgi-core and asgi-http1 compiled with mypyc (tools/compiled_wheels.py)"
+    return "asgi-core, asgi-http1 and asgi-h2 compiled with mypyc (tools/compiled_wheels.py)"
 
 
 _VERSIONS_SCRIPT = """

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from asgi_core import Config
 from asgi_h2 import PREFACE, H2Limits
-from asgi_h2._headers import HeadRejected, fields, parse_request, response_head
+from asgi_h2._errors import HeadRejected
+from asgi_h2._headers import fields, parse_request, response_head
 from asgi_h2._limits import FrameSizeGuard, WindowCounter
 from hypothesis import given
 from hypothesis import strategies as st

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from asgi_core import Config, Headers
 
+from ._errors import HeadRejected, MalformedRequest
+
 #: Fields that describe one HTTP/1.1 hop and mean nothing (or are forbidden) in HTTP/2, RFC 9113 8.2.2.
 CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"}
@@ -30,18 +32,6 @@ _NAME_CACHE_SIZE = 512
 #: Names already found well-formed: the names a server receives are few and come back with every request.
 _good_names: set[bytes] = set()
 _WHITESPACE = (0x20, 0x09)
-
-
-class MalformedRequest(Exception):
-    """A request header block that breaks RFC 9113 (sections 8.2 and 8.3): a stream error, PROTOCOL_ERROR."""
-
-
-class HeadRejected(Exception):
-    """A request breaks a limit; `status` is the response the stream gets instead of reaching the app."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(slots=True)

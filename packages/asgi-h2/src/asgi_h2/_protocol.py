@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from asgi_core import (
     ConnectionInfo,
@@ -37,14 +36,8 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
-from ._headers import (
-    CONNECTION_SPECIFIC,
-    HeadRejected,
-    MalformedRequest,
-    RequestHead,
-    check_trailers,
-    parse_request,
-)
+from ._errors import HeadRejected, MalformedRequest
+from ._headers import CONNECTION_SPECIFIC, RequestHead, check_trailers, parse_request
 from ._limits import FrameSizeGuard, H2Limits, WindowCounter
 from ._request import RequestStream
 from ._settings import new_connection, send_initial_settings, upgrade_settings
@@ -66,7 +59,6 @@ _REASONS = {
     431: b"Request Header Fields Too Large",
     501: b"Not Implemented",
 }
-_Handler = Callable[["H2Protocol", Any], None]
 
 
 class H2Protocol(asyncio.Protocol):
@@ -147,9 +139,7 @@ class H2Protocol(asyncio.Protocol):
             self._close()
             return
         for event in events:
-            handler = self._HANDLERS.get(type(event))
-            if handler is not None:
-                handler(self, event)
+            self._dispatch(event)
             if self._closed:
                 return
         self._pump()
@@ -336,20 +326,28 @@ class H2Protocol(asyncio.Protocol):
         # h2 sends nothing more once the peer has said GOAWAY, so the streams cannot be finished.
         self._close()
 
-    #: What each h2 event means here; events not listed need nothing from us.
-    _HANDLERS: ClassVar[dict[type[ev.Event], _Handler]] = {
-        ev.RequestReceived: _on_request,
-        ev.DataReceived: _on_data,
-        ev.TrailersReceived: _on_trailers,
-        ev.StreamEnded: _on_stream_ended,
-        ev.StreamReset: _on_reset,
-        ev.WindowUpdated: _on_window_updated,
-        ev.RemoteSettingsChanged: _on_settings,
-        ev.PingReceived: _on_ping,
-        ev.PriorityUpdated: _on_other_control,
-        ev.UnknownFrameReceived: _on_other_control,
-        ev.ConnectionTerminated: _on_goaway,
-    }
+    def _dispatch(self, event: ev.Event) -> None:
+        """What each h2 event means here, the frequent ones first; events not listed need nothing from us."""
+        if isinstance(event, ev.RequestReceived):
+            self._on_request(event)
+        elif isinstance(event, ev.StreamEnded):
+            self._on_stream_ended(event)
+        elif isinstance(event, ev.DataReceived):
+            self._on_data(event)
+        elif isinstance(event, ev.WindowUpdated):
+            self._on_window_updated(event)
+        elif isinstance(event, ev.StreamReset):
+            self._on_reset(event)
+        elif isinstance(event, ev.TrailersReceived):
+            self._on_trailers(event)
+        elif isinstance(event, ev.RemoteSettingsChanged):
+            self._on_settings(event)
+        elif isinstance(event, ev.PingReceived):
+            self._on_ping(event)
+        elif isinstance(event, (ev.PriorityUpdated, ev.UnknownFrameReceived)):
+            self._on_other_control(event)
+        elif isinstance(event, ev.ConnectionTerminated):
+            self._on_goaway(event)
 
     # ---- admission and app tasks ---------------------------------------------------------------------
 
