@@ -12,9 +12,9 @@ request headers, which carry the cookies and credentials, are unaffected (they a
 client's dynamic table as usual).
 
 The first block of a connection, and the first after the peer changes SETTINGS_HEADER_TABLE_SIZE, starts
-with a dynamic table size update to 0 (section 6.3), which tells the client's decoder it may drop its table. Fields that carry secrets (`set-cookie`, credentials)
-are sent as never-indexed literals (section 7.1.3) so that no intermediary indexes them either, and are
-never cached.
+with a dynamic table size update to 0 (section 6.3), which tells the client's decoder it may drop its table.
+Fields that carry secrets (`set-cookie`, credentials) are sent as never-indexed literals (section 7.1.3), so
+that no intermediary indexes them either, and are never cached.
 
 **Requests** are decoded by hpack, with one shortcut. A client that repeats a request (polling, gRPC calls,
 proxies, load generators) sends the same bytes again once its fields are in the dynamic table: indexed
