@@ -13,25 +13,26 @@ before validating what it sends.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from asgi_core import Config, Headers
 
 from ._errors import HeadRejected, MalformedRequest
 
 #: Fields that describe one HTTP/1.1 hop and mean nothing (or are forbidden) in HTTP/2, RFC 9113 8.2.2.
-CONNECTION_SPECIFIC = frozenset(
+CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"}
 )
-_FORWARDING = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
-_TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-_REQUEST_LINE_OVERHEAD = len(b"  HTTP/2")
+_FORWARDING: Final = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
+_TOKEN: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+_REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/2")
 #: Section 8.2.1: what a received field name may contain (no controls, space, upper case, DEL, non-ASCII or
 #: colon). Wider than `_TOKEN`: a name that is no token is still well-formed HTTP/2, and h2 let it through.
-_NAME_BYTES = bytes(range(0x21, 0x7F)).translate(None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:")
-_NAME_CACHE_SIZE = 512
+_NAME_BYTES: Final = bytes(range(0x21, 0x7F)).translate(None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:")
+_NAME_CACHE_SIZE: Final = 512
 #: Names already found well-formed: the names a server receives are few and come back with every request.
-_good_names: set[bytes] = set()
-_WHITESPACE = (0x20, 0x09)
+_good_names: Final[set[bytes]] = set()
+_WHITESPACE: Final = (0x20, 0x09)
 
 
 @dataclass(slots=True)

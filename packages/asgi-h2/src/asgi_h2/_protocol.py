@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
+from typing import Any, Final
 
 from asgi_core import (
     ConnectionInfo,
@@ -45,15 +45,15 @@ from ._stream import OutboundStream
 from ._tunnel import TunnelStream
 
 #: RFC 9113 section 3.4: what a client sends first on every HTTP/2 connection.
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
-_UPGRADE_ONLY = frozenset({b"http2-settings"}) | CONNECTION_SPECIFIC
-_EXTENSIONS: dict[str, Any] = {
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_SWITCHING: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+_UPGRADE_ONLY: Final = frozenset({b"http2-settings"}) | CONNECTION_SPECIFIC
+_EXTENSIONS: Final[dict[str, Any]] = {
     "http.response.pathsend": {},
     "http.response.early_hint": {},
     "http.response.trailers": {},
 }
-_REASONS = {
+_REASONS: Final = {
     400: b"Bad Request",
     414: b"URI Too Long",
     431: b"Request Header Fields Too Large",

@@ -8,7 +8,7 @@ peer can never have more than our window of body waiting in memory, and a slow a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from asgi_core import Headers, RequestCycle
 from h2.errors import ErrorCodes
@@ -19,7 +19,7 @@ from ._stream import OPEN, OutboundStream
 if TYPE_CHECKING:
     from ._protocol import H2Protocol
 
-_BODYLESS = frozenset({204, 304})
+_BODYLESS: Final = frozenset({204, 304})
 
 
 class RequestStream(OutboundStream):

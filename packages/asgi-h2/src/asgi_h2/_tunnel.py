@@ -17,7 +17,7 @@ told to stop with RST_STREAM NO_ERROR.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from h2.errors import ErrorCodes
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ._protocol import H2Protocol
 
 #: Seconds a closed tunnel waits for the peer's END_STREAM before resetting the stream.
-LINGER = 2.0
+LINGER: Final = 2.0
 
 
 class TunnelStream(OutboundStream):
