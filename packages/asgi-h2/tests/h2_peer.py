@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgi_core import ASGIApp, Config, Registry, ServerContext
+from asgi_core import ASGIApp, ClientDisconnected, Config, Receive, Registry, ServerContext
 from asgi_h2 import H2Limits, H2Protocol
 from h2 import events as ev
 from h2.config import H2Configuration
@@ -209,6 +209,18 @@ def parse_frames(data: bytes) -> list[Frame]:
         frames.append(frame)
         view = view[9 + length :]
     return frames
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, as an app reads it; `ClientDisconnected` if the stream goes away first."""
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
 
 
 def run(coro: Coroutine[Any, Any, None], timeout: float = RUN_TIMEOUT) -> None:

@@ -18,7 +18,7 @@ from h2.errors import ErrorCodes
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from h2_peer import H2Peer, run
+from h2_peer import H2Peer, read_body, run
 
 Fields = list[tuple[bytes, bytes]]
 GET = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"example.org")]
@@ -162,13 +162,7 @@ def test_well_formed_trailers_are_accepted_and_dropped() -> None:
         bodies: list[bytes] = []
 
         async def app(scope: Scope, receive: Receive, send_: Send) -> None:
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            bodies.append(body)
+            bodies.append(await read_body(receive))
             await send_({"type": "http.response.start", "status": 200, "headers": []})
             await send_({"type": "http.response.body", "body": b"ok"})
 

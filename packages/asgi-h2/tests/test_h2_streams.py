@@ -18,18 +18,7 @@ from h2.errors import ErrorCodes
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from h2_peer import H2Peer, run
-
-
-async def read_body(receive: Receive) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        body += bytes(message.get("body", b""))
-        if not message.get("more_body"):
-            return body
+from h2_peer import H2Peer, read_body, run
 
 
 async def respond(send: Send, status: int = 200, body: bytes = b"", headers: list[Any] | None = None) -> None:
