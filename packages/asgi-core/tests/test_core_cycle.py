@@ -179,6 +179,29 @@ def test_no_body_statuses(status: int) -> None:
     assert writer.events == [("start", status, []), ("end", None)]
 
 
+def test_reset_content_has_no_body_and_says_so() -> None:
+    declared = [(b"Content-Length", b"7"), (b"x-kept", b"1")]
+    writer = run_app(respond(205, b"ignored", headers=declared))
+    assert writer.events == [("start", 205, [(b"x-kept", b"1"), (b"content-length", b"0")]), ("end", None)]
+
+
+def test_reset_content_with_trailers_leaves_the_framing_to_the_protocol() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 205,
+                "headers": [(b"content-length", b"3")],
+                "trailers": True,
+            }
+        )
+        await send({"type": "http.response.body", "body": b"abc"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-a", b"1")]})
+
+    writer = run_app(app)
+    assert writer.events == [("start", 205, []), ("end", [(b"x-a", b"1")])]
+
+
 def test_head_response_has_the_get_headers_but_no_body() -> None:
     records: list[AccessRecord] = []
     writer = run_app(respond(body=b"twelve bytes"), method="HEAD", records=records)

@@ -107,7 +107,7 @@ def test_streaming_response_with_trailers() -> None:
     run(main())
 
 
-def test_head_204_and_304_end_on_the_headers_frame() -> None:
+def test_head_204_205_and_304_end_on_the_headers_frame() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         status = int(scope["path"][1:])
         await respond(send, status, b"ignored body" if status != 304 else b"")
@@ -116,12 +116,14 @@ def test_head_204_and_304_end_on_the_headers_frame() -> None:
         peer = H2Peer(app)
         head = peer.request("HEAD", "/200")
         no_content = peer.request("GET", "/204")
+        reset_content = peer.request("GET", "/205")
         not_modified = peer.request("GET", "/304")
-        for stream_id, status in ((head, 200), (no_content, 204), (not_modified, 304)):
+        for stream_id, status in ((head, 200), (no_content, 204), (reset_content, 205), (not_modified, 304)):
             result = await peer.response(stream_id)
             assert result.status == status
             assert result.data == b""
         assert peer.streams[head].header(b"content-length") == b"12"  # HEAD tells the length it would send
+        assert peer.streams[reset_content].header(b"content-length") == b"0"  # RFC 9110 15.3.6
         data_frames = [e for e in peer.events if isinstance(e, ev.DataReceived)]
         assert data_frames == []  # END_STREAM rode on HEADERS: not even an empty DATA frame
 

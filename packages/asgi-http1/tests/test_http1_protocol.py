@@ -616,6 +616,16 @@ def test_bodyless_statuses_and_head(status: int) -> None:
     assert raw.endswith(b"\r\n\r\n")
 
 
+def test_reset_content_sends_no_body_and_a_zero_length() -> None:
+    declared = {**START, "status": 205, "headers": [(b"content-length", b"7")]}
+    outcome = converse(responder(declared, {"type": "http.response.body", "body": b"dropped"}), [GET + GET])
+    assert outcome.statuses == [205, 205]  # the second answer is read right after the first: framing held
+    raw = bytes(outcome.transport.output)
+    assert b"dropped" not in raw
+    assert raw.count(b"content-length: 0\r\n") == 2
+    assert b"content-length: 7" not in raw
+
+
 def test_early_hints_for_1_1_clients_only() -> None:
     app = responder(
         {"type": "http.response.early_hint", "links": [b"</a.css>; rel=preload"]},

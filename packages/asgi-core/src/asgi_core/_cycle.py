@@ -4,7 +4,7 @@ A protocol parses a request, builds its scope, and hands the cycle a `ResponseWr
 that put a response on its wire. It then feeds the request body in (`feed_body`, `end_body`) and reports a
 lost client (`connection_lost`). The cycle owns everything ASGI: the order of messages (a state enum and a
 transition table), `http.disconnect`, the 500 when the app fails before starting a response and the abort
-after, bodyless responses (HEAD, 1xx, 204, 304), request-body backpressure and size limit, the grace period
+after, bodyless responses (HEAD, 1xx, 204, 304, and 205 with its zero length), request-body backpressure and size limit, the grace period
 before the task of a vanished client is cancelled, trailers, pathsend, early hints and access-log data.
 """
 
@@ -25,6 +25,7 @@ from ._types import Headers, Message, Scope
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _FRAMING_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding"})
+_RESET_CONTENT: Final = 205
 _FILE_CHUNK: Final = 256 * 1024
 _ERROR_BODIES: Final = {
     413: b"Request body too large",
@@ -317,6 +318,9 @@ class RequestCycle:
         self._expects_trailers = bool(message.get("trailers", False))
         if status in _NO_BODY_STATUSES:
             self._send_body = False
+        elif status == _RESET_CONTENT:
+            headers = _reset_content_headers(headers, trailers=self._expects_trailers)
+            self._send_body = False
         self.status = status
         self._response_headers = headers
         self._pending_head = (status, headers)
@@ -533,3 +537,13 @@ _TRANSITIONS: Final[dict[tuple[ResponseState, str], _Handler]] = {
     (AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,  # noqa: SLF001
     (AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,  # noqa: SLF001
 }
+
+
+def _reset_content_headers(headers: Headers, *, trailers: bool) -> Headers:
+    """RFC 9110 section 15.3.6: a 205 response has no content and its framing must say so. Whatever framing
+    the app declared goes; a zero Content-Length takes its place (or, with trailers to come, the protocol's
+    empty chunked body carries them)."""
+    kept = [field for field in headers if field[0].lower() not in _FRAMING_FIELDS]
+    if not trailers:
+        kept.append((b"content-length", b"0"))
+    return kept
