@@ -1,16 +1,18 @@
-"""HPACK both ways. The response encoder without a dynamic table: what any HPACK decoder (hpack's, here) reads
-back is exactly what was encoded, secrets are marked never-indexed, and the table size of 0 is announced when
-a decoder needs to hear it. The request decoder that remembers repeated blocks: it reads every sequence of
-blocks exactly as hpack's own decoder does, however the dynamic table changes between repeats."""
+"""HPACK both ways. The response encoder, whose dynamic table is only added to: whatever the sequence of
+blocks and of the peer's table sizes, any HPACK decoder (hpack's, here) reads back exactly what was encoded;
+fields that return are indexed, secrets and volatile fields never are, and a lowered table size is announced.
+The request decoder that remembers repeated blocks: it reads every sequence of blocks exactly as hpack's own
+decoder does, however the dynamic table changes between repeats."""
 
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from asgi_core import Receive, Scope, Send
-from asgi_h2._hpack import RepeatAwareDecoder, StaticTableEncoder, encode_field
+from asgi_h2._hpack import RepeatAwareDecoder, ResponseEncoder, encode_field
 from h2.settings import SettingCodes
 from hpack import Decoder, Encoder, HeaderTuple, NeverIndexedHeaderTuple, OversizedHeaderListError
 from hypothesis import given
@@ -22,38 +24,77 @@ if str(Path(__file__).resolve().parent) not in sys.path:
 from h2_peer import H2Peer, run
 
 SECRETS = (b"set-cookie", b"cookie", b"authorization", b"proxy-authorization")
+VOLATILE = (b"date", b"content-length", b"etag")
 NAMES = st.one_of(
-    st.sampled_from([b":status", b"content-type", b"content-length", b"date", b"server", b"age", *SECRETS]),
+    st.sampled_from([b":status", b"content-type", b"server", b"x-frame-options", *VOLATILE, *SECRETS]),
     st.binary(min_size=1, max_size=40).map(lambda name: name.lower()),
 )
-FIELDS = st.lists(st.tuples(NAMES, st.binary(max_size=300)), max_size=12)
+# Few values, so that fields come back (and get indexed); some long, so that the table fills up.
+VALUES = st.one_of(st.sampled_from([b"", b"200", b"text/plain", b"x" * 300, b"y" * 1500]), st.binary(max_size=60))
+FIELDS = st.lists(st.tuples(NAMES, VALUES), max_size=12)
+TABLE_SIZES = st.one_of(st.none(), st.sampled_from([0, 64, 512, 4096, 65536]))
 
 
 def decode(decoder: Decoder, block: bytes) -> list[HeaderTuple]:
     return decoder.decode(block, raw=True)  # type: ignore[return-value]
 
 
-@given(st.lists(FIELDS, min_size=1, max_size=4))
-def test_blocks_decode_to_what_was_encoded(blocks: list[list[tuple[bytes, bytes]]]) -> None:
-    encoder = StaticTableEncoder()
+@given(st.lists(st.tuples(FIELDS, TABLE_SIZES), min_size=1, max_size=12))
+def test_blocks_decode_to_what_was_encoded(blocks: list[tuple[list[tuple[bytes, bytes]], int | None]]) -> None:
+    encoder = ResponseEncoder()
     decoder = Decoder()
-    for fields in blocks:
+    allowed = 4096
+    for fields, table_size in blocks:
+        if table_size is not None:  # the peer's SETTINGS_HEADER_TABLE_SIZE, acknowledged before this block
+            encoder.header_table_size = table_size
+            decoder.max_allowed_table_size = table_size
+            allowed = min(allowed, table_size)
         decoded = decode(decoder, encoder.encode(fields))
         assert [(bytes(name), bytes(value)) for name, value in decoded] == fields
+        assert decoder.header_table_size <= allowed  # a lowered size was announced before anything else
         for (name, value), header in zip(fields, decoded, strict=True):
             # Secrets are never indexed, but for their empty values, which are static table entries.
             assert header.indexable == (name not in SECRETS or not value)
-    assert len(decoder.header_table.dynamic_entries) == 0  # nothing was ever indexed
+        in_table = {name for name, _ in decoder.header_table.dynamic_entries}
+        assert not in_table & {*SECRETS, *VOLATILE}
+        if table_size is not None:
+            allowed = table_size
 
 
-def test_static_entries_are_one_byte_and_the_table_size_is_announced_first() -> None:
-    encoder = StaticTableEncoder()
-    first = encoder.encode([(b":status", b"200")])
-    assert first == b"\x20\x88"  # size update to 0, then static entry 8
-    assert encoder.encode([(b":status", b"200")]) == b"\x88"
-    encoder.header_table_size = 512  # the peer changed SETTINGS_HEADER_TABLE_SIZE
-    assert encoder.encode([(b":status", b"404")]) == b"\x20\x8d"
-    assert encoder.header_table_size == 0
+def test_a_field_that_returns_costs_one_byte() -> None:
+    policy = (b"content-security-policy", b"default-src 'self'; img-src *; " + uuid.uuid4().hex.encode())
+    date = (b"date", b"Sat, 21 Nov 2026 " + uuid.uuid4().hex.encode())
+    first, second = ResponseEncoder(), ResponseEncoder()
+    once = first.encode([(b":status", b"200"), policy, date])  # new to the process: a literal, not indexed
+    assert once[:1] == b"\x88"  # :status 200 is static entry 8
+    assert len(once) > 40
+    decoder = Decoder()
+    decode(decoder, once)
+    added = second.encode([policy, date])  # seen before: this connection adds it to the table
+    assert decode(decoder, added) == [policy, date]
+    third = second.encode([policy, date])
+    assert third[:1] == b"\xbe"  # dynamic entry 62: the policy, one byte
+    assert decode(decoder, third) == [policy, date]
+    assert [bytes(name) for name, _ in decoder.header_table.dynamic_entries] == [policy[0]]  # never the date
+
+
+def test_a_lowered_table_size_empties_the_table_first() -> None:
+    field = (b"x-stable", uuid.uuid4().hex.encode())
+    encoder, decoder = ResponseEncoder(), Decoder()
+    for _ in range(3):
+        decode(decoder, encoder.encode([field]))
+    assert len(decoder.header_table.dynamic_entries) == 1
+    encoder.header_table_size = 100_000  # a larger allowance: nothing changes, nothing is announced
+    assert encoder.encode([field]) == b"\xbe"
+    encoder.header_table_size = 512
+    block = encoder.encode([field])
+    assert block[:3] == b"\x20\x3f\xe1"  # size 0, then 512 (31 in the prefix, 481 more)
+    decoder.max_allowed_table_size = 512
+    assert decode(decoder, block) == [field]
+    assert decoder.header_table_size == 512
+    encoder.header_table_size = 0
+    assert encoder.encode([field])[:1] == b"\x20"
+    assert encoder.encode([field])[:1] != b"\xbe"  # with no table, the field stays a literal
 
 
 def test_literals_use_huffman_only_when_shorter() -> None:
@@ -140,3 +181,15 @@ def test_a_block_that_resizes_the_table_is_decoded_every_time() -> None:
     for block, size in ((shrink, 100), (grow, 4096), (shrink, 100)):
         assert decoder.decode(block, raw=True) == [(b":method", b"GET")]
         assert decoder.header_table_size == size
+
+
+def test_a_full_table_is_never_evicted_from() -> None:
+    # Six fields of 1,000 bytes as the table counts them: four fit in 4,096, the rest stay literals.
+    fields = [(f"x-big-{index}".encode(), uuid.uuid4().hex.encode() * 29 + b"x" * 33) for index in range(6)]
+    assert all(len(name) + len(value) + 32 == 1000 for name, value in fields)
+    ResponseEncoder().encode(fields)  # seen once in this process
+    encoder, decoder = ResponseEncoder(), Decoder()
+    for _ in range(3):
+        assert decode(decoder, encoder.encode(fields)) == fields
+    assert len(decoder.header_table.dynamic_entries) == 4
+    assert len(encoder.encode(fields[:4])) == 4  # one byte each

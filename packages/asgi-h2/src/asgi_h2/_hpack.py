@@ -1,20 +1,21 @@
-"""HPACK for the server: responses compressed without a dynamic table, and repeated request blocks decoded once.
+"""HPACK for the server: response fields encoded once per process, and repeated request blocks decoded once.
 
-**Responses** are compressed without a dynamic table (RFC 7541 with a table size of 0), as nginx does.
+**Responses** are compressed with a dynamic table that is only ever added to, never evicted from.
 
-h2's HPACK encoder indexes every field into a per-connection dynamic table, which makes each block depend
-on all the blocks before it on that connection: every field has to be looked up and encoded again, in
-Python, for every response. Without a dynamic table a field's encoding depends on the field alone (a static
-table index, or a literal that is not indexed), so it is computed once per process and reused by every
-connection: a block is a join of cached byte strings. The price is size on the wire: a repeated field such
-as `content-type: text/plain` costs its literal every time (some 10 to 30 bytes) instead of one byte, and
-request headers, which carry the cookies and credentials, are unaffected (they are decoded by h2 with the
-client's dynamic table as usual).
+h2's HPACK encoder (hpack's) looks every field up in a dynamic table it keeps evicting from, and encodes it
+again, in Python, for every response. Here a field's encoding is computed once per process and reused by
+every connection: a literal that is not indexed depends on the field alone. On top of that, a connection
+indexes the fields worth it, those that come back (already seen in this process) and do not change with
+every response (not `date`, `content-length`, `etag` and the like), as long as they fit in the peer's table
+(SETTINGS_HEADER_TABLE_SIZE, 4096 bytes by default). Nothing is ever evicted, so a field's index follows from
+the order it was added in: a repeated `content-type` or a long `content-security-policy` costs one byte per
+response after its first, and finding that byte is a dict lookup. A field that does not fit is sent as a
+literal; a volatile field always is.
 
-The first block of a connection, and the first after the peer changes SETTINGS_HEADER_TABLE_SIZE, starts
-with a dynamic table size update to 0 (section 6.3), which tells the client's decoder it may drop its table.
+When the peer lowers its table size, the next block empties the table with a size update to 0, then allows
+the new size (section 4.2: a decoder such as nghttp2's insists on the update), and indexing starts again.
 Fields that carry secrets (`set-cookie`, credentials) are sent as never-indexed literals (section 7.1.3), so
-that no intermediary indexes them either, and are never cached.
+that no intermediary indexes them either, and are neither cached nor indexed.
 
 **Requests** are decoded by hpack, with one shortcut. A client that repeats a request (polling, gRPC calls,
 proxies, load generators) sends the same bytes again once its fields are in the dynamic table: indexed
@@ -38,17 +39,43 @@ from hpack.table import HeaderTable
 
 #: Section 6.3: a dynamic table size update (001xxxxx) to 0.
 _TABLE_SIZE_ZERO: Final = b"\x20"
-#: Section 6.2.2 and 6.2.3: the first byte's pattern for a literal not indexed, and never indexed.
+_SIZE_UPDATE: Final = 0x20
+#: Sections 6.1 and 6.2: the first byte's pattern for an indexed field, a literal added to the dynamic table,
+#: a literal not indexed and one never indexed.
+_INDEXED: Final = 0x80
+_INCREMENTAL: Final = 0x40
 _NOT_INDEXED: Final = 0x00
 _NEVER_INDEXED: Final = 0x10
-_INDEXED: Final = 0x80
 _HUFFMAN: Final = 0x80
+#: Section 2.3.3: the static table's 61 entries come first, so the newest dynamic entry is 62.
+_FIRST_DYNAMIC: Final = 62
+#: Section 4.1: what an entry costs in the table beyond its name and value; section 6.5.2 of RFC 9113: the size
+#: a peer's table has until its SETTINGS say otherwise.
+_ENTRY_OVERHEAD: Final = 32
+_DEFAULT_TABLE_SIZE: Final = 4096
 _SENSITIVE: Final = frozenset({b"set-cookie", b"cookie", b"authorization", b"proxy-authorization"})
-#: Fields longer than this are encoded each time: they are rare, and would make the cache's memory unbounded.
-_CACHEABLE_SIZE: Final = 256
-#: When the cache is full it starts again: the fields that matter come back within a few responses, while a
-#: field that changes (a date, a length, an etag) would otherwise crowd them out for good.
-_CACHE_ENTRIES: Final = 4096
+#: Fields that change from one response to the next: indexed, they would fill the table with entries no later
+#: response refers to.
+_VOLATILE: Final = frozenset(
+    {
+        b"age",
+        b"content-length",
+        b"content-range",
+        b"date",
+        b"etag",
+        b"expires",
+        b"last-modified",
+        b"location",
+        b"server-timing",
+        b"traceparent",
+        b"x-request-id",
+    }
+)
+#: The process-wide cache of encoded fields is bounded in bytes and starts again when full: the fields that
+#: matter come back within a few responses, while a field that changes (a date, a length) would otherwise
+#: crowd them out for good. Longer fields are encoded each time.
+_CACHE_BYTES: Final = 1 << 20
+_CACHEABLE_SIZE: Final = 2048
 
 _huffman: Final = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
 _static_fields: dict[tuple[bytes, bytes], int] = {}
@@ -57,50 +84,89 @@ for _index, (_name, _value) in enumerate(HeaderTable.STATIC_TABLE, start=1):
     _static_fields.setdefault((_name, _value), _index)
     _static_names.setdefault(_name, _index)
 _cache: dict[tuple[bytes, bytes], bytes] = {}
+_cache_size = 0
 #: How many recent request blocks a connection remembers, and up to what size (literals decode to new bytes).
 _REMEMBERED_BLOCKS: Final = 8
 _REMEMBERED_SIZE: Final = 1024
 
 
-class StaticTableEncoder:
-    """A stand-in for `hpack.Encoder` on an h2 connection (`conn.encoder`): encodes header blocks statelessly.
+class ResponseEncoder:
+    """A stand-in for `hpack.Encoder` on an h2 connection (`conn.encoder`): its dynamic table is only added to.
 
     h2 calls `encode` for every block it sends and sets `header_table_size` when the peer's
-    SETTINGS_HEADER_TABLE_SIZE changes; the table stays at 0 whatever the peer allows, which any limit admits.
+    SETTINGS_HEADER_TABLE_SIZE changes.
     """
 
-    __slots__ = ("_announced",)
+    __slots__ = ("_indexed", "_insertions", "_limit", "_resized", "_used")
 
     def __init__(self) -> None:
-        self._announced = False
+        self._limit = _DEFAULT_TABLE_SIZE
+        self._used = 0
+        self._insertions = 0
+        #: Each indexed field and the order it was added in (0 for the first).
+        self._indexed: dict[tuple[bytes, bytes], int] = {}
+        self._resized = False
 
     @property
     def header_table_size(self) -> int:
-        return 0
+        return self._limit
 
     @header_table_size.setter
     def header_table_size(self, value: int) -> None:
-        # A table of 0 fits in any size the peer allows, but a decoder whose limit was lowered may insist on
-        # a size update at the start of the next block (nghttp2 does): the update to 0 is sent again.
-        self._announced = False
+        # A larger allowance changes nothing (our table may stay smaller than the peer allows); a smaller one
+        # empties it, and the next block says so.
+        if value < self._limit:
+            self._limit = value
+            self._used = self._insertions = 0
+            self._indexed.clear()
+            self._resized = True
 
     def encode(self, headers: Iterable[tuple[bytes, bytes]], huffman: bool = True) -> bytes:  # noqa: FBT001, FBT002 - hpack's signature
         parts: list[bytes] = []
-        if not self._announced:
-            self._announced = True
+        if self._resized:
+            self._resized = False
             parts.append(_TABLE_SIZE_ZERO)
-        cache = _cache
+            if self._limit:
+                parts.append(_integer(self._limit, 5, _SIZE_UPDATE))
+        indexed = self._indexed
         for name, value in headers:
             key = (name, value)
-            encoded = cache.get(key)
-            if encoded is None:
-                encoded = encode_field(name, value)
-                if len(name) + len(value) <= _CACHEABLE_SIZE and name not in _SENSITIVE:
-                    if len(cache) >= _CACHE_ENTRIES:
-                        cache.clear()
-                    cache[key] = encoded
-            parts.append(encoded)
+            order = indexed.get(key)
+            if order is not None:
+                parts.append(_integer(_FIRST_DYNAMIC + self._insertions - 1 - order, 7, _INDEXED))
+                continue
+            encoded = _cache.get(key)
+            if encoded is None:  # the first time this process sends it (or a secret, or a long field)
+                parts.append(_remember(key))
+            elif name not in _VOLATILE and key not in _static_fields and self._add(key):
+                parts.append(_encode_incremental(name, value))
+            else:
+                parts.append(encoded)
         return b"".join(parts)
+
+    def _add(self, key: tuple[bytes, bytes]) -> bool:
+        """Index `key` if it fits without evicting anything, and takes no more than half the table."""
+        size = len(key[0]) + len(key[1]) + _ENTRY_OVERHEAD
+        if self._used + size > self._limit or 2 * size > self._limit:
+            return False
+        self._indexed[key] = self._insertions
+        self._insertions += 1
+        self._used += size
+        return True
+
+
+def _remember(key: tuple[bytes, bytes]) -> bytes:
+    global _cache_size  # noqa: PLW0603 - the process-wide cache's byte count
+    name, value = key
+    encoded = encode_field(name, value)
+    size = len(name) + len(value) + len(encoded)
+    if size <= _CACHEABLE_SIZE and name not in _SENSITIVE:
+        if _cache_size + size > _CACHE_BYTES:
+            _cache.clear()
+            _cache_size = 0
+        _cache[key] = encoded
+        _cache_size += size
+    return encoded
 
 
 def encode_field(name: bytes, value: bytes) -> bytes:
@@ -111,20 +177,33 @@ def encode_field(name: bytes, value: bytes) -> bytes:
     pattern = _NEVER_INDEXED if name in _SENSITIVE else _NOT_INDEXED
     name_index = _static_names.get(name)
     if name_index is not None:
-        head = encode_integer(name_index, 4)
-        head[0] |= pattern
-        return bytes(head) + _string(value)
+        return _integer(name_index, 4, pattern) + _string(value)
     return bytes((pattern,)) + _string(name) + _string(value)
+
+
+def _encode_incremental(name: bytes, value: bytes) -> bytes:
+    """Section 6.2.1: a literal the decoder adds to its dynamic table."""
+    name_index = _static_names.get(name)
+    if name_index is not None:
+        return _integer(name_index, 6, _INCREMENTAL) + _string(value)
+    return bytes((_INCREMENTAL,)) + _string(name) + _string(value)
+
+
+def _integer(value: int, prefix_bits: int, pattern: int) -> bytes:
+    """Section 5.1: `value` in a prefix of `prefix_bits`, the first byte's other bits set to `pattern`."""
+    if value < (1 << prefix_bits) - 1:
+        return bytes((pattern | value,))
+    encoded = encode_integer(value, prefix_bits)
+    encoded[0] |= pattern
+    return bytes(encoded)
 
 
 def _string(data: bytes) -> bytes:
     """Section 5.2: a string literal, huffman-coded when that is shorter."""
     coded = _huffman.encode(data)
     if len(coded) < len(data):
-        length = encode_integer(len(coded), 7)
-        length[0] |= _HUFFMAN
-        return bytes(length) + coded
-    return bytes(encode_integer(len(data), 7)) + data
+        return _integer(len(coded), 7, _HUFFMAN) + coded
+    return _integer(len(data), 7, 0) + data
 
 
 class _CountedTable(HeaderTable):

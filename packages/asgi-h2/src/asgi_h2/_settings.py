@@ -10,7 +10,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.settings import SettingCodes, Settings
 
-from ._hpack import RepeatAwareDecoder, StaticTableEncoder
+from ._hpack import RepeatAwareDecoder, ResponseEncoder
 
 #: RFC 9113 section 6.9.2: the window every stream and the connection start with.
 DEFAULT_WINDOW = 65535
@@ -70,7 +70,7 @@ def new_connection(config: Config, *, connect_protocol: bool) -> H2Connection:
         },
     )
     # Duck-typed for hpack's Encoder: h2 only calls `encode` and sets `header_table_size`.
-    conn.encoder = StaticTableEncoder()  # type: ignore[assignment]
+    conn.encoder = ResponseEncoder()  # type: ignore[assignment]
     conn.decoder = RepeatAwareDecoder()
     conn.max_inbound_frame_size = config.http2_max_frame_size
     # The HPACK decoder enforces the header list size while decoding (the defence against HPACK bombs).
