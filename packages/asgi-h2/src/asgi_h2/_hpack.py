@@ -97,14 +97,15 @@ class ResponseEncoder:
     SETTINGS_HEADER_TABLE_SIZE changes.
     """
 
-    __slots__ = ("_indexed", "_insertions", "_limit", "_resized", "_used")
+    __slots__ = ("_added", "_indexed", "_limit", "_resized", "_used")
 
     def __init__(self) -> None:
         self._limit = _DEFAULT_TABLE_SIZE
         self._used = 0
-        self._insertions = 0
-        #: Each indexed field and the order it was added in (0 for the first).
-        self._indexed: dict[tuple[bytes, bytes], int] = {}
+        #: The fields in the table, oldest first, and each one's encoding as an indexed field. The encodings
+        #: change with every addition (the newest entry is 62); additions are rare, lookups are per response.
+        self._added: list[tuple[bytes, bytes]] = []
+        self._indexed: dict[tuple[bytes, bytes], bytes] = {}
         self._resized = False
 
     @property
@@ -117,7 +118,8 @@ class ResponseEncoder:
         # empties it, and the next block says so.
         if value < self._limit:
             self._limit = value
-            self._used = self._insertions = 0
+            self._used = 0
+            self._added.clear()
             self._indexed.clear()
             self._resized = True
 
@@ -131,9 +133,9 @@ class ResponseEncoder:
         indexed = self._indexed
         for name, value in headers:
             key = (name, value)
-            order = indexed.get(key)
-            if order is not None:
-                parts.append(_integer(_FIRST_DYNAMIC + self._insertions - 1 - order, 7, _INDEXED))
+            encoded = indexed.get(key)
+            if encoded is not None:
+                parts.append(encoded)
                 continue
             encoded = _cache.get(key)
             if encoded is None:  # the first time this process sends it (or a secret, or a long field)
@@ -149,9 +151,11 @@ class ResponseEncoder:
         size = len(key[0]) + len(key[1]) + _ENTRY_OVERHEAD
         if self._used + size > self._limit or 2 * size > self._limit:
             return False
-        self._indexed[key] = self._insertions
-        self._insertions += 1
         self._used += size
+        self._added.append(key)
+        indexed = self._indexed
+        for position, field in enumerate(reversed(self._added)):
+            indexed[field] = _integer(_FIRST_DYNAMIC + position, 7, _INDEXED)
         return True
 
 
