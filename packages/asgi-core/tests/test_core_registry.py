@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from asgi_core import PROTOCOLS_GROUP, UPGRADES_GROUP, Registry, ServerContext, UpgradeRequest
+from asgi_core import PROTOCOLS_GROUP, UPGRADES_GROUP, ProxyHeader, Registry, ServerContext, UpgradeRequest
 from asgi_core import _registry as registry_module
 
 
@@ -32,7 +32,7 @@ class FakeProtocol:
     name: str = "fake"
     alpn: tuple[str, ...] = ("fake/1",)
 
-    def create_protocol(self, context: ServerContext) -> asyncio.Protocol:
+    def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
         return asyncio.Protocol()
 
 

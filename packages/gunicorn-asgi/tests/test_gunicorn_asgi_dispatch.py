@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import trustme
-from asgi_core import Config, Registry, ServerContext
+from asgi_core import Config, ProxyHeader, Registry, ServerContext
 from gunicorn_asgi import StartupError
 from gunicorn_asgi._dispatch import H2_PREFACE, Dispatcher, ProtocolPlan, plan_protocols
 from gunicorn_asgi._listen import Acceptor, ConnectionSet
@@ -51,13 +51,16 @@ class Answering(asyncio.Protocol):
     def shutdown(self) -> None:
         self.transport.close()
 
+    def going_away(self) -> None:
+        self.transport.close()
+
 
 @dataclass
 class Plugin:
     name: str
     alpn: tuple[str, ...]
 
-    def create_protocol(self, context: ServerContext) -> asyncio.Protocol:
+    def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
         return Answering(self.name, context)
 
 

@@ -7,14 +7,16 @@ own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to fi
 
 from .__about__ import __version__
 from ._config import Config, describe_settings, parse_networks
-from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted, set_proxied_addresses
+from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
 from ._deadline import Deadline
 from ._errors import ClientDisconnected, ConfigError, InvalidMessage
+from ._fields import has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._messages import validate_headers
+from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
@@ -40,6 +42,9 @@ __all__ = [
     "LifespanFailure",
     "Message",
     "ProtocolPlugin",
+    "ProxyHeader",
+    "ProxyHeaderError",
+    "ProxyPeek",
     "Receive",
     "Registry",
     "RequestCycle",
@@ -59,12 +64,15 @@ __all__ = [
     "build_websocket_scope",
     "decode_path",
     "describe_settings",
+    "has_control_character",
     "http_date",
+    "is_field_value",
+    "is_token",
     "parse_networks",
+    "parse_proxy_header",
     "peer_in",
     "peer_is_trusted",
     "serve",
-    "set_proxied_addresses",
     "split_target",
     "validate_headers",
 ]

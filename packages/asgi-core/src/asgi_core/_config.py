@@ -93,6 +93,13 @@ class Config:
     write_buffer_high_water: int = _setting(
         64 * 1024, "Bytes queued for a client before a sending app waits for them to drain.", minimum=1024
     )
+    drain_idle_grace: float = _setting(
+        3.0,
+        "Seconds an idle keep-alive connection stays open once the server starts draining (graceful stop, "
+        "max_requests, reload): a request its client sends meanwhile is still served, with `Connection: close`, "
+        "instead of meeting a closed connection. Capped by the graceful timeout.",
+        minimum=0,
+    )
     disconnect_grace_period: float | None = _setting(
         5.0,
         "Seconds an app still handling a request whose client went away (before the response completed) gets "

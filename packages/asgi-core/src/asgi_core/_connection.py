@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ._config import Config, Network
+from ._proxy import ProxyHeader
 from ._transport import Transport
 from ._types import Address, Headers
 
@@ -23,15 +24,17 @@ class ConnectionInfo:
     alpn_protocol: str | None = None
 
     @classmethod
-    def from_transport(cls, transport: Transport) -> ConnectionInfo:
+    def from_transport(cls, transport: Transport, proxy: ProxyHeader | None = None) -> ConnectionInfo:
+        """The connection's facts from its transport; addresses a trusted PROXY header announced win over
+        the socket's (a LOCAL or UNKNOWN header announces none: the proxy's own connection keeps its own)."""
         tls = transport.get_extra_info("ssl_object")
-        client = _address(transport.get_extra_info("peername"))
-        server = _address(transport.get_extra_info("sockname"))
-        if _proxied:
-            sock = transport.get_extra_info("socket")
-            announced = _proxied.get(sock.fileno()) if sock is not None else None
-            if announced is not None:
-                client, server = announced
+        client: Address | None
+        server: Address | None
+        if proxy is not None and proxy.client is not None:
+            client, server = proxy.client, proxy.server
+        else:
+            client = _address(transport.get_extra_info("peername"))
+            server = _address(transport.get_extra_info("sockname"))
         return cls(
             client=client,
             server=server,
@@ -42,20 +45,6 @@ class ConnectionInfo:
 
     def with_peer(self, client: Address | None, scheme: str) -> ConnectionInfo:
         return replace(self, client=client, scheme=scheme)
-
-
-#: Addresses a PROXY protocol header (HAProxy, load balancers) announced, by socket file descriptor. The server
-#: that read the header records them before the connection's protocol starts and clears the entry for every
-#: other connection it accepts, so a reused descriptor never inherits a stale address.
-_proxied: dict[int, tuple[Address | None, Address | None]] = {}
-
-
-def set_proxied_addresses(fd: int, addresses: tuple[Address | None, Address | None] | None) -> None:
-    """Record the (client, server) addresses a PROXY header gave for socket `fd`, or forget them (`None`)."""
-    if addresses is None:
-        _proxied.pop(fd, None)
-    else:
-        _proxied[fd] = addresses
 
 
 def _address(raw: object) -> Address | None:

@@ -33,10 +33,27 @@ class AccessRecord:
 
 
 class ServerConnection(Protocol):
-    """What a server needs from each live connection to shut down gracefully."""
+    """What a server needs from each live connection to drain it without losing a request.
+
+    A drain has two steps, and a connection that finishes its work in between closes itself:
+
+    1. `shutdown()`, as soon as the server stops accepting: take no new work the peer cannot retry. Requests in
+       flight finish and their responses say the connection ends (`Connection: close`, GOAWAY). An idle
+       HTTP/1.1 connection is *not* closed under its client, which may be sending its next request right now:
+       it stays open for `Config.drain_idle_grace` seconds, answers one more request with `Connection: close`,
+       and closes when the grace passes idle. HTTP/2 sends GOAWAY with the highest stream id, then, after a
+       PING round trip, the real last stream id (RFC 9113 section 6.8). WebSocket sessions carry on.
+    2. `going_away()`, when the drain's time is nearly up: end what is still open, telling both sides. The
+       app's `receive()` returns `http.disconnect` / `websocket.disconnect`, WebSockets are closed with 1001
+       (1012 when the server restarts), HTTP/2 streams are reset, and the connection closes soon after,
+       whatever the app does.
+    """
 
     def shutdown(self) -> None:
-        """Stop taking new requests: close now if idle, else once in-flight work is done."""
+        """Start draining: finish in-flight work, take no new work, close once idle (see the class doc)."""
+
+    def going_away(self) -> None:
+        """The drain's time is up: tell the app and the peer, and close."""
 
 
 @dataclass
@@ -66,6 +83,12 @@ class ServerContext:
     loop: asyncio.AbstractEventLoop | None = None
 
     def drain_connections(self) -> None:
+        """Step 1 of the drain (see `ServerConnection`) for every connection; new ones start in it."""
         self.draining = True
         for connection in list(self.connections):
             connection.shutdown()
+
+    def close_connections(self) -> None:
+        """Step 2 of the drain: every connection still open is told the server is going away."""
+        for connection in list(self.connections):
+            connection.going_away()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ._config import Config
 from ._connection import ConnectionInfo
+from ._proxy import ProxyHeader
 from ._types import Headers
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ class ProtocolPlugin(Protocol):
     #: ALPN identifiers this protocol answers to over TLS (`h2`, `http/1.1`); empty for none.
     alpn: tuple[str, ...]
 
-    def create_protocol(self, context: ServerContext) -> asyncio.Protocol: ...
+    def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
+        """A protocol for one new connection; `proxy` is the PROXY header its server read from it, if any,
+        whose addresses the protocol's `ConnectionInfo` takes (`ConnectionInfo.from_transport(t, proxy)`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,11 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 
     origin-form `/a?b` and asterisk-form `*` keep their path; absolute-form `http://host/a?b` is reduced to its
     path, as RFC 9112 section 3.2.2 asks a server to treat it; authority-form (CONNECT) has no path of its own.
+    A fragment (`#...`) is never part of a request target (RFC 9112 section 3.2, RFC 3986 section 3.5): a
+    client that sends one anyway gets it dropped, not folded into the path or the query.
     """
+    if b"#" in target:
+        target = target.partition(b"#")[0]
     raw_path, _, query = target.partition(b"?")
     if raw_path[:1] == b"/" or raw_path == b"*":
         return raw_path, query

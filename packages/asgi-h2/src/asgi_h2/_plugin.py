@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from asgi_core import ServerContext
+from asgi_core import ProxyHeader, ServerContext
 
 from ._protocol import PREFACE, H2Protocol
 
@@ -16,8 +16,8 @@ class H2Plugin:
     name = "h2"
     alpn = ("h2",)
 
-    def create_protocol(self, context: ServerContext) -> asyncio.Protocol:
-        return H2Protocol(context)
+    def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
+        return H2Protocol(context, proxy=proxy)
 
 
 PLUGIN = H2Plugin()

@@ -23,6 +23,7 @@ from asgi_core import (
     ConnectionInfo,
     FlowControl,
     Headers,
+    ProxyHeader,
     RequestCycle,
     ServerContext,
     Transport,
@@ -72,9 +73,15 @@ class H2Protocol(asyncio.Protocol):
     flow: FlowControl
 
     def __init__(
-        self, context: ServerContext, *, limits: H2Limits | None = None, upgrade: UpgradeRequest | None = None
+        self,
+        context: ServerContext,
+        *,
+        limits: H2Limits | None = None,
+        upgrade: UpgradeRequest | None = None,
+        proxy: ProxyHeader | None = None,
     ) -> None:
         self.context = context
+        self._proxy = proxy
         self.config = context.config
         self.limits = limits or H2Limits()
         self.streams: dict[int, OutboundStream] = {}
@@ -98,7 +105,7 @@ class H2Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self._conn_info = ConnectionInfo.from_transport(self.transport)
+        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
             set_limits(high=self.config.write_buffer_high_water)
@@ -184,6 +191,12 @@ class H2Protocol(asyncio.Protocol):
             GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR).serialize()
         )
         self._close_if_done()
+
+    def going_away(self) -> None:
+        """The drain is over: streams still open are cut (their apps see `http.disconnect`) as it closes."""
+        self.shutdown()
+        self._flush()
+        self._close()
 
     # ---- for the streams -----------------------------------------------------------------------------
 

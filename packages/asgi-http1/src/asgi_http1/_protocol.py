@@ -16,6 +16,7 @@ from asgi_core import (
     ConnectionInfo,
     Deadline,
     FlowControl,
+    ProxyHeader,
     RequestCycle,
     ServerContext,
     Transport,
@@ -54,8 +55,11 @@ class HTTP1Protocol(asyncio.Protocol):
     flow: FlowControl
     engine: Engine
 
-    def __init__(self, context: ServerContext, parser: str | None = None) -> None:
+    def __init__(
+        self, context: ServerContext, parser: str | None = None, *, proxy: ProxyHeader | None = None
+    ) -> None:
         self.context = context
+        self._proxy = proxy
         self.config = context.config
         self._engine_factory: EngineFactory = select_engine(parser)
         self.cycle: RequestCycle | None = None
@@ -74,7 +78,7 @@ class HTTP1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self._conn_info = ConnectionInfo.from_transport(self.transport)
+        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy)
         self._sendfile = self._conn_info.tls is None and isinstance(self.loop, asyncio.BaseEventLoop)
         self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
@@ -144,6 +148,10 @@ class HTTP1Protocol(asyncio.Protocol):
         # the head deadline to arrive and is answered with `Connection: close`.
         if self.cycle is None and not self._head_deadline_armed:
             self.transport.close()
+
+    def going_away(self) -> None:
+        """The drain is over: closing makes a request still in flight see `http.disconnect`."""
+        self.transport.close()
 
     # ---- events --------------------------------------------------------------------------------------
 

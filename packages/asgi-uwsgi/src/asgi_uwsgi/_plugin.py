@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from asgi_core import ServerContext
+from asgi_core import ProxyHeader, ServerContext
 
 from ._protocol import UwsgiProtocol
 
@@ -14,8 +14,8 @@ class UwsgiPlugin:
     name = "uwsgi"
     alpn: tuple[str, ...] = ()  # uWSGI is never negotiated over TLS: the front end is chosen by configuration
 
-    def create_protocol(self, context: ServerContext) -> asyncio.Protocol:
-        return UwsgiProtocol(context)
+    def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
+        return UwsgiProtocol(context, proxy=proxy)
 
 
 PLUGIN = UwsgiPlugin()

@@ -19,7 +19,7 @@ import enum
 import socket
 import struct
 
-from asgi_core import ConnectionInfo, FlowControl, RequestCycle, ServerContext, Transport, peer_in
+from asgi_core import ConnectionInfo, FlowControl, ProxyHeader, RequestCycle, ServerContext, Transport, peer_in
 
 from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ParseError, Request
 from ._parser import CLOSED, UwsgiParser
@@ -46,7 +46,10 @@ class UwsgiProtocol(asyncio.Protocol):
     transport: Transport
     flow: FlowControl
 
-    def __init__(self, context: ServerContext, *, max_vars_size: int = MAX_VARS_SIZE) -> None:
+    def __init__(
+        self, context: ServerContext, *, max_vars_size: int = MAX_VARS_SIZE, proxy: ProxyHeader | None = None
+    ) -> None:
+        self._proxy = proxy
         self.context = context
         self.config = context.config
         self.parser = UwsgiParser(max_vars_size=max_vars_size)
@@ -62,7 +65,7 @@ class UwsgiProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self._conn_info = ConnectionInfo.from_transport(self.transport)
+        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy)
         client = self._conn_info.client
         if client is None:
             self._peer = "a unix socket"
@@ -124,6 +127,10 @@ class UwsgiProtocol(asyncio.Protocol):
         """Close now if no request has arrived; a request in flight finishes (its close ends it anyway)."""
         if self.phase is _Phase.HEAD:
             self._close()
+
+    def going_away(self) -> None:
+        """The drain is over: closing makes a request still in flight see `http.disconnect`."""
+        self._close()
 
     # ---- events --------------------------------------------------------------------------------------
 

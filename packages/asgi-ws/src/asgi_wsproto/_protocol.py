@@ -151,6 +151,9 @@ class WebSocketProtocol(asyncio.Protocol):
         elif self.session is not None and self.session.state is SessionState.HANDSHAKE:
             self._pending_shutdown = self._shutdown_close()
 
+    def going_away(self) -> None:
+        self.shutdown()
+
     def _shutdown_close(self) -> tuple[int, str]:
         if self.context.restarting:
             return 1012, "server restarting"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgi_core import ConnectionInfo, ProtocolPlugin, Registry, ServerContext, peer_is_trusted
+from asgi_core import ConnectionInfo, ProtocolPlugin, ProxyHeader, Registry, ServerContext, peer_is_trusted
 
 from ._config_map import setting
 from ._errors import StartupError
@@ -100,22 +100,23 @@ class Dispatcher:
         self.plan = plan
         self.context = context
 
-    def protocol_factory(self, *, tls: bool) -> Callable[[], asyncio.Protocol]:
+    def protocol_factory(self, *, tls: bool) -> Callable[[ProxyHeader | None], asyncio.Protocol]:
         """The factory for a listener's connections: the protocol itself when nothing needs choosing."""
         needs_choice = (
             len(set(map(id, self.plan.by_alpn.values()))) > 1 if tls else bool(self.plan.prior_knowledge)
         )
         if needs_choice:
-            return lambda: _Chooser(self)
+            return lambda proxy: _Chooser(self, proxy)
         default, context = self.plan.default, self.context
-        return lambda: default.create_protocol(context)
+        return lambda proxy: default.create_protocol(context, proxy)
 
 
 class _Chooser(asyncio.Protocol):
     """Holds a connection until its protocol is known, then hands it over with the bytes it has read."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, proxy: ProxyHeader | None) -> None:
         self._dispatcher = dispatcher
+        self._proxy = proxy
         self._context = dispatcher.context
         self._buffer = b""
         self._timer: asyncio.TimerHandle | None = None
@@ -129,7 +130,7 @@ class _Chooser(asyncio.Protocol):
         if tls is not None:
             self._switch(plan.by_alpn.get(tls.selected_alpn_protocol() or "", plan.default))
             return
-        client = ConnectionInfo.from_transport(transport).client  # type: ignore[arg-type]
+        client = ConnectionInfo.from_transport(transport, self._proxy).client  # type: ignore[arg-type]
         if not peer_is_trusted(self._context.config, client):
             self._switch(plan.default)  # h2c only for trusted peers; everyone else gets plain HTTP/1.x
             return
@@ -164,6 +165,9 @@ class _Chooser(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def going_away(self) -> None:
+        self.shutdown()
+
     def _refuse(self) -> None:
         if self._transport is not None:
             self._transport.write(_BAD_PREFACE)
@@ -181,7 +185,7 @@ class _Chooser(asyncio.Protocol):
         self._stop_sniffing()
         transport = self._transport
         assert transport is not None  # noqa: S101 - only called after connection_made
-        protocol = plugin.create_protocol(self._context)
+        protocol = plugin.create_protocol(self._context, self._proxy)
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         data, self._buffer = self._buffer, b""

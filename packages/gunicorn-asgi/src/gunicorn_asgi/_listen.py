@@ -17,9 +17,15 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from asgi_core import Address, ServerConnection, peer_in, set_proxied_addresses
-
-from ._proxy_protocol import ProxyHeaderError, read_header
+from asgi_core import (
+    Address,
+    ProxyHeader,
+    ProxyHeaderError,
+    ProxyPeek,
+    ServerConnection,
+    parse_proxy_header,
+    peer_in,
+)
 
 #: Connections taken per readiness event before giving the loop back to the connections already open.
 _ACCEPT_BATCH = 64
@@ -61,7 +67,7 @@ class Acceptor:
         self,
         sockets: list[socket.socket],
         *,
-        factory: Callable[[], asyncio.Protocol],
+        factory: Callable[[ProxyHeader | None], asyncio.Protocol],
         connections: ConnectionSet,
         limit: int,
         ssl_context: ssl.SSLContext | None,
@@ -163,14 +169,22 @@ class Acceptor:
 
     async def _connect(self, sock: socket.socket, address: object) -> None:
         try:
-            if self._proxy is not None and not await self._read_proxy_header(sock, address, self._proxy):
-                sock.close()
-                return
+            header: ProxyHeader | None = None
+            if self._proxy is not None:
+                found = await self._read_proxy_header(sock, address, self._proxy)
+                if found is False:
+                    sock.close()
+                    return
+                header = found if isinstance(found, ProxyHeader) else None
+            factory = self._factory
             if self._ssl is None:
-                await self._loop.connect_accepted_socket(self._factory, sock)
+                await self._loop.connect_accepted_socket(lambda: factory(header), sock)
             else:
                 await self._loop.connect_accepted_socket(
-                    self._factory, sock, ssl=self._ssl, ssl_handshake_timeout=self._handshake_timeout
+                    lambda: factory(header),
+                    sock,
+                    ssl=self._ssl,
+                    ssl_handshake_timeout=self._handshake_timeout,
                 )
         except (OSError, asyncio.TimeoutError) as exc:
             # TLS handshakes that fail or time out, peers that vanish: routine on the internet.
@@ -183,11 +197,11 @@ class Acceptor:
             self._pending -= 1
             self._on_leave()
 
-    async def _read_proxy_header(self, sock: socket.socket, address: object, policy: ProxyPolicy) -> bool:
-        fd = sock.fileno()
-        set_proxied_addresses(fd, None)
+    async def _read_proxy_header(
+        self, sock: socket.socket, address: object, policy: ProxyPolicy
+    ) -> ProxyHeader | bool | None:
         if not peer_in(policy.trusted, _peer(address)):
-            return True  # untrusted peers' bytes reach the protocol as they are: a PROXY line is a bad request
+            return None  # untrusted peers' bytes reach the protocol as they are: a PROXY line is a bad request
         try:
             header = await read_header(sock, v1=policy.v1, v2=policy.v2, timeout=policy.timeout)
         except ProxyHeaderError as exc:
@@ -196,9 +210,7 @@ class Acceptor:
         except TimeoutError:
             self._log.debug("closing connection from %s: no PROXY header in time", _peer(address))
             return False
-        if header is not None and header.client is not None:
-            set_proxied_addresses(fd, (header.client, header.server))
-        return True
+        return header
 
 
 def _peer(address: object) -> Address | None:
@@ -207,3 +219,57 @@ def _peer(address: object) -> Address | None:
     if isinstance(address, str) and address:
         return (address, None)
     return None  # an unnamed Unix-socket peer
+
+
+_PROXY_PEEK_SIZE = 4096 + 16
+
+
+async def read_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:
+    """Consume a PROXY header from a freshly accepted non-blocking socket, leaving every byte after it.
+
+    Returns `None` when the connection does not start with one. Raises `ProxyHeaderError` for a malformed
+    header, `TimeoutError` when none arrives in time and `ConnectionError` when the peer goes away first.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    seen = -1
+    while True:
+        try:
+            data = sock.recv(_PROXY_PEEK_SIZE, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            data = None
+        if data == b"":
+            raise ConnectionResetError("the peer closed before sending a PROXY header")
+        if data is not None:
+            result = parse_proxy_header(data, v1=v1, v2=v2)
+            if result is ProxyPeek.ABSENT:
+                return None
+            if isinstance(result, ProxyHeader):
+                sock.recv(result.length)  # peeked, so all of it is there to take
+                return result
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError("no complete PROXY header in time")
+        if data is not None and len(data) == seen:
+            # Readiness stays set while peeked bytes sit unread; wait for more to arrive instead of spinning.
+            await asyncio.sleep(min(0.01, remaining))
+            continue
+        seen = -1 if data is None else len(data)
+        await _readable(loop, sock, remaining)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket, timeout: float) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await asyncio.wait_for(ready, timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutError("no complete PROXY header in time") from None
+    finally:
+        loop.remove_reader(fd)

@@ -6,7 +6,7 @@ import ipaddress
 import struct
 
 import pytest
-from gunicorn_asgi._proxy_protocol import Peek, ProxyHeader, ProxyHeaderError, parse_header
+from asgi_core._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,20 +42,20 @@ CASES = [
 
 @pytest.mark.parametrize(("header", "client", "server"), CASES)
 def test_headers_whole_and_byte_by_byte(header: bytes, client: object, server: object) -> None:
-    result = parse_header(header + REST)
+    result = parse_proxy_header(header + REST)
     assert result == ProxyHeader(len(header), client, server)  # type: ignore[arg-type]
     for end in range(len(header)):
-        assert parse_header(header[:end]) is Peek.NEED_DATA, end
+        assert parse_proxy_header(header[:end]) is ProxyPeek.NEED_DATA, end
 
 
 @pytest.mark.parametrize("data", [REST, b"\x16\x03\x01\x02\x00", b"POST / HTTP/1.1\r\n", b"PRI * HTTP/2.0\r\n"])
 def test_other_protocols_are_not_headers(data: bytes) -> None:
-    assert parse_header(data) is Peek.ABSENT
+    assert parse_proxy_header(data) is ProxyPeek.ABSENT
 
 
 def test_versions_can_be_turned_off() -> None:
-    assert parse_header(b"PROXY UNKNOWN\r\n", v1=False) is Peek.ABSENT
-    assert parse_header(v2(0x20, 0x11, bytes(12)), v2=False) is Peek.ABSENT
+    assert parse_proxy_header(b"PROXY UNKNOWN\r\n", v1=False) is ProxyPeek.ABSENT
+    assert parse_proxy_header(v2(0x20, 0x11, bytes(12)), v2=False) is ProxyPeek.ABSENT
 
 
 @pytest.mark.parametrize(
@@ -75,13 +75,13 @@ def test_versions_can_be_turned_off() -> None:
 )
 def test_malformed_headers_are_errors(header: bytes) -> None:
     with pytest.raises(ProxyHeaderError):
-        parse_header(header + REST)
+        parse_proxy_header(header + REST)
 
 
 @given(st.binary(max_size=300))
 def test_garbage_is_absent_incomplete_a_header_or_a_clear_error(data: bytes) -> None:
     try:
-        result = parse_header(data)
+        result = parse_proxy_header(data)
     except ProxyHeaderError:
         return
     if isinstance(result, ProxyHeader):
@@ -91,7 +91,7 @@ def test_garbage_is_absent_incomplete_a_header_or_a_clear_error(data: bytes) -> 
 @given(st.binary(max_size=64))
 def test_garbage_after_a_v2_signature(data: bytes) -> None:
     try:
-        result = parse_header(b"\r\n\r\n\x00\r\nQUIT\n" + data)
+        result = parse_proxy_header(b"\r\n\r\n\x00\r\nQUIT\n" + data)
     except ProxyHeaderError:
         return
-    assert result is Peek.NEED_DATA or isinstance(result, ProxyHeader)
+    assert result is ProxyPeek.NEED_DATA or isinstance(result, ProxyHeader)

@@ -1,20 +1,17 @@
-"""PROXY protocol v1 (text) and v2 (binary) headers, as HAProxy and load balancers send them.
+"""PROXY protocol v1 (text) and v2 (binary) headers, as HAProxy and load balancers send them: a sans-IO parser.
 
-The header precedes everything else on a connection, TLS handshake included. So it is read from the accepted
-socket before any transport exists: the bytes are peeked, and exactly the header's length is consumed, which
-leaves the rest (a ClientHello, a request) to the transport and protocol that follow. The parser itself is
-sans-IO: `parse_header(data, ...)` says "a header of n bytes", "no header", or "need more bytes".
+`parse_proxy_header(data, ...)` says "a header of n bytes", "no header", or "need more bytes"; the server that reads
+the header from a socket (`_accept.py`) consumes exactly that many bytes and hands the announced addresses to
+the connection's protocol with the connection itself (`ConnectionInfo.from_transport(transport, proxy)`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import ipaddress
-import socket
 from dataclasses import dataclass
 
-from asgi_core import Address
+from ._types import Address
 
 V1_PREFIX = b"PROXY "
 V1_MAX_LENGTH = 107  # the whole line with its CRLF, from the specification
@@ -23,10 +20,9 @@ V2_HEADER_LENGTH = 16
 #: Addresses and TLVs beyond this are refused rather than buffered (HAProxy's own TLVs stay far below it).
 V2_MAX_LENGTH = V2_HEADER_LENGTH + 4096
 _V2_ADDRESS_SIZES = {0x1: 12, 0x2: 36, 0x3: 216}  # AF_INET, AF_INET6, AF_UNIX with their ports
-_PEEK_SIZE = V2_MAX_LENGTH
 
 
-class Peek(enum.Enum):
+class ProxyPeek(enum.Enum):
     NEED_DATA = "need more bytes to decide"
     ABSENT = "no PROXY header: the connection starts with its own protocol"
 
@@ -44,25 +40,25 @@ class ProxyHeader:
     server: Address | None
 
 
-def parse_header(data: bytes, *, v1: bool = True, v2: bool = True) -> ProxyHeader | Peek:
+def parse_proxy_header(data: bytes, *, v1: bool = True, v2: bool = True) -> ProxyHeader | ProxyPeek:
     if not data:
-        return Peek.NEED_DATA
+        return ProxyPeek.NEED_DATA
     if v2 and data[:12] == V2_SIGNATURE[: min(len(data), 12)] and data[:1] == b"\r":
         if len(data) < V2_HEADER_LENGTH:
-            return Peek.NEED_DATA
+            return ProxyPeek.NEED_DATA
         return _parse_v2(data)
     if v1 and data[:6] == V1_PREFIX[: min(len(data), 6)] and data[:1] == b"P":
         if len(data) < len(V1_PREFIX):
-            return Peek.NEED_DATA
+            return ProxyPeek.NEED_DATA
         return _parse_v1(data)
-    return Peek.ABSENT
+    return ProxyPeek.ABSENT
 
 
-def _parse_v1(data: bytes) -> ProxyHeader | Peek:
+def _parse_v1(data: bytes) -> ProxyHeader | ProxyPeek:
     end = data.find(b"\r\n", 0, V1_MAX_LENGTH)
     if end < 0:
         if len(data) < V1_MAX_LENGTH:
-            return Peek.NEED_DATA
+            return ProxyPeek.NEED_DATA
         raise ProxyHeaderError("PROXY v1 line longer than 107 bytes")
     line = data[:end].decode("ascii", "replace")
     parts = line.split(" ")
@@ -92,7 +88,7 @@ def _v1_port(text: str, line: str) -> int:
     return int(text)
 
 
-def _parse_v2(data: bytes) -> ProxyHeader | Peek:
+def _parse_v2(data: bytes) -> ProxyHeader | ProxyPeek:
     version_command, family = data[12], data[13]
     length = V2_HEADER_LENGTH + int.from_bytes(data[14:16], "big")
     if version_command >> 4 != 2:  # noqa: PLR2004
@@ -100,7 +96,7 @@ def _parse_v2(data: bytes) -> ProxyHeader | Peek:
     if length > V2_MAX_LENGTH:
         raise ProxyHeaderError(f"PROXY v2 header of {length} bytes is longer than {V2_MAX_LENGTH}")
     if len(data) < length:
-        return Peek.NEED_DATA
+        return ProxyPeek.NEED_DATA
     command = version_command & 0x0F
     if command == 0x0:  # LOCAL: the proxy's own connection
         return ProxyHeader(length, None, None)
@@ -126,54 +122,3 @@ def _parse_v2(data: bytes) -> ProxyHeader | Peek:
 
 def _unix_path(raw: bytes) -> str:
     return raw.split(b"\x00", 1)[0].decode("utf-8", "replace")
-
-
-async def read_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:
-    """Consume a PROXY header from a freshly accepted non-blocking socket, leaving every byte after it.
-
-    Returns `None` when the connection does not start with one. Raises `ProxyHeaderError` for a malformed
-    header, `TimeoutError` when none arrives in time and `ConnectionError` when the peer goes away first.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    seen = -1
-    while True:
-        try:
-            data = sock.recv(_PEEK_SIZE, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            data = None
-        if data == b"":
-            raise ConnectionResetError("the peer closed before sending a PROXY header")
-        if data is not None:
-            result = parse_header(data, v1=v1, v2=v2)
-            if result is Peek.ABSENT:
-                return None
-            if isinstance(result, ProxyHeader):
-                sock.recv(result.length)  # peeked, so all of it is there to take
-                return result
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError("no complete PROXY header in time")
-        if data is not None and len(data) == seen:
-            # Readiness stays set while peeked bytes sit unread; wait for more to arrive instead of spinning.
-            await asyncio.sleep(min(0.01, remaining))
-            continue
-        seen = -1 if data is None else len(data)
-        await _readable(loop, sock, remaining)
-
-
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket, timeout: float) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-    fd = sock.fileno()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await asyncio.wait_for(ready, timeout)
-    except asyncio.TimeoutError:
-        raise TimeoutError("no complete PROXY header in time") from None
-    finally:
-        loop.remove_reader(fd)

@@ -1,0 +1,33 @@
+"""The grammar of HTTP fields (RFC 9110 section 5), for every protocol that reads or writes them.
+
+A field name is a token; a field value is visible characters and obs-text, with spaces and tabs only between
+them. Control characters other than HTAB (NUL, CR, LF, BEL, DEL, ...) are never part of a valid value, on any
+protocol: HTTP/1.1 answers 400, HTTP/2 resets the stream, uWSGI refuses the request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+#: RFC 9110 section 5.6.2: tchar.
+TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+#: RFC 9110 section 5.5: field-value, with its leading and trailing whitespace already removed by the parser.
+FIELD_VALUE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]++(?:[ \t]++[\x21-\x7e\x80-\xff]++)*+)?")
+#: Any byte that may not appear anywhere in a field value, whitespace trimming or not.
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def is_token(name: bytes) -> bool:
+    """Whether `name` is a valid field name (or method): one or more tchar."""
+    return TOKEN.fullmatch(name) is not None
+
+
+def has_control_character(value: bytes) -> bool:
+    """Whether `value` holds a control character other than HTAB, which makes any field value invalid."""
+    return _CONTROL.search(value) is not None
+
+
+def is_field_value(value: bytes) -> bool:
+    """Whether `value` is a valid, trimmed field value."""
+    return FIELD_VALUE.fullmatch(value) is not None
