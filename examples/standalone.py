@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+import asgi_core
 from asgi_core import Config, Receive, Scope, Send, serve
 from asgi_http1 import HTTP1Protocol
 
@@ -45,7 +46,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def announce(server: asyncio.Server) -> None:
+def announce(server: asgi_core.Server) -> None:
     host, port = server.sockets[0].getsockname()[:2]
     print(f"Serving on http://{host}:{port}", flush=True)
 

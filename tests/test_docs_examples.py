@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import asgi_core
 import pytest
 from asgi_core import Config, Receive, Registry, Scope, Send, ServerContext, describe_settings, serve
 from asgi_http1 import HTTP1Protocol
@@ -326,7 +327,7 @@ class BackendThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
 
-        def ready(server: asyncio.Server) -> None:
+        def ready(server: asgi_core.Server) -> None:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,7 @@ import h2.events
 import httpx
 import pytest
 import trustme
-from asgi_core import Config, Receive, Scope, Send, ServerContext, serve
-from asgi_h2 import H2Protocol, is_h2_preface, prior_knowledge_allowed
-from asgi_http1 import HTTP1Protocol
+from asgi_core import Config, Receive, Scope, Send, serve
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from wsproto.connection import Connection, ConnectionType
@@ -169,54 +168,20 @@ async def websocket_echo(receive: Receive, send: Send) -> None:
         await send({"type": "websocket.send", "text": "echo: " + message["text"]})
 
 
-class Switch(asyncio.Protocol):
-    """The protocol choice gunicorn-asgi's dispatcher makes, reduced to the minimum for these tests."""
-
-    def __init__(self, context: ServerContext) -> None:
-        self.context = context
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        tls = transport.get_extra_info("ssl_object")
-        if tls is not None:
-            h2_chosen = tls.selected_alpn_protocol() == "h2"
-            self._become(H2Protocol(self.context) if h2_chosen else HTTP1Protocol(self.context))
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        verdict = is_h2_preface(self.buffer)
-        if verdict is None:
-            return
-        assert self.transport is not None
-        client = self.transport.get_extra_info("peername")
-        if verdict and prior_knowledge_allowed(self.context.config, (client[0], client[1])):
-            self._become(H2Protocol(self.context))
-        else:
-            self._become(HTTP1Protocol(self.context))
-
-    def _become(self, protocol: asyncio.Protocol) -> None:
-        assert self.transport is not None
-        self.transport.set_protocol(protocol)
-        protocol.connection_made(self.transport)
-        if self.buffer:
-            protocol.data_received(self.buffer)
-
-
 @asynccontextmanager
 async def running(
     *, tls: ssl.SSLContext | None = None, config: Config | None = None, stop: asyncio.Event | None = None
 ) -> AsyncIterator[int]:
+    """asgi-core's Server as `serve()` runs it: HTTP/1.1 and HTTP/2 chosen per connection (ALPN, the h2c
+    preface), exactly as in the Gunicorn worker."""
     stop = stop or asyncio.Event()
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve(
             app,
-            Switch,
             host="127.0.0.1",
             port=0,
-            config=config or Config(),
+            config=replace(config or Config(), http_protocols=("h2", "h1")),
             ssl_context=tls,
             stop=stop,
             ready=lambda server: ready.set_result(server.sockets[0].getsockname()[1]),

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import asgi_core
 import httpx
 import pytest
 from asgi_core import ASGIApp, Config, LifespanFailure, serve
@@ -37,7 +38,7 @@ def serving(app: ASGIApp, config: Config) -> Iterator[str]:
         stop = asyncio.Event()
         box["loop"], box["stop"] = asyncio.get_running_loop(), stop
 
-        def ready(server: asyncio.Server) -> None:
+        def ready(server: asgi_core.Server) -> None:
             box["url"] = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
             started.set()
 

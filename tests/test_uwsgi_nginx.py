@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asgi_core
 import httpx
 import pytest
 import trustme
@@ -97,7 +98,7 @@ class ThreadBackend(Backend):
         context = ServerContext(app=app, config=self._config)
         unix_server = await loop.create_unix_server(lambda: PLUGIN.create_protocol(context), str(self._path))
 
-        def ready(server: asyncio.Server) -> None:
+        def ready(server: asgi_core.Server) -> None:
             self.tcp = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
             self._ready.set()
 

@@ -99,9 +99,23 @@ def test_cleartext_http2_prior_knowledge(serve: ServerFactory) -> None:
             response = h2c.get(server.url("/scope"))
             assert response.http_version == "HTTP/2"
             assert response.json()["http_version"] == "2"
-    # A trusted peer speaking HTTP/1.1 to a prior-knowledge-only port is told so; with "both" it is served.
-    assert raw_exchange(only.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 400")
+    # A trusted peer speaking HTTP/1.1 to a prior-knowledge-only port gets HTTP/2's refusal of a bad preface
+    # (RFC 9113 section 3.4: GOAWAY with PROTOCOL_ERROR); with "both" it is served.
+    assert goaway_error(raw_exchange(only.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == 0x1
     assert httpx.get(both.url("/")).text == "ok"
+    # On the port serving both, a connection that starts HTTP/2's preface but breaks it is HTTP/2's to refuse
+    # too (h2spec 3.5/2), not answered as HTTP/1.1.
+    assert goaway_error(raw_exchange(both.port, b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")) == 0x1
+
+
+def goaway_error(data: bytes) -> int | None:
+    """The error code of the first GOAWAY frame in `data` (raw HTTP/2 frames), or None without one."""
+    while len(data) >= 9:
+        length, kind = int.from_bytes(data[:3], "big"), data[3]
+        if kind == 0x7:
+            return int.from_bytes(data[9 + 4 : 9 + 8], "big")
+        data = data[9 + length :]
+    return None
 
 
 def uwsgi_packet(variables: dict[bytes, bytes]) -> bytes:

@@ -98,7 +98,7 @@ STARTUP_ERRORS = {
         ["--protocol", "gopher"],
         {},
         None,
-        "protocol (--protocol) asks for protocol 'gopher', which is not installed",
+        "invalid value for protocol (--protocol): 'gopher'; accepted: an installed protocol",
     ),
     "wsgi app": ([], {}, "worker_apps:wsgi_app", "looks like a WSGI application"),
     "lifespan failed": (

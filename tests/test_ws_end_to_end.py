@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asgi_core
 import pytest
 import websockets
 from asgi_core import ASGIApp, Config, Receive, Registry, Scope, Send, ServerContext, serve
@@ -39,7 +40,7 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
 async def serving(app: ASGIApp, config: Config | None = None) -> AsyncIterator[int]:
     """`asgi_core.serve` on 127.0.0.1, a free port; yields the port, stops (and waits for) the server after."""
     stop = asyncio.Event()
-    ready: asyncio.Future[asyncio.Server] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[asgi_core.Server] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve(app, HTTP1Protocol, port=0, config=config, stop=stop, ready=ready.set_result, graceful_timeout=3)
     )

@@ -60,7 +60,7 @@ def serving(app: App, config: Config | None = None, *, registry: Registry | None
         stop = asyncio.Event()
         box["loop"], box["stop"] = loop, stop
 
-        def ready(server: asyncio.Server) -> None:
+        def ready(server: Any) -> None:  # asgi_core.Server, or an asyncio.Server below
             box["port"] = server.sockets[0].getsockname()[1]
             started.set()
 

@@ -10,6 +10,7 @@ import struct
 import sys
 from pathlib import Path
 
+import asgi_core
 import pytest
 from asgi_core import Config, Receive, Registry, Scope, Send, ServerContext, serve
 from asgi_uwsgi import PLUGIN, UwsgiProtocol, encode_packet
@@ -257,7 +258,7 @@ def test_shutdown_closes_idle_connections_and_lets_requests_finish() -> None:
 
     async def main() -> tuple[bytes, Response]:
         loop = asyncio.get_running_loop()
-        ready: asyncio.Future[asyncio.Server] = loop.create_future()
+        ready: asyncio.Future[asgi_core.Server] = loop.create_future()
         stop = asyncio.Event()
         config = Config(lifespan="off")
         task = loop.create_task(

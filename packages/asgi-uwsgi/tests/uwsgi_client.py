@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asgi_core
 from asgi_core import ASGIApp, Config, Receive, Scope, Send, ServerContext, serve
 from asgi_uwsgi import PLUGIN, encode_packet
 
@@ -114,7 +115,7 @@ async def run_server(
 ) -> T:
     """Serve `app` on a free loopback port while `scenario(port)` runs, then stop the server gracefully."""
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[asyncio.Server] = loop.create_future()
+    ready: asyncio.Future[asgi_core.Server] = loop.create_future()
     stop = asyncio.Event()
     server_task = loop.create_task(
         serve(

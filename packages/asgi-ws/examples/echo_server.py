@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 
+import asgi_core
 from asgi_core import Config, Message, Receive, Scope, Send, serve
 from asgi_http1 import HTTP1Protocol
 
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9001)
     args = parser.parse_args()
 
-    def ready(server: asyncio.Server) -> None:
+    def ready(server: asgi_core.Server) -> None:
         port = server.sockets[0].getsockname()[1]
         print(f"listening on ws://{args.host}:{port}", flush=True)
 

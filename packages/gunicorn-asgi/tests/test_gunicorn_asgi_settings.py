@@ -36,8 +36,13 @@ def test_gunicorn_settings_map_onto_the_protocol_config() -> None:
         http2_initial_window_size=1 << 20,
         http2_max_frame_size=32768,
         http2_max_header_list_size=4096,
+        http2_cleartext="upgrade",
+        worker_connections=77,
+        http_protocols="h2,h1",
+        proxy_protocol="v2",
+        proxy_allow_ips="10.1.0.0/16",
     )
-    config = build_config(cfg, h2c="upgrade")
+    config = build_config(cfg)
     assert config.root_path == "/api"
     assert config.lifespan == "on"
     assert config.keep_alive_timeout == 9.0
@@ -55,6 +60,10 @@ def test_gunicorn_settings_map_onto_the_protocol_config() -> None:
     assert config.http2_max_frame_size == 32768
     assert config.http2_max_header_list_size == 4096
     assert config.http2_cleartext == "upgrade"
+    assert config.max_connections == 77
+    assert config.http_protocols == ("h2", "h1")
+    assert config.proxy_protocol == "v2"
+    assert config.proxy_allow_ips == ("10.1.0.0/16",)
 
 
 def test_our_settings_map_and_zero_disables() -> None:

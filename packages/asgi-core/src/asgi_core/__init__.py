@@ -16,10 +16,12 @@ from ._errors import ClientDisconnected, ConfigError, InvalidMessage
 from ._fields import has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._messages import validate_headers
+from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
+from ._server import Server, listen
 from ._transport import FlowControl, StreamTransport, Transport
 from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
 
@@ -41,6 +43,7 @@ __all__ = [
     "Lifespan",
     "LifespanFailure",
     "Message",
+    "ProtocolPlan",
     "ProtocolPlugin",
     "ProxyHeader",
     "ProxyHeaderError",
@@ -52,6 +55,7 @@ __all__ = [
     "ResponseWriter",
     "Scope",
     "Send",
+    "Server",
     "ServerConnection",
     "ServerContext",
     "StreamTransport",
@@ -68,10 +72,12 @@ __all__ = [
     "http_date",
     "is_field_value",
     "is_token",
+    "listen",
     "parse_networks",
     "parse_proxy_header",
     "peer_in",
     "peer_is_trusted",
+    "plan_protocols",
     "serve",
     "split_target",
     "validate_headers",

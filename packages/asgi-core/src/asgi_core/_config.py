@@ -17,6 +17,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LIFESPAN_MODES = ("auto", "on", "off")
 HTTP2_CLEARTEXT_MODES = ("off", "prior-knowledge", "upgrade", "both")
+PROXY_PROTOCOL_MODES = ("off", "v1", "v2", "auto")
 MiB = 1024 * 1024
 
 
@@ -43,6 +44,33 @@ class Config:
         "",
         "Mount point of the application behind a proxy, like WSGI's SCRIPT_NAME. Requests whose path already "
         "starts with it keep their path; others get it prefixed, so `path` always includes `root_path`.",
+    )
+    protocol: str = _setting(
+        "http",
+        "The protocol every connection speaks from its first byte: `http` (HTTP/1.1, and the versions in "
+        "`http_protocols`), `uwsgi`, or any installed protocol plugin's name.",
+    )
+    http_protocols: tuple[str, ...] = _setting(
+        ("h1",),
+        "HTTP versions served, most preferred first: `h1`, `h2` (or any installed plugin's name). Over TLS "
+        "they are offered by ALPN in this order; in cleartext HTTP/2 needs `http2_cleartext`.",
+    )
+    max_connections: int = _setting(
+        1000,
+        "Most connections one server holds open at once (Gunicorn's worker_connections). Past it the server stops "
+        "accepting and further clients wait in the listening socket's backlog; none is accepted only to be refused.",
+        minimum=1,
+    )
+    proxy_protocol: str = _setting(
+        "off",
+        "Read a PROXY protocol header (HAProxy, load balancers) from peers in `proxy_allow_ips`: `v1`, `v2`, "
+        "`auto` (either) or `off`. The client and server addresses it announces replace the socket's.",
+        choices=PROXY_PROTOCOL_MODES,
+    )
+    proxy_allow_ips: tuple[str, ...] = _setting(
+        ("127.0.0.1", "::1"),
+        "Peers (addresses or CIDR ranges, `*` for all) whose PROXY header is read; other peers' bytes are "
+        "served as they are.",
     )
     lifespan: str = _setting(
         "auto",
@@ -155,7 +183,7 @@ class Config:
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path", self.root_path, "empty, or a path starting and not ending with '/'")
         # Parse now so that a bad entry fails at startup, not at the first request.
-        _ = self.trusted_networks, self.uwsgi_networks
+        _ = self.trusted_networks, self.uwsgi_networks, self.proxy_networks
 
     @cached_property
     def trusted_networks(self) -> tuple[Network, ...] | None:
@@ -166,6 +194,11 @@ class Config:
     def uwsgi_networks(self) -> tuple[Network, ...] | None:
         """Parsed `uwsgi_allow_ips`; `None` means every peer is allowed."""
         return parse_networks("uwsgi_allow_ips", self.uwsgi_allow_ips)
+
+    @cached_property
+    def proxy_networks(self) -> tuple[Network, ...] | None:
+        """Parsed `proxy_allow_ips`; `None` means every peer may send a PROXY header."""
+        return parse_networks("proxy_allow_ips", self.proxy_allow_ips)
 
     @property
     def max_head_size(self) -> int:

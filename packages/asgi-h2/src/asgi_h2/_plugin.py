@@ -19,8 +19,19 @@ class H2Plugin:
     def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
         return H2Protocol(context, proxy=proxy)
 
+    def recognizes(self, data: bytes) -> bool | None:
+        """Whether a cleartext connection opening with `data` is HTTP/2 with prior knowledge: the first line of
+        the preface (`PRI * HTTP/2.0`) decides, so that a connection which starts it but then sends something
+        else is refused by HTTP/2 itself (GOAWAY PROTOCOL_ERROR), not answered as HTTP/1.1."""
+        head = bytes(data[:_PREFACE_LINE])
+        if PREFACE[: len(head)] != head:
+            return False
+        return True if len(head) == _PREFACE_LINE else None
+
 
 PLUGIN = H2Plugin()
+#: `PRI * HTTP/2.0\r\n`: no HTTP/1.x request starts like it.
+_PREFACE_LINE = 16
 
 
 def is_h2_preface(data: bytes) -> bool | None:

@@ -18,6 +18,11 @@ _MISSING = object()
 
 #: Config field -> (Gunicorn setting, its command-line flag), for fields named differently or from Gunicorn.
 _SOURCES: dict[str, tuple[str, str]] = {
+    "protocol": ("protocol", "--protocol"),
+    "http_protocols": ("http_protocols", "--http-protocols"),
+    "max_connections": ("worker_connections", "--worker-connections"),
+    "proxy_protocol": ("proxy_protocol", "--proxy-protocol"),
+    "proxy_allow_ips": ("proxy_allow_ips", "--proxy-allow-from"),
     "root_path": ("root_path", "--root-path"),
     "lifespan": ("asgi_lifespan", "--asgi-lifespan"),
     "keep_alive_timeout": ("keepalive", "--keep-alive"),
@@ -43,10 +48,16 @@ def setting(cfg: Any, name: str, default: Any = None) -> Any:
     return default if value is _MISSING else value
 
 
-def build_config(cfg: Any, *, h2c: str = "off") -> Config:
-    """The protocol settings for this worker. `h2c` is the cleartext HTTP/2 mode that actually applies (the
-    dispatcher decides it: it needs HTTP/2 enabled and installed, and no TLS)."""
+def build_config(cfg: Any) -> Config:
+    """The settings of this worker's `asgi_core.Server` and protocols."""
     values: dict[str, Any] = {}
+    values["protocol"] = setting(cfg, "protocol", "http") or "http"
+    values["http_protocols"] = tuple(setting(cfg, "http_protocols", None) or ("h1",))
+    values["max_connections"] = setting(cfg, "worker_connections", 1000)
+    proxy_protocol = setting(cfg, "proxy_protocol", "off")
+    # A boolean in Gunicorn's older configs; and Gunicorn's own spelling of "no PROXY header" is "off" or None.
+    values["proxy_protocol"] = {True: "auto", False: "off", None: "off"}.get(proxy_protocol, proxy_protocol)
+    values["proxy_allow_ips"] = tuple(setting(cfg, "proxy_allow_ips", None) or ("127.0.0.1", "::1"))
     root_path = setting(cfg, "root_path", "") or ""
     # A trailing slash is a common way to write a mount point; the ASGI root_path has none.
     values["root_path"] = root_path.rstrip("/") if root_path != "/" else ""
@@ -73,7 +84,7 @@ def build_config(cfg: Any, *, h2c: str = "off") -> Config:
         value = setting(cfg, name, _MISSING)
         if value is not _MISSING:
             values[name] = value
-    values["http2_cleartext"] = h2c
+    values["http2_cleartext"] = setting(cfg, "http2_cleartext", "off") or "off"
     for spec in _settings.SETTINGS:
         value = setting(cfg, spec.name, _MISSING)
         if value is not _MISSING:
@@ -82,9 +93,14 @@ def build_config(cfg: Any, *, h2c: str = "off") -> Config:
     try:
         return Config(**values)
     except ConfigError as exc:
-        gunicorn_name, flag = _SOURCES.get(exc.setting, (exc.setting, ""))
-        where = f"{gunicorn_name} ({flag})" if flag else gunicorn_name
-        raise StartupError(f"invalid value for {where}: {exc.value!r}; accepted: {exc.accepted}") from None
+        raise startup_error(exc) from None
+
+
+def startup_error(exc: ConfigError) -> StartupError:
+    """A Config error told in the words the user typed: the Gunicorn setting and its command-line flag."""
+    gunicorn_name, flag = _SOURCES.get(exc.setting, (exc.setting, ""))
+    where = f"{gunicorn_name} ({flag})" if flag else gunicorn_name
+    return StartupError(f"invalid value for {where}: {exc.value!r}; accepted: {exc.accepted}")
 
 
 def _optional(name: str) -> bool:

@@ -47,6 +47,7 @@ class SettingSpec:
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("header_timeout", "--header-timeout", "seconds_or_off", "0 disables it."),
     SettingSpec("max_request_body_size", "--max-request-body-size", "bytes_or_off", "0 means no limit."),
+    SettingSpec("drain_idle_grace", "--drain-idle-grace", "seconds"),
     SettingSpec("lifespan_startup_timeout", "--lifespan-startup-timeout", "seconds"),
     SettingSpec("lifespan_shutdown_timeout", "--lifespan-shutdown-timeout", "seconds"),
     SettingSpec("websocket_ping_interval", "--websocket-ping-interval", "seconds_or_off", "0 disables pings."),

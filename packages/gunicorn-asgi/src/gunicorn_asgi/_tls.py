@@ -7,7 +7,6 @@ expose every request, so there is no fallback.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
 from typing import Any
 
 from ._config_map import setting
@@ -18,8 +17,8 @@ def tls_enabled(cfg: Any) -> bool:
     return bool(setting(cfg, "certfile") or setting(cfg, "keyfile"))
 
 
-def build_ssl_context(cfg: Any, alpn: Sequence[str]) -> ssl.SSLContext | None:
-    """The context for the listening sockets, or `None` without TLS. ALPN offers `alpn`, in that order."""
+def build_ssl_context(cfg: Any) -> ssl.SSLContext | None:
+    """The context for the listening sockets, or `None` without TLS (the Server sets ALPN on it)."""
     if not tls_enabled(cfg):
         return None
     certfile, keyfile = setting(cfg, "certfile"), setting(cfg, "keyfile")
@@ -31,8 +30,6 @@ def build_ssl_context(cfg: Any, alpn: Sequence[str]) -> ssl.SSLContext | None:
         ciphers = setting(cfg, "ciphers")
         if ciphers:
             context.set_ciphers(ciphers)
-        if alpn:
-            context.set_alpn_protocols(list(alpn))
         return context
 
     hook = setting(cfg, "ssl_context")

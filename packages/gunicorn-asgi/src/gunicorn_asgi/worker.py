@@ -8,8 +8,9 @@ Life of a worker process, after Gunicorn forks it:
 2. `run`: a new loop (asyncio or uvloop) runs `_serve`: signal handlers and the heartbeat start, lifespan
    startup completes, and only then does the worker accept connections.
 3. A stop request (SIGTERM, SIGINT/SIGQUIT, `max_requests`, the parent gone, the reloader) ends accepting;
-   open connections are drained (graceful: in-flight requests finish, idle ones close, bounded by
-   `graceful_timeout`; quick: not waited for); lifespan shutdown runs on every path that started it.
+   asgi-core's `Server` drains the connections without losing a request (graceful: bounded by
+   `graceful_timeout`; quick: what is open is told and closed at once); lifespan shutdown runs on every path
+   that started it.
 
 A startup failure (a bad setting, a certificate that does not load, lifespan startup failing) exits with
 Gunicorn's WORKER_BOOT_ERROR status: the arbiter then stops with that message and a non-zero exit status
@@ -39,8 +40,8 @@ from asgi_core import (
     Registry,
     Scope,
     Send,
-    ServerContext,
-    parse_networks,
+    Server,
+    plan_protocols,
 )
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
@@ -48,15 +49,12 @@ from gunicorn.workers.base import Worker
 from . import _loop
 from .__about__ import __version__
 from ._access_log import is_custom_hook, make_access_logger
-from ._config_map import build_config, setting
-from ._dispatch import Dispatcher, ProtocolPlan, plan_protocols
+from ._config_map import build_config, setting, startup_error
 from ._errors import StartupError
 from ._hooks import wrap_app
-from ._listen import Acceptor, ConnectionSet, ProxyPolicy
-from ._tls import build_ssl_context, tls_enabled
+from ._tls import build_ssl_context
 
 WORKER_BOOT_ERROR: int = Arbiter.WORKER_BOOT_ERROR
-_PROXY_VERSIONS = {"v1": (True, False), "v2": (False, True), "auto": (True, True)}
 
 
 class ASGIWorker(Worker):
@@ -70,12 +68,10 @@ class ASGIWorker(Worker):
         super().__init__(*args, **kwargs)
         self.loop_name = "asyncio"
         self.loop_factory: _loop.LoopFactory = asyncio.new_event_loop
-        self.plan: ProtocolPlan | None = None
         self.protocol_config = Config()
         self.registry: Registry | None = None
         self.ssl_context: ssl.SSLContext | None = None
-        self.proxy_policy: ProxyPolicy | None = None
-        self.context: ServerContext | None = None
+        self.server: Server | None = None
         self._stop: asyncio.Event | None = None
         self._quick: asyncio.Event | None = None
         self._restarting = False
@@ -104,25 +100,19 @@ class ASGIWorker(Worker):
         cfg = self.cfg
         self.loop_name, self.loop_factory = _loop.loop_factory(setting(cfg, "asgi_loop", "auto") or "auto")
         self.registry = Registry(logger=self.log.error_log)
-        self.plan = plan_protocols(cfg, self.registry, tls=tls_enabled(cfg), warn=self.log.warning)
-        self.protocol_config = build_config(cfg, h2c=self.plan.h2c)
-        self.ssl_context = build_ssl_context(cfg, self.plan.alpn)
-        self.proxy_policy = self._proxy_policy()
-
-    def _proxy_policy(self) -> ProxyPolicy | None:
-        mode = setting(self.cfg, "proxy_protocol", "off")
-        if mode is True:  # a boolean in Gunicorn's older configs
-            mode = "auto"
-        if mode not in _PROXY_VERSIONS:
-            return None
-        v1, v2 = _PROXY_VERSIONS[mode]
-        allowed = tuple(setting(self.cfg, "proxy_allow_ips", ["127.0.0.1", "::1"]))
-        try:
-            trusted = parse_networks("proxy_allow_ips", allowed)
+        config = self.protocol_config = build_config(cfg)
+        self.ssl_context = build_ssl_context(cfg)
+        try:  # that every protocol asked for is installed; the Server plans the same way once the app is loaded
+            plan_protocols(
+                self.registry,
+                protocol=config.protocol,
+                http_protocols=config.http_protocols,
+                http2_cleartext=config.http2_cleartext,
+                tls=self.ssl_context is not None,
+                logger=self.log.error_log,
+            )
         except ConfigError as exc:
-            raise StartupError(f"invalid value for proxy_allow_ips (--proxy-allow-from): {exc.value!r}") from None
-        timeout = self.protocol_config.header_timeout or 10.0
-        return ProxyPolicy(v1=v1, v2=v2, trusted=trusted, timeout=timeout)
+            raise startup_error(exc) from None
 
     def load_wsgi(self) -> None:
         # Gunicorn's own version substitutes a WSGI error app on a SyntaxError under --reload; ours is ASGI.
@@ -179,11 +169,10 @@ class ASGIWorker(Worker):
         return 0
 
     async def _serve_connections(self, state: dict[str, Any] | None) -> None:
-        plan, stop, quick_stop = self.plan, self._stop, self._quick
-        if plan is None or stop is None or quick_stop is None:
-            raise RuntimeError("_serve_connections runs only after _prepare and _serve set the worker up")
+        stop, quick_stop = self._stop, self._quick
+        if stop is None or quick_stop is None:
+            raise RuntimeError("_serve_connections runs only after _serve set the worker up")
         cfg = self.cfg
-        connections = ConnectionSet()
         pre_request = setting(cfg, "pre_request")
         app = wrap_app(
             self.wsgi,
@@ -191,60 +180,34 @@ class ASGIWorker(Worker):
             pre_request=pre_request if is_custom_hook(pre_request) else None,
             on_request=self._count_request if setting(cfg, "max_requests", 0) > 0 else None,
         )
-        context = ServerContext(
-            app=app,
-            config=self.protocol_config,
+        self.server = server = Server(
+            app,
+            self.protocol_config,
+            registry=self.registry,
+            ssl_context=self.ssl_context,
             state=state,
             access_log=make_access_logger(self, self.log, cfg),
             logger=self.log.error_log,
-            registry=self.registry,
-            connections=connections,
-            loop=asyncio.get_running_loop(),
-        )
-        self.context = context
-        tls = self.ssl_context is not None
-        acceptor = Acceptor(
-            [listener.sock for listener in self.sockets],
-            factory=Dispatcher(plan, context).protocol_factory(tls=tls),
-            connections=connections,
-            limit=setting(cfg, "worker_connections", 1000),
-            ssl_context=self.ssl_context,
-            handshake_timeout=self.protocol_config.header_timeout or 60.0,
-            proxy=self.proxy_policy,
-            log=self.log.error_log,
         )
         # What is alive now (Gunicorn, the app and its imports, the lifespan state) lives as long as the worker:
         # frozen, the cyclic GC no longer walks all of it at every full collection while requests are served.
         gc.collect()
         gc.freeze()
-        acceptor.start()
+        await server.start([listener.sock for listener in self.sockets])
         self.log.info(
-            "gunicorn-asgi %s serving %s%s on %s, worker_connections=%s",
+            "gunicorn-asgi %s serving %s on %s, worker_connections=%s",
             __version__,
-            plan.describe(),
-            " over TLS" if tls else "",
+            server.describe(),
             self.loop_name,
-            setting(cfg, "worker_connections", 1000),
+            self.protocol_config.max_connections,
         )
         await stop.wait()
-
-        acceptor.stop()
-        context.restarting = self._restarting
-        context.drain_connections()
-        if not quick_stop.is_set() and acceptor.open_connections:
-            # The arbiter SIGKILLs workers graceful_timeout after it asked them to stop: keep up to a second
-            # of that for lifespan shutdown, which must not be killed half-way.
-            graceful = float(setting(cfg, "graceful_timeout", 30))
-            drain = graceful - min(1.0, graceful / 4)
-            self.log.info("draining %d connections (up to %.2f s)", acceptor.open_connections, drain)
-            idle = asyncio.ensure_future(acceptor.wait_idle())
-            quick = asyncio.ensure_future(quick_stop.wait())
-            await asyncio.wait({idle, quick}, timeout=drain, return_when=asyncio.FIRST_COMPLETED)
-            idle.cancel()
-            quick.cancel()
-        if acceptor.open_connections:
-            self.log.warning("closing %d connections that did not finish in time", acceptor.open_connections)
-        acceptor.abort_opening()
+        if quick_stop.is_set():
+            server.hurry()
+        # The arbiter SIGKILLs workers graceful_timeout after it asked them to stop: keep up to a second of that
+        # for lifespan shutdown, which must not be killed half-way.
+        graceful = float(setting(cfg, "graceful_timeout", 30))
+        await server.shutdown(graceful - min(1.0, graceful / 4), restarting=self._restarting)
 
     # ---- stop requests -------------------------------------------------------------------------------
 
@@ -252,6 +215,8 @@ class ASGIWorker(Worker):
         self.alive = False
         if self._quick is not None and quick:
             self._quick.set()
+            if self.server is not None:
+                self.server.hurry()  # a graceful drain under way is cut short too
         if self._stop is not None:
             self._stop.set()
 
@@ -261,9 +226,8 @@ class ASGIWorker(Worker):
             self.log.info("Autorestarting worker after current request.")
             self._restarting = True
             # Drain before this request's response starts, so that response already says Connection: close.
-            if self.context is not None:
-                self.context.restarting = True
-                self.context.drain_connections()
+            if self.server is not None:
+                self.server.begin_drain(restarting=True)
             self._request_stop()
 
     async def _heartbeat(self) -> None:

@@ -1,9 +1,13 @@
-"""Accepting connections on Gunicorn's listening sockets, with `worker_connections` as a real cap.
+"""Accepting connections on listening sockets with a real cap, the PROXY header, and the TLS handshake.
 
-The worker accepts by itself rather than through `loop.create_server`, so that it can stop: once a worker
-holds `worker_connections` open connections it stops accepting, and further clients wait in the listening
-socket's backlog (`--backlog`) until a connection closes here or another worker accepts them. A client is
-never accepted only to be turned away. Connections still in their PROXY header or TLS handshake count too.
+The server accepts by itself rather than through `loop.create_server`, so that it can stop: once it holds its
+maximum of open connections it stops accepting, and further clients wait in the listening socket's backlog
+until a connection closes here or another process sharing the socket (a sibling worker) accepts them. A client
+is never accepted only to be turned away. Connections still in their PROXY header or TLS handshake count too.
+
+A PROXY header precedes everything else on a connection, TLS handshake included, so it is read from the
+accepted socket before any transport exists: the bytes are peeked, and exactly the header's length is consumed,
+which leaves the rest (a ClientHello, a request) to the transport and protocol that follow.
 """
 
 from __future__ import annotations
@@ -17,15 +21,10 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from asgi_core import (
-    Address,
-    ProxyHeader,
-    ProxyHeaderError,
-    ProxyPeek,
-    ServerConnection,
-    parse_proxy_header,
-    peer_in,
-)
+from ._connection import peer_in
+from ._context import ServerConnection
+from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
+from ._types import Address
 
 #: Connections taken per readiness event before giving the loop back to the connections already open.
 _ACCEPT_BATCH = 64
@@ -34,7 +33,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConnectionSet(set[ServerConnection]):
-    """`ServerContext.connections` that tells the acceptor whenever a connection leaves it."""
+    """`ServerContext.connections` that tells the acceptor whenever a connection leaves it (the cap's slot
+    frees up)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -169,25 +169,25 @@ class Acceptor:
 
     async def _connect(self, sock: socket.socket, address: object) -> None:
         try:
-            header: ProxyHeader | None = None
-            if self._proxy is not None:
-                found = await self._read_proxy_header(sock, address, self._proxy)
-                if found is False:
-                    sock.close()
-                    return
-                header = found if isinstance(found, ProxyHeader) else None
+            header = None
+            if self._proxy is not None and peer_in(self._proxy.trusted, _peer(address)):
+                # Untrusted peers' bytes reach the protocol as they are: a PROXY line from them is a bad request.
+                header = await read_proxy_header(
+                    sock, v1=self._proxy.v1, v2=self._proxy.v2, timeout=self._proxy.timeout
+                )
             factory = self._factory
             if self._ssl is None:
                 await self._loop.connect_accepted_socket(lambda: factory(header), sock)
             else:
                 await self._loop.connect_accepted_socket(
-                    lambda: factory(header),
-                    sock,
-                    ssl=self._ssl,
-                    ssl_handshake_timeout=self._handshake_timeout,
+                    lambda: factory(header), sock, ssl=self._ssl, ssl_handshake_timeout=self._handshake_timeout
                 )
+        except ProxyHeaderError as exc:
+            self._log.warning("closing connection from %s: %s", _peer(address), exc)
+            sock.close()
         except (OSError, asyncio.TimeoutError) as exc:
-            # TLS handshakes that fail or time out, peers that vanish: routine on the internet.
+            # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on
+            # the internet.
             self._log.debug("connection from %s not opened: %s", _peer(address), exc)
             sock.close()
         except BaseException:
@@ -196,21 +196,6 @@ class Acceptor:
         finally:
             self._pending -= 1
             self._on_leave()
-
-    async def _read_proxy_header(
-        self, sock: socket.socket, address: object, policy: ProxyPolicy
-    ) -> ProxyHeader | bool | None:
-        if not peer_in(policy.trusted, _peer(address)):
-            return None  # untrusted peers' bytes reach the protocol as they are: a PROXY line is a bad request
-        try:
-            header = await read_header(sock, v1=policy.v1, v2=policy.v2, timeout=policy.timeout)
-        except ProxyHeaderError as exc:
-            self._log.warning("closing connection from %s: %s", _peer(address), exc)
-            return False
-        except TimeoutError:
-            self._log.debug("closing connection from %s: no PROXY header in time", _peer(address))
-            return False
-        return header
 
 
 def _peer(address: object) -> Address | None:
@@ -221,10 +206,7 @@ def _peer(address: object) -> Address | None:
     return None  # an unnamed Unix-socket peer
 
 
-_PROXY_PEEK_SIZE = 4096 + 16
-
-
-async def read_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:
+async def read_proxy_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:
     """Consume a PROXY header from a freshly accepted non-blocking socket, leaving every byte after it.
 
     Returns `None` when the connection does not start with one. Raises `ProxyHeaderError` for a malformed
@@ -235,7 +217,7 @@ async def read_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float
     seen = -1
     while True:
         try:
-            data = sock.recv(_PROXY_PEEK_SIZE, socket.MSG_PEEK)
+            data = sock.recv(V2_MAX_LENGTH, socket.MSG_PEEK)
         except (BlockingIOError, InterruptedError):
             data = None
         if data == b"":

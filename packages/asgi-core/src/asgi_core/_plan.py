@@ -1,0 +1,115 @@
+"""What a server speaks: the protocol plugins it serves, decided once at startup.
+
+A connection is served by the configured protocol (`protocol`: "http", "uwsgi", a third party's), or, for
+HTTP, by the one its TLS handshake chose by ALPN among `http_protocols`, or by the HTTP/2 plugin when a
+trusted cleartext peer opens with its preface (`Config.http2_cleartext`). Plugins come from the registry by
+name, so a protocol package that gets installed is served without a change here or in any server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ._errors import ConfigError
+from ._registry import ProtocolPlugin, Registry
+
+#: `http_protocols` entries (Gunicorn's vocabulary) -> registry protocol names.
+_HTTP_PROTOCOLS = {"h1": "http", "h2": "h2"}
+_INSTALL_HINTS = {"h2": " (install 'gunicorn-asgi[http2]' or asgi-h2)"}
+
+
+@runtime_checkable
+class Recognizing(Protocol):
+    """A plugin that can tell its own connections by their first bytes (HTTP/2's client preface)."""
+
+    def recognizes(self, data: bytes) -> bool | None:
+        """True: these first bytes are mine; False: they are not; None: too few bytes to tell."""
+
+
+@dataclass
+class ProtocolPlan:
+    """The protocols of one server, and how a connection's is picked."""
+
+    default: ProtocolPlugin
+    #: ALPN identifiers offered over TLS, most preferred first, and the protocol each one selects.
+    alpn: tuple[str, ...] = ()
+    by_alpn: dict[str, ProtocolPlugin] = field(default_factory=dict)
+    #: The plugin for trusted cleartext connections that open with its preface (h2c prior knowledge), if enabled.
+    prior_knowledge: ProtocolPlugin | None = None
+    #: Only prior-knowledge connections are served: every other connection goes to that plugin too, which
+    #: refuses it in its own protocol.
+    prior_knowledge_only: bool = False
+    #: The cleartext HTTP/2 mode that applies (it needs h2 enabled and no TLS), for `Config.http2_cleartext`.
+    h2c: str = "off"
+
+    def needs_choice(self, *, tls: bool) -> bool:
+        """Whether a connection's protocol depends on the connection (else the default serves it directly)."""
+        if tls:
+            return len({id(plugin) for plugin in self.by_alpn.values()}) > 1
+        return self.prior_knowledge is not None
+
+    def describe(self) -> str:
+        names = [self.default.name, *(p.name for p in self.by_alpn.values() if p is not self.default)]
+        text = ", ".join(dict.fromkeys(names))
+        if self.h2c != "off":
+            text += f" (h2c: {self.h2c})"
+        return text
+
+
+def plan_protocols(
+    registry: Registry,
+    *,
+    protocol: str = "http",
+    http_protocols: Sequence[str] = ("h1",),
+    http2_cleartext: str = "off",
+    tls: bool,
+    logger: logging.Logger | None = None,
+) -> ProtocolPlan:
+    """The plan for these settings; `ConfigError` names the setting when a protocol is not installed."""
+    log = logger or logging.getLogger("asgi_core.error")
+    default = _require(registry, protocol, "protocol")
+    wanted = list(http_protocols) or ["h1"]
+    if protocol != "http":
+        if wanted != ["h1"] or http2_cleartext != "off":
+            log.warning("http_protocols and http2_cleartext do not apply to protocol %s: ignored", protocol)
+        return ProtocolPlan(default=default)
+    plugins = [
+        default if entry == "h1" else _require(registry, _HTTP_PROTOCOLS.get(entry, entry), "http_protocols")
+        for entry in wanted
+    ]
+    by_alpn: dict[str, ProtocolPlugin] = {}
+    for plugin in plugins:
+        for alpn_id in plugin.alpn:
+            by_alpn.setdefault(alpn_id, plugin)
+    plan = ProtocolPlan(default=default, alpn=tuple(by_alpn), by_alpn=by_alpn)
+    if http2_cleartext == "off":
+        return plan
+    h2 = next((plugin for plugin in plugins if plugin.name == "h2"), None)
+    if tls:
+        log.warning("http2_cleartext does not apply with TLS (HTTP/2 is negotiated by ALPN there): ignored")
+    elif h2 is None:
+        log.warning("http2_cleartext is set but http_protocols does not include h2: cleartext HTTP/2 stays off")
+    else:
+        plan.h2c = http2_cleartext
+        if http2_cleartext in ("prior-knowledge", "both"):
+            if not isinstance(h2, Recognizing):
+                raise ConfigError("http2_cleartext", http2_cleartext, "'upgrade' or 'off' with this h2 plugin")
+            plan.prior_knowledge = h2
+            plan.prior_knowledge_only = http2_cleartext == "prior-knowledge"
+    return plan
+
+
+def _require(registry: Registry, name: str, setting: str) -> ProtocolPlugin:
+    plugin = registry.protocol(name)
+    if plugin is not None:
+        return plugin
+    broken = f"; {name!r} failed to load: {registry.errors[name]}" if name in registry.errors else ""
+    installed = ", ".join(registry.protocol_names()) or "none"
+    raise ConfigError(
+        setting,
+        name,
+        f"an installed protocol ({installed}); {name!r} is not installed{_INSTALL_HINTS.get(name, '')}{broken}",
+    )
