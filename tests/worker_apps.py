@@ -108,10 +108,25 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             size += len(message.get("body", b""))
             more = message.get("more_body", False)
         await _reply(send, str(size).encode())
+    elif path.endswith("/events"):
+        await _event_stream(receive, send)
     elif path.endswith("/status"):
         await _reply(send, b"status", status=int(query.get("code", "200")))
     else:
         await _reply(send, b"ok")
+
+
+async def _event_stream(receive: Any, send: Any) -> None:
+    """Server-sent events until the client (or the server, shutting down) ends it: `http.disconnect` recorded."""
+    headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    disconnected = asyncio.ensure_future(receive())
+    number = 0
+    while not disconnected.done():
+        await send({"type": "http.response.body", "body": b"data: %d\n\n" % number, "more_body": True})
+        number += 1
+        await asyncio.wait({disconnected}, timeout=0.1)
+    _record(f"events-{disconnected.result()['type']}")
 
 
 async def no_lifespan_app(scope: Scope, receive: Any, send: Any) -> None:
