@@ -29,7 +29,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 VENVS = BENCH / ".venvs"
 LOAD = BENCH / "clients" / "recycle_load.py"
+TODAY = dt.datetime.now(tz=dt.timezone.utc).date().isoformat()
 RECYCLING = ["-w", "2", "--max-requests", "500", "--max-requests-jitter", "50", "--graceful-timeout", "10"]
+GUNICORN_ARGS = ["--no-control-socket", "--asgi-loop", "uvloop", *RECYCLING]
 COMMON = ["--chdir", str(BENCH), "--log-level", "info", "--keep-alive", "30", "--backlog", "2048"]
 
 
@@ -45,8 +47,7 @@ def servers() -> dict[str, tuple[str, list[str]]]:
         ),
         "gunicorn": (
             "Gunicorn 27 -k asgi",
-            [str(gunicorn / "gunicorn"), "-k", "asgi", "--no-control-socket", "--asgi-loop", "uvloop", *RECYCLING]
-            + COMMON,
+            [str(gunicorn / "gunicorn"), "-k", "asgi", *GUNICORN_ARGS, *COMMON],
         ),
         "uvicorn": (
             "uvicorn-worker under Gunicorn",
@@ -126,11 +127,11 @@ def main() -> int:
     for round_number in range(args.rounds):
         for name in chosen:
             summary = run_one(table[name][1], args.seconds, args.connections)
-            print(f"round {round_number + 1} {name}: {json.dumps(summary)}", flush=True)  # noqa: T201
+            print(f"round {round_number + 1} {name}: {json.dumps(summary)}", flush=True)
             for key in totals[name]:
                 totals[name][key] += int(summary[key])  # type: ignore[call-overload]
     lines = [
-        f"# Worker recycling, {dt.date.today().isoformat()}",
+        f"# Worker recycling, {TODAY}",
         "",
         f"`python3 bench/recycling.py --seconds {args.seconds:g} --rounds {args.rounds} "
         f"--connections {args.connections}`: two workers, `--max-requests 500 --max-requests-jitter 50`, "
@@ -148,8 +149,8 @@ def main() -> int:
             f"{per_recycle:.2f} | {share:.3%} |"
         )
     report = "\n".join(lines) + "\n"
-    print(report)  # noqa: T201
-    results = BENCH / "results" / f"{dt.date.today().isoformat()}-recycling.md"
+    print(report)
+    results = BENCH / "results" / f"{TODAY}-recycling.md"
     results.write_text(report)
     return 0
 

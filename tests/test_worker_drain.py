@@ -54,7 +54,7 @@ def test_sighup_reloads_under_load_fail_no_request(serve: ServerFactory) -> None
         server.send_signal(signal.SIGHUP)
     thread.join(70)
     assert result["failed"] == 0, result
-    assert server.output().count("Hang up: Master") == 2  # noqa: PLR2004
+    assert server.output().count("Hang up: Master") == 2
 
 
 def test_http2_recycling_under_load_fails_no_stream(serve: ServerFactory) -> None:
@@ -64,7 +64,7 @@ def test_http2_recycling_under_load_fails_no_stream(serve: ServerFactory) -> Non
     summary = load(server.port, 10, "--http2")
     recycles = server.output().count("Autorestarting worker")
     assert summary["failed"] == 0, summary
-    assert recycles >= 3, f"only {recycles} recycles ({summary})"  # noqa: PLR2004
+    assert recycles >= 3, f"only {recycles} recycles ({summary})"
 
 
 def test_server_sent_events_see_a_disconnect_before_the_graceful_timeout(
@@ -86,7 +86,7 @@ def test_server_sent_events_see_a_disconnect_before_the_graceful_timeout(
         stream.kill()
         stream.wait()
     assert "events-http.disconnect" in log.read_text()
-    assert took < 4.0, f"the worker took {took:.1f} s, past the graceful timeout"  # noqa: PLR2004
+    assert took < 4.0, f"the worker took {took:.1f} s, past the graceful timeout"
     assert "ending 1 connections still open" in server.output()
 
 
@@ -96,7 +96,7 @@ def test_an_idle_keep_alive_connection_is_served_once_more_when_a_drain_starts(
 ) -> None:
     """SIGTERM while a client sits on an idle kept-alive connection: its next request, sent within the drain's
     idle grace, is answered (with Connection: close) instead of meeting a closed connection."""
-    import http.client  # noqa: PLC0415
+    import http.client
 
     server = serve("--graceful-timeout", "10", "--drain-idle-grace", "3")
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)

@@ -123,7 +123,7 @@ STARTUP_ERRORS = {
         ["--asgi-loop", "uvloop"],
         {"PYTHONPATH": "{no_uvloop}"},
         None,
-        "asgi_loop (--asgi-loop) is 'uvloop' but uvloop is not installed",
+        "invalid value for asgi_loop (--asgi-loop): 'uvloop'; accepted: auto or asyncio, as uvloop is not installed",
     ),
 }
 

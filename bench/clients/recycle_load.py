@@ -172,7 +172,7 @@ async def main() -> None:
     until = time.monotonic() + args.seconds
     client = http2_client if args.http2 else http1_client
     await asyncio.gather(*(client(args.host, args.port, args.path, until, tally) for _ in range(args.connections)))
-    print(json.dumps(tally.summary()), flush=True)  # noqa: T201 - the script's output
+    print(json.dumps(tally.summary()), flush=True)
 
 
 if __name__ == "__main__":

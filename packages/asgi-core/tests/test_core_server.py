@@ -96,7 +96,7 @@ HTTP, H2, UWSGI = Plugin("http", ("http/1.1",)), PrefacePlugin("h2", ("h2",)), P
 
 
 def test_plan_offers_alpn_in_preference_order(caplog: pytest.LogCaptureFixture) -> None:
-    plan = plan_protocols(registry(HTTP, H2), http_protocols=["h2", "h1"], tls=True)
+    plan = plan_protocols(registry(HTTP, H2), Config(http_protocols=("h2", "h1")), tls=True)
     assert plan.alpn == ("h2", "http/1.1")
     assert plan.default is HTTP
     assert plan.by_alpn == {"h2": H2, "http/1.1": HTTP}
@@ -106,23 +106,23 @@ def test_plan_offers_alpn_in_preference_order(caplog: pytest.LogCaptureFixture) 
 
 def test_plan_refuses_protocols_that_are_not_installed() -> None:
     with pytest.raises(ConfigError, match=r"http_protocols: 'h2'.*not installed.*gunicorn-asgi\[http2\]"):
-        plan_protocols(registry(HTTP), http_protocols=["h1", "h2"], tls=True)
+        plan_protocols(registry(HTTP), Config(http_protocols=("h1", "h2")), tls=True)
     with pytest.raises(ConfigError, match=r"protocol: 'uwsgi'; accepted: an installed protocol \(http\)"):
-        plan_protocols(registry(HTTP), protocol="uwsgi", tls=False)
+        plan_protocols(registry(HTTP), Config(protocol="uwsgi"), tls=False)
     with pytest.raises(ConfigError, match="protocol"):
         Server(_app, Config(protocol="uwsgi"), registry=registry(HTTP))  # the Server checks at construction
 
 
 def test_plan_h2c_needs_h2_enabled_and_no_tls(caplog: pytest.LogCaptureFixture) -> None:
     both = registry(HTTP, H2)
-    plan = plan_protocols(both, http_protocols=["h1", "h2"], http2_cleartext="both", tls=False)
+    plan = plan_protocols(both, Config(http_protocols=("h1", "h2"), http2_cleartext="both"), tls=False)
     assert (plan.h2c, plan.prior_knowledge, plan.prior_knowledge_only) == ("both", H2, False)
-    plan = plan_protocols(both, http_protocols=["h1", "h2"], http2_cleartext="upgrade", tls=False)
+    plan = plan_protocols(both, Config(http_protocols=("h1", "h2"), http2_cleartext="upgrade"), tls=False)
     assert (plan.h2c, plan.prior_knowledge) == ("upgrade", None)
     assert not caplog.records
-    plan = plan_protocols(both, http2_cleartext="prior-knowledge", tls=False)
+    plan = plan_protocols(both, Config(http2_cleartext="prior-knowledge"), tls=False)
     assert plan.h2c == "off"
-    plan = plan_protocols(both, http_protocols=["h2"], http2_cleartext="both", tls=True)
+    plan = plan_protocols(both, Config(http_protocols=("h2",), http2_cleartext="both"), tls=True)
     assert plan.h2c == "off"
     assert len(caplog.records) == 2
     # The server's config says what applies, for HTTP/1.1's `Upgrade: h2c`.
@@ -131,7 +131,7 @@ def test_plan_h2c_needs_h2_enabled_and_no_tls(caplog: pytest.LogCaptureFixture) 
 
 
 def test_plan_for_uwsgi_ignores_http_settings(caplog: pytest.LogCaptureFixture) -> None:
-    plan = plan_protocols(registry(UWSGI), protocol="uwsgi", http_protocols=["h2"], tls=False)
+    plan = plan_protocols(registry(UWSGI), Config(protocol="uwsgi", http_protocols=("h2",)), tls=False)
     assert plan == ProtocolPlan(default=UWSGI)
     assert "do not apply to protocol uwsgi" in caplog.records[0].getMessage()
 

@@ -6,7 +6,8 @@ own `ResponseWriter`, `FlowControl` over a `Transport`, and the `Registry` to fi
 """
 
 from .__about__ import __version__
-from ._config import Config, describe_settings, parse_networks
+from ._app import app_problem
+from ._config import Config, describe_settings, parse_networks, parse_setting
 from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
 from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import RequestCycle, ResponseState, ResponseWriter
@@ -15,6 +16,7 @@ from ._deadline import Deadline
 from ._errors import ClientDisconnected, ConfigError, InvalidMessage
 from ._fields import has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
+from ._loop import LoopFactory, loop_factory, run
 from ._messages import validate_headers
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
@@ -42,6 +44,7 @@ __all__ = [
     "InvalidMessage",
     "Lifespan",
     "LifespanFailure",
+    "LoopFactory",
     "Message",
     "ProtocolPlan",
     "ProtocolPlugin",
@@ -63,6 +66,7 @@ __all__ = [
     "UpgradeHandler",
     "UpgradeRequest",
     "__version__",
+    "app_problem",
     "apply_forwarded",
     "build_http_scope",
     "build_websocket_scope",
@@ -73,11 +77,14 @@ __all__ = [
     "is_field_value",
     "is_token",
     "listen",
+    "loop_factory",
     "parse_networks",
     "parse_proxy_header",
+    "parse_setting",
     "peer_in",
     "peer_is_trusted",
     "plan_protocols",
+    "run",
     "serve",
     "split_target",
     "validate_headers",

@@ -7,6 +7,7 @@ settings reference in docs/ all come from this one place and cannot drift apart.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -222,6 +223,49 @@ def parse_networks(setting: str, entries: tuple[str, ...]) -> tuple[Network, ...
 
 
 _TYPE_NAMES = {"str": str, "float": float, "int": int, "bool": bool}
+_OFF_WORDS = frozenset({"off", "none", "false", "no"})
+
+
+def parse_setting(name: str, raw: object, *, zero_is_off: bool = False) -> Any:
+    """A setting's value as written on a command line or in a config file, as the `Config` field wants it.
+
+    Numbers may be strings ("2.5", "1048576"); a setting that may be None takes off/none/false/no for None,
+    and 0 too with `zero_is_off`; booleans take true/false. Raises `ValueError` naming the setting. The value's
+    bounds and choices are checked by `Config` itself.
+    """
+    setting = _FIELDS[name]
+    base = str(setting.type).split("|")[0].strip()
+    if base == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+            return raw.strip().lower() == "true"
+        raise ValueError(f"{name}: expected True or False, got {raw!r}")
+    if base == "str" and isinstance(raw, str):
+        return raw.strip()  # the choices are Config's to check
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _OFF_WORDS):
+        if setting.metadata["optional"]:
+            return None
+        raise ValueError(f"{name}: a value is required, got {raw!r}")
+    if base not in ("int", "float"):
+        return raw
+    number = _number(name, raw, integer=base == "int")
+    if zero_is_off and number == 0 and setting.metadata["optional"]:
+        return None
+    return int(number) if base == "int" else number
+
+
+def _number(name: str, value: object, *, integer: bool) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a number, got {value!r}")  # noqa: TRY004 - a bad value, as the rest
+    try:
+        number = int(value, 0) if integer and isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        unit = "a whole number" if integer else "a number of seconds"
+        raise ValueError(f"{name}: expected {unit}, got {value!r}") from None
+    if math.isnan(number) or number < 0 or (integer and number != int(number)):
+        raise ValueError(f"{name}: expected a number of at least 0, got {value!r}")
+    return number
 
 
 def _validate(name: str, value: object, annotation: object, meta: Any) -> None:
@@ -253,3 +297,6 @@ def describe_settings() -> list[dict[str, Any]]:
     return [
         {"name": f.name, "type": str(f.type), "default": f.default, **dict(f.metadata)} for f in fields(Config)
     ]
+
+
+_FIELDS = {f.name: f for f in fields(Config)}

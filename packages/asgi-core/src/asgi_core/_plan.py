@@ -9,10 +9,10 @@ name, so a protocol package that gets installed is served without a change here 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from ._config import Config
 from ._errors import ConfigError
 from ._registry import ProtocolPlugin, Registry
 
@@ -60,16 +60,12 @@ class ProtocolPlan:
 
 
 def plan_protocols(
-    registry: Registry,
-    *,
-    protocol: str = "http",
-    http_protocols: Sequence[str] = ("h1",),
-    http2_cleartext: str = "off",
-    tls: bool,
-    logger: logging.Logger | None = None,
+    registry: Registry, config: Config, *, tls: bool, logger: logging.Logger | None = None
 ) -> ProtocolPlan:
-    """The plan for these settings; `ConfigError` names the setting when a protocol is not installed."""
+    """The plan for `config.protocol`, `http_protocols` and `http2_cleartext`; a protocol that is not installed
+    is a `ConfigError` naming the setting that asked for it."""
     log = logger or logging.getLogger("asgi_core.error")
+    protocol, http_protocols, http2_cleartext = config.protocol, config.http_protocols, config.http2_cleartext
     default = _require(registry, protocol, "protocol")
     wanted = list(http_protocols) or ["h1"]
     if protocol != "http":

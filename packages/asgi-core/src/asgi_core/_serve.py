@@ -13,6 +13,7 @@ import socket
 import ssl
 from collections.abc import Callable, Sequence
 
+from ._app import app_problem
 from ._config import Config
 from ._context import ServerContext
 from ._lifespan import Lifespan
@@ -47,6 +48,9 @@ async def serve(
     listening sockets to serve instead of binding `host:port`; `ready` is called with the running `Server`
     (its `sockets` say where it listens).
     """
+    problem = app_problem(app)
+    if problem:
+        raise TypeError(problem)
     config = config or Config()
     registry = registry if registry is not None else Registry(logger=logger)
     if protocol_factory is not None:

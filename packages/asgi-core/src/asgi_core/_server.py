@@ -78,12 +78,7 @@ class Server:
         self.registry = registry if registry is not None else Registry(logger=self.logger)
         self.ssl_context = ssl_context
         self.plan: ProtocolPlan = plan_protocols(
-            self.registry,
-            protocol=config.protocol,
-            http_protocols=config.http_protocols,
-            http2_cleartext=config.http2_cleartext,
-            tls=ssl_context is not None,
-            logger=self.logger,
+            self.registry, config, tls=ssl_context is not None, logger=self.logger
         )
         if self.plan.h2c != config.http2_cleartext:
             config = replace(config, http2_cleartext=self.plan.h2c)  # what applies, for HTTP/1.1's Upgrade: h2c

@@ -18,6 +18,7 @@ _MISSING = object()
 
 #: Config field -> (Gunicorn setting, its command-line flag), for fields named differently or from Gunicorn.
 _SOURCES: dict[str, tuple[str, str]] = {
+    "loop": ("asgi_loop", "--asgi-loop"),
     "protocol": ("protocol", "--protocol"),
     "http_protocols": ("http_protocols", "--http-protocols"),
     "max_connections": ("worker_connections", "--worker-connections"),
@@ -84,7 +85,8 @@ def build_config(cfg: Any) -> Config:
         value = setting(cfg, name, _MISSING)
         if value is not _MISSING:
             values[name] = value
-    values["http2_cleartext"] = setting(cfg, "http2_cleartext", "off") or "off"
+    h2c = setting(cfg, "http2_cleartext", "off")
+    values["http2_cleartext"] = {True: "prior-knowledge", False: "off", None: "off"}.get(h2c, h2c)
     for spec in _settings.SETTINGS:
         value = setting(cfg, spec.name, _MISSING)
         if value is not _MISSING:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import inspect
 import os
 import signal
 import ssl
@@ -36,17 +35,20 @@ from asgi_core import (
     ConfigError,
     Lifespan,
     LifespanFailure,
+    LoopFactory,
     Receive,
     Registry,
     Scope,
     Send,
     Server,
+    app_problem,
+    loop_factory,
     plan_protocols,
+    run,
 )
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
-from . import _loop
 from .__about__ import __version__
 from ._access_log import is_custom_hook, make_access_logger
 from ._config_map import build_config, setting, startup_error
@@ -67,7 +69,7 @@ class ASGIWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loop_name = "asyncio"
-        self.loop_factory: _loop.LoopFactory = asyncio.new_event_loop
+        self.loop_factory: LoopFactory = asyncio.new_event_loop
         self.protocol_config = Config()
         self.registry: Registry | None = None
         self.ssl_context: ssl.SSLContext | None = None
@@ -98,19 +100,13 @@ class ASGIWorker(Worker):
     def _prepare(self) -> None:
         """Everything that depends on settings alone, checked before the app is imported."""
         cfg = self.cfg
-        self.loop_name, self.loop_factory = _loop.loop_factory(setting(cfg, "asgi_loop", "auto") or "auto")
         self.registry = Registry(logger=self.log.error_log)
-        config = self.protocol_config = build_config(cfg)
+        self.protocol_config = build_config(cfg)
         self.ssl_context = build_ssl_context(cfg)
-        try:  # that every protocol asked for is installed; the Server plans the same way once the app is loaded
-            plan_protocols(
-                self.registry,
-                protocol=config.protocol,
-                http_protocols=config.http_protocols,
-                http2_cleartext=config.http2_cleartext,
-                tls=self.ssl_context is not None,
-                logger=self.log.error_log,
-            )
+        try:
+            self.loop_name, self.loop_factory = loop_factory(setting(cfg, "asgi_loop", "auto") or "auto")
+            # That every protocol asked for is installed: the Server plans the same way once the app is loaded.
+            plan_protocols(self.registry, self.protocol_config, tls=self.ssl_context is not None)
         except ConfigError as exc:
             raise startup_error(exc) from None
 
@@ -133,10 +129,10 @@ class ASGIWorker(Worker):
     # ---- run -----------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        problem = _app_problem(self.wsgi)
+        problem = app_problem(self.wsgi)
         if problem:
             self._boot_failed(problem)
-        status = _loop.run(self._serve(), self.loop_factory)
+        status = run(self._serve(), self.loop_factory)
         if status:
             sys.exit(status)
 
@@ -271,25 +267,6 @@ class ASGIWorker(Worker):
             stack = "".join(traceback.format_stack(frame))
             self.log.critical("worker timed out; its event loop was blocked at:\n%s", stack.rstrip())
         super().handle_abort(sig, frame)
-
-
-def _app_problem(app: object) -> str | None:
-    """Why `app` cannot be an ASGI 3 application, when that is certain before the first request."""
-    if not callable(app):
-        return f"the application object {app!r} is not callable"
-    try:
-        signature = inspect.signature(app)
-    except (TypeError, ValueError):
-        return None
-    try:
-        signature.bind(None, None, None)
-    except TypeError:
-        try:
-            signature.bind(None, None)
-        except TypeError:
-            return None
-        return f"{app!r} looks like a WSGI application (it takes environ, start_response); serve it with a WSGI worker"
-    return None
 
 
 def _error_app(message: str) -> ASGIApp:

@@ -1,4 +1,7 @@
-"""The event loop a worker runs on (`asgi_loop`: auto, asyncio or uvloop), built by a loop factory."""
+"""The event loop a server runs on (auto, asyncio or uvloop), built by a loop factory and run to completion.
+
+asgi_core.run(asgi_core.serve(app), loop_factory("auto")[1])   # on uvloop when it is installed
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,29 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ._errors import StartupError
+from ._errors import ConfigError
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 T = TypeVar("T")
+LOOPS = ("auto", "asyncio", "uvloop")
 
 
 def loop_factory(name: str) -> tuple[str, LoopFactory]:
-    """(the loop's name, its factory) for an `asgi_loop` value. `auto` is uvloop when it is installed."""
+    """(the loop's name, its factory) for `auto`, `asyncio` or `uvloop`; `auto` is uvloop when it is installed.
+    A name that is not one of them, or uvloop when it is not installed, is a `ConfigError` for setting `loop`."""
     if name in ("auto", "uvloop"):
         try:
             import uvloop  # noqa: PLC0415 - optional dependency
         except ImportError:
             if name == "uvloop":
-                raise StartupError(
-                    "asgi_loop (--asgi-loop) is 'uvloop' but uvloop is not installed; install "
-                    "'gunicorn-asgi[uvloop]', or use --asgi-loop auto or asyncio"
+                raise ConfigError(
+                    "loop", name, "auto or asyncio, as uvloop is not installed (pip install uvloop)"
                 ) from None
             return "asyncio", asyncio.new_event_loop
         return "uvloop", uvloop.new_event_loop
     if name == "asyncio":
         return "asyncio", asyncio.new_event_loop
-    raise StartupError(f"invalid value for asgi_loop (--asgi-loop): {name!r}; accepted: auto, asyncio, uvloop")
+    raise ConfigError("loop", name, ", ".join(LOOPS))
 
 
 def run(main: Coroutine[Any, Any, T], factory: LoopFactory) -> T:
