@@ -44,6 +44,9 @@ class Chooser(asyncio.Protocol):
             return
         self._sniffing = True
         self._context.connections.add(self)
+        if self._context.draining:
+            self.shutdown()
+            return
         timeout = self._context.config.header_timeout
         if timeout is not None:
             self._deadline = Deadline(self._context.loop or asyncio.get_running_loop(), self.going_away)
@@ -70,10 +73,13 @@ class Chooser(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_sniffing()
 
-    # ServerConnection: a connection still being sniffed has nothing in flight, and its client sent no request
-    # yet; it keeps its chance to send one (the head deadline) through the drain's first step.
+    # ServerConnection: a connection still being sniffed has nothing in flight, and its client may be sending
+    # its first request right now: like an idle keep-alive connection, it gets the drain's idle grace to do so.
     def shutdown(self) -> None:
-        pass
+        if self._sniffing:
+            if self._deadline is None:
+                self._deadline = Deadline(self._context.loop or asyncio.get_running_loop(), self.going_away)
+            self._deadline.arm(self._context.config.drain_idle_grace)
 
     def going_away(self) -> None:
         self._stop_sniffing()

@@ -166,6 +166,9 @@ class Server:
         final = min(FINAL_STEP, max(timeout, 0.0) * _FINAL_SHARE)
         self.begin_drain(restarting=restarting)
         context = self.context
+        # Connections still in their PROXY header or TLS handshake get the idle grace too, then are let go.
+        acceptor = self._acceptor
+        grace = loop.call_later(self.config.drain_idle_grace, acceptor.abort_opening) if acceptor else None
         if self.open_connections:
             self.logger.info("draining %d connections (up to %.2f s)", self.open_connections, timeout)
             await self._wait_idle(deadline - final - loop.time())
@@ -177,8 +180,10 @@ class Server:
             await self._wait_idle(deadline - loop.time())
         if self.open_connections:
             self.logger.warning("closing %d connections that did not finish in time", self.open_connections)
-        if self._acceptor is not None:
-            self._acceptor.abort_opening()
+        if grace is not None:
+            grace.cancel()
+        if acceptor is not None:
+            acceptor.abort_opening()
 
     def hurry(self) -> None:
         """Cut a drain short (a quick stop): what is still open is told and closed without waiting for it."""
