@@ -214,6 +214,19 @@ def front(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             uwsgi_location(backend.tcp, path="/direct/", extra="uwsgi_request_buffering off;"),
             uwsgi_location(backend.tcp, path="/app/", extra="uwsgi_param SCRIPT_NAME /app;"),
             uwsgi_location(backend.tcp, path="/behind-tls/", extra="uwsgi_param UWSGI_SCHEME https;"),
+            uwsgi_location(backend.tcp, path="/https-on/", extra="uwsgi_param HTTPS on;"),
+            uwsgi_location(backend.tcp, path="/old/", extra="rewrite ^/old/(.*)$ /new/$1 break;"),
+            uwsgi_location(
+                backend.tcp,
+                path="/app2/old/",
+                extra="uwsgi_param SCRIPT_NAME /app2; rewrite ^/app2/old/(.*)$ /app2/new/$1 break;",
+            ),
+            # small buffers, so that a large response goes through nginx's temporary file
+            uwsgi_location(
+                backend.tcp,
+                path="/buffered/",
+                extra="uwsgi_buffering on; uwsgi_buffer_size 4k; uwsgi_buffers 4 4k;",
+            ),
         ]
     )
     server = start_nginx(tmp_path_factory.mktemp("nginx"), locations)
@@ -398,6 +411,44 @@ def test_root_path_from_script_name(front: Nginx, client: httpx.Client) -> None:
     info = echo(client.get(front.url("/app/users/echo")))
     assert info["root_path"] == "/app"
     assert info["path"] == "/app/users/echo"
+
+
+def test_scheme_from_uwsgi_param_https_on(front: Nginx, client: httpx.Client) -> None:
+    assert echo(client.get(front.url("/https-on/echo")))["scheme"] == "https"
+
+
+# ---- nginx rewrites: the app routes by PATH_INFO -----------------------------------------------------
+
+
+def test_rewrite_break_routes_by_the_rewritten_path(front: Nginx) -> None:
+    # A raw request line, so that the client's own percent-encoding reaches nginx as it is.
+    with socket.create_connection(("127.0.0.1", front.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /old/caf%C3%A9/echo?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        raw = _read_to_close(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    info = json.loads(body)
+    assert info["path"] == "/new/café/echo"
+    assert info["raw_path"] == "/new/caf%C3%A9/echo"  # built from PATH_INFO: REQUEST_URI no longer matches it
+    assert info["query_string"] == "x=1"
+    assert info["root_path"] == ""
+
+
+def test_rewrite_under_a_script_name(front: Nginx, client: httpx.Client) -> None:
+    info = echo(client.get(front.url("/app2/old/users/echo")))
+    assert info["root_path"] == "/app2"
+    assert info["path"] == "/app2/new/users/echo"
+    assert info["raw_path"] == "/app2/new/users/echo"
+
+
+@pytest.mark.parametrize("with_length", [True, False])
+def test_buffered_2_mib_response_arrives_whole(front: Nginx, client: httpx.Client, with_length: bool) -> None:
+    size = 2 * MiB
+    response = client.get(front.url(f"/buffered/large?size={size}&length={int(with_length)}"))
+    assert response.status_code == 200
+    assert len(response.content) == size
+    assert hashlib.sha256(response.content).digest() == hashlib.sha256(pattern(size)).digest()
+    assert "upstream prematurely closed" not in front.error_log()
 
 
 # ---- refusals and disconnects ------------------------------------------------------------------------

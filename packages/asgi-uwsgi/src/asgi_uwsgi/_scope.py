@@ -1,24 +1,35 @@
 """From the CGI variables of a uWSGI packet to an ASGI `http` scope, through asgi-core's scope builder.
 
-The variables are the ones nginx's `uwsgi_params` sends. The request target is REQUEST_URI (the bytes the
-client sent, as `proxy_pass` would forward them), else PATH_INFO; the query string is QUERY_STRING. The
-client and scheme are nginx's view (REMOTE_ADDR, HTTPS, ...): the allow-list already decided that this peer
-may speak for the client, so no X-Forwarded-* header is consulted.
+The variables are the ones nginx's `uwsgi_params` sends. The path is PATH_INFO (`$document_uri`): what nginx
+routed on, after its normalisation and any `rewrite ... break`, under SCRIPT_NAME as `root_path`. REQUEST_URI
+holds the target the client sent; it gives `raw_path` (the client's own percent-encoding, `%2F` included) only
+when it decodes to that same path, which it no longer does after a rewrite. The query string is QUERY_STRING
+(`$args`, which a rewrite may change too). Without PATH_INFO (another front end), REQUEST_URI is the target.
+The client and scheme are nginx's view (REMOTE_ADDR, HTTPS, ...): the allow-list already decided that this
+peer may speak for the client, so no X-Forwarded-* header is consulted.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote_from_bytes
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from asgi_core import Address, ConnectionInfo, Headers, Scope, ServerContext, build_http_scope, split_target
+from asgi_core import (
+    Address,
+    ConnectionInfo,
+    Headers,
+    Scope,
+    ServerContext,
+    build_http_scope,
+    has_control_character,
+    is_token,
+    split_target,
+)
 
 from ._packet import Request
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f]")
-_BAD_VALUE_BYTE = re.compile(rb"[\x00\r\n]")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1")
 _MAX_PORT = 65535
@@ -49,9 +60,10 @@ def request_scope(request: Request, transport_conn: ConnectionInfo, context: Ser
     """The scope of one request. Raises `RequestRejected` for a request that must not reach the app."""
     config = context.config
     method = request.get(b"REQUEST_METHOD")
-    if not method or not _TOKEN.fullmatch(method):
+    if not method or not is_token(method):
         raise RequestRejected(400, "The uWSGI request has no valid REQUEST_METHOD variable.")
-    target = _target(request)
+    script_name = request.get(b"SCRIPT_NAME")
+    target = _target(request, script_name)
     if (
         config.limit_request_line
         and len(method) + len(target) + _REQUEST_LINE_OVERHEAD > config.limit_request_line
@@ -81,28 +93,41 @@ def request_scope(request: Request, transport_conn: ConnectionInfo, context: Ser
         http_version=_HTTP_VERSIONS.get(request.get(b"SERVER_PROTOCOL") or b"", "1.1"),
         target=target,
         headers=headers,
-        root_path=_root_path(request.get(b"SCRIPT_NAME"), config.root_path),
+        root_path=_root_path(script_name, config.root_path),
         state=context.state,
         extensions=extensions,
     )
 
 
-def _target(request: Request) -> bytes:
+def _target(request: Request, script_name: bytes | None) -> bytes:
     uri = request.get(b"REQUEST_URI")
+    path_info = request.get(b"PATH_INFO")
     query = request.get(b"QUERY_STRING")
-    if uri:
-        path, _, uri_query = uri.partition(b"?")
-    else:
-        # PATH_INFO is already percent-decoded: encode it again so that decoding gives it back exactly.
-        path = quote_from_bytes(request.get(b"PATH_INFO") or b"/", safe=_PATH_SAFE).encode("ascii")
-        uri_query = b""
+    uri_path, uri_query = split_target(uri) if uri else (b"", b"")
+    if path_info:
+        if not _agrees(uri_path, path_info, script_name):
+            # PATH_INFO is percent-decoded: encode it again so that decoding gives it back exactly.
+            uri_path = quote_from_bytes(path_info, safe=_PATH_SAFE).encode("ascii")
+    elif not uri:
+        uri_path = b"/"
     if query is None:
         query = uri_query
-    target = path + b"?" + query if query else path
-    raw_path, _ = split_target(target)
-    if _BAD_TARGET_BYTE.search(target) or not (raw_path.startswith(b"/") or raw_path == b"*"):
+    target = uri_path + b"?" + query if query else uri_path
+    if _BAD_TARGET_BYTE.search(target) or not (uri_path.startswith(b"/") or uri_path == b"*"):
         raise RequestRejected(400, "The request target (REQUEST_URI, PATH_INFO, QUERY_STRING) is not valid.")
     return target
+
+
+def _agrees(uri_path: bytes, path_info: bytes, script_name: bytes | None) -> bool:
+    """Whether REQUEST_URI's path decodes to PATH_INFO, alone or under SCRIPT_NAME (a front end may or may not
+    have stripped the mount point from PATH_INFO)."""
+    if not uri_path.startswith(b"/"):
+        return False
+    decoded = unquote_to_bytes(uri_path) if b"%" in uri_path else uri_path
+    if decoded == path_info:
+        return True
+    root = script_name.rstrip(b"/") if script_name else b""
+    return bool(root) and decoded == root + path_info
 
 
 def _headers(request: Request) -> Headers:
@@ -119,7 +144,9 @@ def _headers(request: Request) -> Headers:
             header = b"content-length"
         else:
             continue
-        if not _TOKEN.fullmatch(header) or _BAD_VALUE_BYTE.search(value):
+        # RFC 9110 section 5.5: a control character other than HTAB makes the field invalid (nginx passes
+        # BEL, DEL, ESC... through), and the name must be a token once the CGI spelling is undone.
+        if not is_token(header) or has_control_character(value):
             raise RequestRejected(400, f"The request variable {name[:64]!r} is not a valid header field.")
         headers.append((header, value))
     return headers
