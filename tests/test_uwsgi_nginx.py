@@ -221,6 +221,7 @@ def front(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 path="/app2/old/",
                 extra="uwsgi_param SCRIPT_NAME /app2; rewrite ^/app2/old/(.*)$ /app2/new/$1 break;",
             ),
+            uwsgi_location(backend.tcp, path="/mod5/", extra="uwsgi_modifier1 5;"),
             # small buffers, so that a large response goes through nginx's temporary file
             uwsgi_location(
                 backend.tcp,
@@ -465,6 +466,22 @@ def test_websocket_request_gets_a_clear_refusal(front: Nginx, client: httpx.Clie
     assert response.status_code == 501
     assert "WebSocket is not available over the uWSGI protocol" in response.text
     assert "proxy_pass" in response.text
+
+
+def test_unserved_modifier1_is_a_502_and_logged(front: Nginx, backend: Backend, client: httpx.Client) -> None:
+    assert client.get(front.url("/mod5/echo")).status_code == 502
+    _wait_for(lambda: "modifier1 5 is not served" in backend.logs())
+    assert echo(client.get(front.url("/echo")))["path"] == "/echo"  # the next request is served
+
+
+@pytest.mark.parametrize("value", [b"a\x07b", b"del\x7f", b"\x1b[31m"])
+def test_header_with_a_control_character_is_refused_with_400(front: Nginx, value: bytes) -> None:
+    # nginx passes these bytes on (it refuses only NUL, CR and LF); the server must not hand them to the app
+    with socket.create_connection(("127.0.0.1", front.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nX-Odd: " + value + b"\r\nConnection: close\r\n\r\n")
+        raw = _read_to_close(sock)
+    assert raw.startswith(b"HTTP/1.1 400"), raw[:200]
+    assert b"HTTP_X_ODD" in raw
 
 
 def test_app_hears_disconnect_when_the_client_goes_away(front: Nginx, client: httpx.Client) -> None:

@@ -21,11 +21,15 @@ import struct
 
 from asgi_core import ConnectionInfo, FlowControl, ProxyHeader, RequestCycle, ServerContext, Transport, peer_in
 
-from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ParseError, Request
+from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ModifierRefused, ParseError, Request
 from ._parser import CLOSED, UwsgiParser
 from ._scope import RequestRejected, request_scope
 from ._writer import UwsgiResponseWriter, error_response
 
+#: The `modifier1` values served: 0, what nginx sends unless `uwsgi_modifier1` says otherwise, and 30, whose
+#: PATH_INFO still holds SCRIPT_NAME (the scope's path includes root_path either way). Others ask for another
+#: kind of application or are not requests at all: the connection is closed, and the refusal logged.
+SERVED_MODIFIER1 = (0, 30)
 #: Longest wait for the body the app did not read, after its response, before closing regardless.
 LINGER_TIMEOUT = 5.0
 #: SO_LINGER on with a zero timeout: close() sends a reset instead of a FIN.
@@ -52,7 +56,7 @@ class UwsgiProtocol(asyncio.Protocol):
         self._proxy = proxy
         self.context = context
         self.config = context.config
-        self.parser = UwsgiParser(max_vars_size=max_vars_size)
+        self.parser = UwsgiParser(max_vars_size=max_vars_size, modifier1=SERVED_MODIFIER1)
         self.cycle: RequestCycle | None = None
         self.phase = _Phase.HEAD
         self._conn_info: ConnectionInfo
@@ -139,6 +143,9 @@ class UwsgiProtocol(asyncio.Protocol):
         while self.phase is not _Phase.CLOSED:
             try:
                 event = parser.next_event()
+            except ModifierRefused as exc:
+                self._drop(f"uWSGI packet refused: {exc}; set `uwsgi_modifier1 0;` (or leave it out) in nginx")
+                return
             except ParseError as exc:
                 self._drop(f"malformed uWSGI packet: {exc}")
                 return
