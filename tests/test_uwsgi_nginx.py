@@ -358,6 +358,23 @@ def test_app_failure_mid_response_is_an_error_for_the_client(front: Nginx, clien
     assert "reset by peer" in front.error_log() or "prematurely closed" in front.error_log()
 
 
+@pytest.mark.parametrize("prefix", ["", "/unbuffered"])
+@pytest.mark.parametrize(("declared", "sent"), [(5000, 9000), (5000, 2000)])
+def test_body_that_disagrees_with_its_content_length_never_reaches_nginx(
+    front: Nginx, client: httpx.Client, prefix: str, declared: int, sent: int
+) -> None:
+    """nginx gets the declared length and not a byte more (then a reset), or less and a reset: the client sees
+    either exactly the declared body or a failed response, never a short one passed off as complete."""
+    try:
+        response = client.get(front.url(f"{prefix}/wrong-length?declared={declared}&sent={sent}"))
+    except httpx.RemoteProtocolError:
+        assert sent < declared  # nginx had started the response and cut it: the client knows it is incomplete
+    else:
+        assert response.status_code == 200
+        assert response.content == b"w" * declared
+    assert "upstream sent more data than specified" not in front.error_log()
+
+
 @pytest.mark.parametrize("with_length", [True, False])
 def test_upstream_block_with_keepalive_still_gets_every_response_at_once(
     backend: Backend, nginx: NginxFactory, with_length: bool

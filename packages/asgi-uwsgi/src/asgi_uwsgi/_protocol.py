@@ -172,7 +172,9 @@ class UwsgiProtocol(asyncio.Protocol):
             self.response_complete()
             return
         writer = UwsgiResponseWriter(
-            self, sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop)
+            self,
+            sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop),
+            head_request=scope["method"] == "HEAD",
         )
         cycle = RequestCycle(
             scope,
