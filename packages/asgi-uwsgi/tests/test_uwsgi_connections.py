@@ -259,7 +259,7 @@ def test_shutdown_closes_idle_connections_and_lets_requests_finish() -> None:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[asyncio.Server] = loop.create_future()
         stop = asyncio.Event()
-        config = Config(lifespan="off")
+        config = Config(lifespan="off", drain_idle_grace=0.2)  # the idle connection closes once it passes
         task = loop.create_task(
             serve(app, PLUGIN.create_protocol, port=0, config=config, stop=stop, ready=ready.set_result)
         )
@@ -288,7 +288,7 @@ def test_plugin_is_found_by_name_through_the_registry() -> None:
 
 
 def test_connections_are_registered_for_graceful_shutdown() -> None:
-    context = ServerContext(app=echo_app, config=Config(lifespan="off"))
+    context = ServerContext(app=echo_app, config=Config(lifespan="off", drain_idle_grace=0))
 
     async def main() -> tuple[int, int]:
         loop = asyncio.get_running_loop()
