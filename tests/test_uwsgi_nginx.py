@@ -352,6 +352,33 @@ def test_large_responses(front: Nginx, client: httpx.Client, with_length: bool, 
         assert response.headers.get("transfer-encoding") == "chunked"  # nginx frames it for its client
 
 
+def test_slow_client_behind_unbuffered_nginx_holds_the_app_back(front: Nginx, client: httpx.Client) -> None:
+    """nginx with uwsgi_buffering off reads from the server only as its client takes the response: a client
+    that stops reading stops the app, after the socket buffers of both hops and the server's high-water
+    mark, instead of the server taking the whole stream into memory."""
+    token, size = uuid.uuid4().hex, 256 * MiB
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.settimeout(TIMEOUT)
+        sock.connect(("127.0.0.1", front.port))
+        sock.sendall(f"GET /unbuffered/flood?token={token}&size={size} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        _wait_for(lambda: client.get(front.url(f"/status?token={token}")).text != "unknown")
+        time.sleep(1.0)  # the client reads nothing
+        stalled = int(client.get(front.url(f"/status?token={token}")).text)
+        time.sleep(0.3)
+        assert int(client.get(front.url(f"/status?token={token}")).text) == stalled, "the app was not held"
+
+        # and it goes on when the client reads again (the kernel wakes a writer only once a good part of its
+        # send buffer is free: read a few MiB)
+        def read_some() -> bool:
+            for _ in range(64):
+                sock.recv(65536)
+            return int(client.get(front.url(f"/status?token={token}")).text) > stalled
+
+        _wait_for(read_some)
+    assert stalled < 48 * MiB, f"the app sent {stalled} bytes to a client that read none"
+
+
 def test_app_failure_mid_response_is_an_error_for_the_client(front: Nginx, client: httpx.Client) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         client.get(front.url("/unbuffered/fail-midway"))
