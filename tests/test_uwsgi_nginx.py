@@ -479,6 +479,24 @@ def test_rewrite_break_routes_by_the_rewritten_path(front: Nginx) -> None:
     assert info["root_path"] == ""
 
 
+@pytest.mark.parametrize(
+    ("target", "path", "query"),
+    [
+        ("/forums/1/topics/2375?page=1#posts-17408", "/forums/1/topics/2375", "page=1"),
+        ("/forums/echo#top", "/forums/echo", ""),
+    ],
+)
+def test_fragment_never_reaches_path_or_query(front: Nginx, target: str, path: str, query: str) -> None:
+    with socket.create_connection(("127.0.0.1", front.port), timeout=TIMEOUT) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        raw = _read_to_close(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    info = json.loads(body)
+    assert (info["path"], info["query_string"]) == (path, query)
+    assert "#" not in info["raw_path"]
+
+
 def test_rewrite_under_a_script_name(front: Nginx, client: httpx.Client) -> None:
     info = echo(client.get(front.url("/app2/old/users/echo")))
     assert info["root_path"] == "/app2"

@@ -274,3 +274,18 @@ def test_request_method_must_be_a_token(method: str) -> None:
     with pytest.raises(RequestRejected) as info:
         scope_for(("REQUEST_METHOD", method))
     assert info.value.status == 400
+
+
+def test_fragment_in_the_variables_never_reaches_path_or_query() -> None:
+    # nginx drops a fragment itself; another front end may pass it on in REQUEST_URI and QUERY_STRING
+    scope = scope_for(
+        ("REQUEST_URI", "/t/2375?page=1#posts"), ("PATH_INFO", "/t/2375"), ("QUERY_STRING", "page=1#posts")
+    )
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/t/2375", b"/t/2375", b"page=1")
+
+
+@pytest.mark.parametrize("pairs", [(("REQUEST_URI", "example.com:443"),), (("PATH_INFO", "example.com:443"),)])
+def test_connect_in_authority_form_is_a_400_never_a_500(pairs: tuple[tuple[str, str], ...]) -> None:
+    with pytest.raises(RequestRejected) as info:
+        scope_for(("REQUEST_METHOD", "CONNECT"), *pairs)
+    assert info.value.status == 400
