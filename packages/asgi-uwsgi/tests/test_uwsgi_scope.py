@@ -289,3 +289,9 @@ def test_connect_in_authority_form_is_a_400_never_a_500(pairs: tuple[tuple[str, 
     with pytest.raises(RequestRejected) as info:
         scope_for(("REQUEST_METHOD", "CONNECT"), *pairs)
     assert info.value.status == 400
+
+
+def test_the_first_of_repeated_variables_counts() -> None:
+    # `uwsgi_param HTTPS on;` beside uwsgi_params' own `HTTPS $https if_not_empty` sends HTTPS twice over TLS
+    scope = scope_for(("HTTPS", "on"), ("HTTPS", "off"), ("PATH_INFO", "/one"), ("PATH_INFO", "/two"))
+    assert (scope["scheme"], scope["path"]) == ("https", "/one")
