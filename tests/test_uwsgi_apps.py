@@ -9,6 +9,8 @@ Routes (by path suffix, so that any nginx location prefix works):
     .../hold           reads the body, then waits for http.disconnect and records it under `token`
     .../status         what `.../hold` recorded for `token`
     .../fail-midway    starts a streamed response, then raises
+    .../flood          streams `size` bytes in 64 KiB messages, recording under `token` how many it sent
+    .../wrong-length   declares a Content-Length of `declared` and streams `sent` bytes in 1000-byte pieces
 """
 
 from __future__ import annotations
@@ -128,6 +130,31 @@ async def _fail_midway(scope: Scope, query: dict[str, str], receive: Any, send: 
     raise RuntimeError("the application failed in the middle of its response")
 
 
+async def _flood(scope: Scope, query: dict[str, str], receive: Any, send: Any) -> None:
+    token, size = query["token"], int(query["size"])
+    chunk = b"f" * 65536
+    sent = 0
+    _outcomes[token] = "0"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    try:
+        while sent < size:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent += len(chunk)
+            _outcomes[token] = str(sent)
+        await send({"type": "http.response.body", "body": b""})
+    except OSError:
+        pass  # the client went away (ClientDisconnected): what was sent is recorded
+
+
+async def _wrong_length(scope: Scope, query: dict[str, str], receive: Any, send: Any) -> None:
+    declared, size = int(query["declared"]), int(query["sent"])
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(declared).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for offset in range(0, size, 1000):
+        await send({"type": "http.response.body", "body": b"w" * min(1000, size - offset), "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 _ROUTES = {
     "echo": _echo,
     "large": _large,
@@ -136,4 +163,6 @@ _ROUTES = {
     "hold": _hold,
     "status": _status,
     "fail-midway": _fail_midway,
+    "wrong-length": _wrong_length,
+    "flood": _flood,
 }

@@ -215,6 +215,20 @@ def front(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             uwsgi_location(backend.tcp, path="/direct/", extra="uwsgi_request_buffering off;"),
             uwsgi_location(backend.tcp, path="/app/", extra="uwsgi_param SCRIPT_NAME /app;"),
             uwsgi_location(backend.tcp, path="/behind-tls/", extra="uwsgi_param UWSGI_SCHEME https;"),
+            uwsgi_location(backend.tcp, path="/https-on/", extra="uwsgi_param HTTPS on;"),
+            uwsgi_location(backend.tcp, path="/old/", extra="rewrite ^/old/(.*)$ /new/$1 break;"),
+            uwsgi_location(
+                backend.tcp,
+                path="/app2/old/",
+                extra="uwsgi_param SCRIPT_NAME /app2; rewrite ^/app2/old/(.*)$ /app2/new/$1 break;",
+            ),
+            uwsgi_location(backend.tcp, path="/mod5/", extra="uwsgi_modifier1 5;"),
+            # small buffers, so that a large response goes through nginx's temporary file
+            uwsgi_location(
+                backend.tcp,
+                path="/buffered/",
+                extra="uwsgi_buffering on; uwsgi_buffer_size 4k; uwsgi_buffers 4 4k;",
+            ),
         ]
     )
     server = start_nginx(tmp_path_factory.mktemp("nginx"), locations)
@@ -339,10 +353,54 @@ def test_large_responses(front: Nginx, client: httpx.Client, with_length: bool, 
         assert response.headers.get("transfer-encoding") == "chunked"  # nginx frames it for its client
 
 
+def test_slow_client_behind_unbuffered_nginx_holds_the_app_back(front: Nginx, client: httpx.Client) -> None:
+    """nginx with uwsgi_buffering off reads from the server only as its client takes the response: a client
+    that stops reading stops the app, after the socket buffers of both hops and the server's high-water
+    mark, instead of the server taking the whole stream into memory."""
+    token, size = uuid.uuid4().hex, 256 * MiB
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.settimeout(TIMEOUT)
+        sock.connect(("127.0.0.1", front.port))
+        sock.sendall(f"GET /unbuffered/flood?token={token}&size={size} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        _wait_for(lambda: client.get(front.url(f"/status?token={token}")).text != "unknown")
+        time.sleep(1.0)  # the client reads nothing
+        stalled = int(client.get(front.url(f"/status?token={token}")).text)
+        time.sleep(0.3)
+        assert int(client.get(front.url(f"/status?token={token}")).text) == stalled, "the app was not held"
+
+        # and it goes on when the client reads again (the kernel wakes a writer only once a good part of its
+        # send buffer is free: read a few MiB)
+        def read_some() -> bool:
+            for _ in range(64):
+                sock.recv(65536)
+            return int(client.get(front.url(f"/status?token={token}")).text) > stalled
+
+        _wait_for(read_some)
+    assert stalled < 48 * MiB, f"the app sent {stalled} bytes to a client that read none"
+
+
 def test_app_failure_mid_response_is_an_error_for_the_client(front: Nginx, client: httpx.Client) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         client.get(front.url("/unbuffered/fail-midway"))
     assert "reset by peer" in front.error_log() or "prematurely closed" in front.error_log()
+
+
+@pytest.mark.parametrize("prefix", ["", "/unbuffered"])
+@pytest.mark.parametrize(("declared", "sent"), [(5000, 9000), (5000, 2000)])
+def test_body_that_disagrees_with_its_content_length_never_reaches_nginx(
+    front: Nginx, client: httpx.Client, prefix: str, declared: int, sent: int
+) -> None:
+    """nginx gets the declared length and not a byte more (then a reset), or less and a reset: the client sees
+    either exactly the declared body or a failed response, never a short one passed off as complete."""
+    try:
+        response = client.get(front.url(f"{prefix}/wrong-length?declared={declared}&sent={sent}"))
+    except httpx.RemoteProtocolError:
+        assert sent < declared  # nginx had started the response and cut it: the client knows it is incomplete
+    else:
+        assert response.status_code == 200
+        assert response.content == b"w" * declared
+    assert "upstream sent more data than specified" not in front.error_log()
 
 
 @pytest.mark.parametrize("with_length", [True, False])
@@ -401,6 +459,62 @@ def test_root_path_from_script_name(front: Nginx, client: httpx.Client) -> None:
     assert info["path"] == "/app/users/echo"
 
 
+def test_scheme_from_uwsgi_param_https_on(front: Nginx, client: httpx.Client) -> None:
+    assert echo(client.get(front.url("/https-on/echo")))["scheme"] == "https"
+
+
+# ---- nginx rewrites: the app routes by PATH_INFO -----------------------------------------------------
+
+
+def test_rewrite_break_routes_by_the_rewritten_path(front: Nginx) -> None:
+    # A raw request line, so that the client's own percent-encoding reaches nginx as it is.
+    with socket.create_connection(("127.0.0.1", front.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /old/caf%C3%A9/echo?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        raw = _read_to_close(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    info = json.loads(body)
+    assert info["path"] == "/new/café/echo"
+    assert info["raw_path"] == "/new/caf%C3%A9/echo"  # built from PATH_INFO: REQUEST_URI no longer matches it
+    assert info["query_string"] == "x=1"
+    assert info["root_path"] == ""
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "query"),
+    [
+        ("/forums/1/topics/2375?page=1#posts-17408", "/forums/1/topics/2375", "page=1"),
+        ("/forums/echo#top", "/forums/echo", ""),
+    ],
+)
+def test_fragment_never_reaches_path_or_query(front: Nginx, target: str, path: str, query: str) -> None:
+    with socket.create_connection(("127.0.0.1", front.port), timeout=TIMEOUT) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        raw = _read_to_close(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    info = json.loads(body)
+    assert (info["path"], info["query_string"]) == (path, query)
+    assert "#" not in info["raw_path"]
+
+
+def test_rewrite_under_a_script_name(front: Nginx, client: httpx.Client) -> None:
+    info = echo(client.get(front.url("/app2/old/users/echo")))
+    assert info["root_path"] == "/app2"
+    assert info["path"] == "/app2/new/users/echo"
+    assert info["raw_path"] == "/app2/new/users/echo"
+
+
+@pytest.mark.parametrize("with_length", [True, False])
+def test_buffered_2_mib_response_arrives_whole(front: Nginx, client: httpx.Client, with_length: bool) -> None:
+    size = 2 * MiB
+    response = client.get(front.url(f"/buffered/large?size={size}&length={int(with_length)}"))
+    assert response.status_code == 200
+    assert len(response.content) == size
+    assert hashlib.sha256(response.content).digest() == hashlib.sha256(pattern(size)).digest()
+    assert "upstream prematurely closed" not in front.error_log()
+
+
 # ---- refusals and disconnects ------------------------------------------------------------------------
 
 
@@ -415,6 +529,22 @@ def test_websocket_request_gets_a_clear_refusal(front: Nginx, client: httpx.Clie
     assert response.status_code == 501
     assert "WebSocket is not available over the uWSGI protocol" in response.text
     assert "proxy_pass" in response.text
+
+
+def test_unserved_modifier1_is_a_502_and_logged(front: Nginx, backend: Backend, client: httpx.Client) -> None:
+    assert client.get(front.url("/mod5/echo")).status_code == 502
+    _wait_for(lambda: "modifier1 5 is not served" in backend.logs())
+    assert echo(client.get(front.url("/echo")))["path"] == "/echo"  # the next request is served
+
+
+@pytest.mark.parametrize("value", [b"a\x07b", b"del\x7f", b"\x1b[31m"])
+def test_header_with_a_control_character_is_refused_with_400(front: Nginx, value: bytes) -> None:
+    # nginx passes these bytes on (it refuses only NUL, CR and LF); the server must not hand them to the app
+    with socket.create_connection(("127.0.0.1", front.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nX-Odd: " + value + b"\r\nConnection: close\r\n\r\n")
+        raw = _read_to_close(sock)
+    assert raw.startswith(b"HTTP/1.1 400"), raw[:200]
+    assert b"HTTP_X_ODD" in raw
 
 
 def test_app_hears_disconnect_when_the_client_goes_away(front: Nginx, client: httpx.Client) -> None:

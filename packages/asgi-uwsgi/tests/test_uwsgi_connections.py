@@ -260,7 +260,7 @@ def test_shutdown_closes_idle_connections_and_lets_requests_finish() -> None:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[asgi_core.Server] = loop.create_future()
         stop = asyncio.Event()
-        config = Config(lifespan="off")
+        config = Config(lifespan="off", drain_idle_grace=0.2)  # the idle connection closes once it passes
         task = loop.create_task(
             serve(app, PLUGIN.create_protocol, port=0, config=config, stop=stop, ready=ready.set_result)
         )
@@ -289,7 +289,7 @@ def test_plugin_is_found_by_name_through_the_registry() -> None:
 
 
 def test_connections_are_registered_for_graceful_shutdown() -> None:
-    context = ServerContext(app=echo_app, config=Config(lifespan="off"))
+    context = ServerContext(app=echo_app, config=Config(lifespan="off", drain_idle_grace=0))
 
     async def main() -> tuple[int, int]:
         loop = asyncio.get_running_loop()
@@ -320,3 +320,40 @@ def test_header_layout_matches_what_nginx_sends() -> None:
     # Guard against an encoder and parser agreeing on a wrong layout: bytes as nginx's module writes them.
     data = encode_packet([(b"REQUEST_METHOD", b"GET")])
     assert data == struct.pack("<BHB", 0, 21, 0) + b"\x0e\x00REQUEST_METHOD\x03\x00GET"
+
+
+# ---- modifier1 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("modifier1", [5, 100, 255])
+def test_packet_with_an_unserved_modifier1_is_refused_and_the_next_client_served(
+    modifier1: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    called = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        called.append(scope["path"])
+        await echo_app(scope, receive, send)
+
+    async def scenario(port: int) -> tuple[bytes, Response]:
+        refused = encode_packet(nginx_vars("POST", "/refused", body=b"abc"), b"abc", modifier1=modifier1)
+        return await closed_without_reply(port, refused), await exchange(port, packet("GET", "/next"))
+
+    with caplog.at_level(logging.WARNING, LOG):
+        raw, after = run(app, scenario)
+    assert raw == b""
+    assert called == ["/next"]
+    assert after.status == 200
+    assert f"modifier1 {modifier1} is not served (this server serves 0, 30)" in caplog.text
+    assert "uwsgi_modifier1" in caplog.text
+
+
+def test_modifier1_30_is_served_with_script_name_in_path_info() -> None:
+    # uwsgi_modifier1 30: PATH_INFO still holds SCRIPT_NAME, for the server to strip; the scope's path keeps it
+    variables = nginx_vars("GET", "/app/x", extra=[("SCRIPT_NAME", "/app")])
+
+    async def scenario(port: int) -> Response:
+        return await exchange(port, encode_packet(variables, modifier1=30))
+
+    info = run(echo_app, scenario).json()
+    assert (info["root_path"], info["path"], info["raw_path"]) == ("/app", "/app/x", "/app/x")

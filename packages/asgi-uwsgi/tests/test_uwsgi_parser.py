@@ -12,6 +12,7 @@ from asgi_uwsgi import (
     NEED_DATA,
     Body,
     EndOfRequest,
+    ModifierRefused,
     ParseError,
     Request,
     UwsgiParser,
@@ -306,3 +307,29 @@ def test_random_splits_give_the_same_events(data: bytes, sizes: list[int]) -> No
         chunks.append(data[offset : offset + size])
         offset += size
     assert outcome(chunks) == outcome([data])
+
+
+# ---- modifier1 ---------------------------------------------------------------------------------------
+
+
+def test_unserved_modifier1_is_refused_at_the_header() -> None:
+    parser = UwsgiParser(modifier1=(0, 30))
+    parser.receive_data(struct.pack("<BHB", 5, 40, 0))  # the header alone: refused before its block arrives
+    with pytest.raises(ModifierRefused, match=r"modifier1 5 is not served \(this server serves 0, 30\)"):
+        parser.next_event()
+    assert parser.state == "failed"
+
+
+@pytest.mark.parametrize("modifier1", [0, 30])
+def test_served_modifier1_values_parse(modifier1: int) -> None:
+    parser = UwsgiParser(modifier1=(0, 30))
+    parser.receive_data(encode_packet([(b"REQUEST_METHOD", b"GET")], modifier1=modifier1))
+    event = parser.next_event()
+    assert isinstance(event, Request)
+    assert event.modifier1 == modifier1
+
+
+def test_every_modifier1_parses_by_default() -> None:
+    event = feed_all(encode_packet([(b"REQUEST_METHOD", b"GET")], modifier1=111, modifier2=7))[0]
+    assert isinstance(event, Request)
+    assert (event.modifier1, event.modifier2) == (111, 7)

@@ -27,9 +27,9 @@ def scope_for(*pairs: tuple[str, str], config: Config | None = None, state: dict
 
 
 def test_request_uri_gives_raw_path_and_query_string_gives_the_query() -> None:
-    scope = scope_for(("REQUEST_URI", "/a%20b//c?ignored=1"), ("QUERY_STRING", "x=%41"), ("PATH_INFO", "/a b/c"))
-    assert scope["path"] == "/a b//c"  # what the client sent, as proxy_pass would forward it
-    assert scope["raw_path"] == b"/a%20b//c"
+    scope = scope_for(("REQUEST_URI", "/a%20b/c?ignored=1"), ("QUERY_STRING", "x=%41"), ("PATH_INFO", "/a b/c"))
+    assert scope["path"] == "/a b/c"
+    assert scope["raw_path"] == b"/a%20b/c"  # the client's encoding, since it decodes to PATH_INFO
     assert scope["query_string"] == b"x=%41"
 
 
@@ -192,3 +192,106 @@ def test_limits_follow_config() -> None:
     with pytest.raises(RequestRejected) as info:
         scope_for(("HTTP_A", "1"), ("HTTP_B", "2"), ("HTTP_C", "3"), config=config)
     assert info.value.status == 431
+
+
+# ---- PATH_INFO routes, REQUEST_URI only when it agrees (nginx `rewrite ... break`) -------------------
+
+
+def test_rewritten_path_info_is_the_path_and_raw_path_follows_it() -> None:
+    # location /old/ { rewrite ^/old/(.*)$ /new/$1 break; }: PATH_INFO is $document_uri, REQUEST_URI the original
+    scope = scope_for(("REQUEST_URI", "/old/a%20b?x=1"), ("PATH_INFO", "/new/a b"), ("QUERY_STRING", "x=1"))
+    assert scope["path"] == "/new/a b"
+    assert scope["raw_path"] == b"/new/a%20b"
+    assert scope["query_string"] == b"x=1"
+
+
+@pytest.mark.parametrize(
+    ("request_uri", "path_info", "raw_path"),
+    [
+        ("/caf%C3%A9/x", "/café/x", b"/caf%C3%A9/x"),  # the client's own encoding is kept
+        ("/a%2Fb", "/a/b", b"/a%2Fb"),  # an encoded slash only raw_path can tell apart
+        ("/p?q=1", "/p", b"/p"),
+        ("http://example.org/p?q", "/p", b"/p"),
+    ],
+)
+def test_request_uri_gives_raw_path_when_it_decodes_to_path_info(
+    request_uri: str, path_info: str, raw_path: bytes
+) -> None:
+    scope = scope_for(("REQUEST_URI", request_uri), ("PATH_INFO", path_info))
+    assert scope["path"] == path_info
+    assert scope["raw_path"] == raw_path
+
+
+def test_path_normalised_by_nginx_is_the_path() -> None:
+    # nginx merges slashes and resolves dot segments before routing: the app sees what nginx routed on
+    scope = scope_for(("REQUEST_URI", "/a/../b//c"), ("PATH_INFO", "/b/c"))
+    assert scope["path"] == "/b/c"
+    assert scope["raw_path"] == b"/b/c"
+
+
+@pytest.mark.parametrize(
+    ("request_uri", "path_info", "path", "raw_path"),
+    [
+        ("/app/x%41", "/app/xA", "/app/xA", b"/app/x%41"),  # PATH_INFO with the mount point (nginx's default)
+        ("/app/x%41", "/xA", "/app/xA", b"/app/x%41"),  # PATH_INFO without it (uwsgi_modifier1 30 style)
+        ("/app/old", "/app/new", "/app/new", b"/app/new"),  # rewritten under the mount point
+        ("/app/old", "/new", "/app/new", b"/app/new"),
+    ],
+)
+def test_script_name_and_path_info_agree_with_request_uri(
+    request_uri: str, path_info: str, path: str, raw_path: bytes
+) -> None:
+    scope = scope_for(("SCRIPT_NAME", "/app"), ("REQUEST_URI", request_uri), ("PATH_INFO", path_info))
+    assert scope["root_path"] == "/app"
+    assert (scope["path"], scope["raw_path"]) == (path, raw_path)
+
+
+# ---- header variables follow the field grammar -------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["a\x07b", "del\x7f", "nul\x00", "cr\rlf", "esc\x1b[0m", "\x01"])
+def test_header_value_with_a_control_character_is_refused(value: str) -> None:
+    with pytest.raises(RequestRejected) as info:
+        scope_for(("HTTP_X_THING", value))
+    assert info.value.status == 400
+    assert "HTTP_X_THING" in info.value.reason
+
+
+def test_header_value_with_a_tab_and_obs_text_is_accepted() -> None:
+    scope = scope_for(("HTTP_X_THING", "a\tb caf\u00e9"))
+    assert (b"x-thing", "a\tb café".encode()) in scope["headers"]
+
+
+@pytest.mark.parametrize("name", ["HTTP_X(Y", "HTTP_X Y", "HTTP_", "HTTP_X\x07"])
+def test_header_variable_whose_name_is_not_a_token_is_refused(name: str) -> None:
+    with pytest.raises(RequestRejected) as info:
+        scope_for((name, "v"))
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize("method", ["G T", "GET\x07", "(GET)"])
+def test_request_method_must_be_a_token(method: str) -> None:
+    with pytest.raises(RequestRejected) as info:
+        scope_for(("REQUEST_METHOD", method))
+    assert info.value.status == 400
+
+
+def test_fragment_in_the_variables_never_reaches_path_or_query() -> None:
+    # nginx drops a fragment itself; another front end may pass it on in REQUEST_URI and QUERY_STRING
+    scope = scope_for(
+        ("REQUEST_URI", "/t/2375?page=1#posts"), ("PATH_INFO", "/t/2375"), ("QUERY_STRING", "page=1#posts")
+    )
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/t/2375", b"/t/2375", b"page=1")
+
+
+@pytest.mark.parametrize("pairs", [(("REQUEST_URI", "example.com:443"),), (("PATH_INFO", "example.com:443"),)])
+def test_connect_in_authority_form_is_a_400_never_a_500(pairs: tuple[tuple[str, str], ...]) -> None:
+    with pytest.raises(RequestRejected) as info:
+        scope_for(("REQUEST_METHOD", "CONNECT"), *pairs)
+    assert info.value.status == 400
+
+
+def test_the_first_of_repeated_variables_counts() -> None:
+    # `uwsgi_param HTTPS on;` beside uwsgi_params' own `HTTPS $https if_not_empty` sends HTTPS twice over TLS
+    scope = scope_for(("HTTPS", "on"), ("HTTPS", "off"), ("PATH_INFO", "/one"), ("PATH_INFO", "/two"))
+    assert (scope["scheme"], scope["path"]) == ("https", "/one")

@@ -10,6 +10,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import asgi_core
 from asgi_core import ASGIApp, Config, Receive, Scope, Send, ServerContext, serve
@@ -42,7 +43,7 @@ def nginx_vars(
         ("CONTENT_TYPE", ""),
         ("CONTENT_LENGTH", str(content_length) if content_length else ""),
         ("REQUEST_URI", uri),
-        ("PATH_INFO", path),
+        ("PATH_INFO", unquote(path)),  # $document_uri: percent-decoded
         ("DOCUMENT_ROOT", "/srv"),
         ("SERVER_PROTOCOL", "HTTP/1.1"),
         ("REQUEST_SCHEME", "http"),

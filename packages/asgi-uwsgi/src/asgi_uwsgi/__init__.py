@@ -7,11 +7,21 @@ from asgi_uwsgi import PLUGIN
 asyncio.run(serve(app, PLUGIN.create_protocol, host="127.0.0.1", port=8000))
 
 The packet parser is sans-IO and usable alone: `UwsgiParser`, its events `Request`, `Body`, `EndOfRequest`,
-the signals `NEED_DATA` and `CLOSED`, and `ParseError`; `encode_packet` builds packets for clients and tests.
+the signals `NEED_DATA` and `CLOSED`, and `ParseError` (`ModifierRefused` for a `modifier1` it was not told
+to accept); `encode_packet` builds packets for clients and tests.
 """
 
 from .__about__ import __version__
-from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ParseError, Request, encode_packet, encode_vars
+from ._packet import (
+    MAX_VARS_SIZE,
+    Body,
+    EndOfRequest,
+    ModifierRefused,
+    ParseError,
+    Request,
+    encode_packet,
+    encode_vars,
+)
 from ._parser import CLOSED, NEED_DATA, Signal, UwsgiParser, parse_vars
 from ._plugin import PLUGIN, UwsgiPlugin
 from ._protocol import UwsgiProtocol
@@ -23,6 +33,7 @@ __all__ = [
     "PLUGIN",
     "Body",
     "EndOfRequest",
+    "ModifierRefused",
     "ParseError",
     "Request",
     "Signal",

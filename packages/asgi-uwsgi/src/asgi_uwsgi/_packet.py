@@ -25,6 +25,11 @@ class ParseError(Exception):
     """The peer sent something that is not a uWSGI request packet. The connection cannot go on: close it."""
 
 
+class ModifierRefused(ParseError):
+    """The packet's `modifier1` is not one the parser was told to accept: a request for another kind of
+    application (uWSGI dispatches on it: PSGI, Rack, ...) or not a request at all (ping, signals)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """A packet's header and variables; its body follows as `Body` events, then `EndOfRequest`."""

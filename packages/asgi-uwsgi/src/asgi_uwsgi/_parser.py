@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import collections
 import enum
+from collections.abc import Collection
 
-from ._packet import HEADER, MAX_VARS_SIZE, Body, EndOfRequest, ParseError, Request, Variables
+from ._packet import HEADER, MAX_VARS_SIZE, Body, EndOfRequest, ModifierRefused, ParseError, Request, Variables
 
 _U16 = 2
 _MAX_LENGTH_DIGITS = 18  # below 2**63: a length any file system or socket could deliver
@@ -51,16 +52,20 @@ class UwsgiParser:
         "_error",
         "_header",
         "_max_vars_size",
+        "_modifier1",
         "_ready",
         "_ready_size",
         "_remaining",
         "_state",
     )
 
-    def __init__(self, *, max_vars_size: int = MAX_VARS_SIZE) -> None:
+    def __init__(self, *, max_vars_size: int = MAX_VARS_SIZE, modifier1: Collection[int] | None = None) -> None:
+        """`modifier1`: the values accepted (`ModifierRefused` for another, from the header alone); any when
+        None."""
         if not 0 < max_vars_size <= MAX_VARS_SIZE:
             raise ValueError(f"max_vars_size must be 1 to {MAX_VARS_SIZE}, got {max_vars_size}")
         self._max_vars_size = max_vars_size
+        self._modifier1 = None if modifier1 is None else tuple(sorted(modifier1))
         self._buffer = bytearray()
         self._eof = False
         self._state = _State.HEADER
@@ -129,6 +134,9 @@ class UwsgiParser:
             self._state = _State.CLOSED
             return CLOSED
         modifier1, datasize, modifier2 = HEADER.unpack_from(buffer)
+        if self._modifier1 is not None and modifier1 not in self._modifier1:
+            served = ", ".join(map(str, self._modifier1))
+            raise ModifierRefused(f"modifier1 {modifier1} is not served (this server serves {served})")
         if datasize > self._max_vars_size:
             raise ParseError(
                 f"variables block of {datasize} bytes is over the limit of {self._max_vars_size} bytes"

@@ -7,6 +7,13 @@ the app did not read: our write side is shut so nginx sees the response end, and
 and dropped, so closing cannot reset the connection under the response) -> closed. One request per
 connection: nginx never reuses a uWSGI upstream connection, and the response body is framed by the close.
 
+Draining (asgi-core's `ServerConnection`): `shutdown()` leaves a request in flight alone (its response ends
+the connection anyway) and a packet whose bytes are arriving is served; a connection without a byte yet is
+most likely one whose request nginx is writing right now (nginx opens a connection per request), so it gets
+`drain_idle_grace` for its packet to start and is closed only if it stays idle. `going_away()` tells the app
+`http.disconnect` at once and closes, with a reset under a response that has not all left (nginx must see an
+error, not a body ended by a clean close).
+
 Broken packets and refused peers are closed without a response (nginx then answers 502) and logged; requests
 that parse but cannot be served (no method, over a limit, a WebSocket handshake) get a plain-text error.
 """
@@ -19,13 +26,26 @@ import enum
 import socket
 import struct
 
-from asgi_core import ConnectionInfo, FlowControl, ProxyHeader, RequestCycle, ServerContext, Transport, peer_in
+from asgi_core import (
+    ConnectionInfo,
+    Deadline,
+    FlowControl,
+    ProxyHeader,
+    RequestCycle,
+    ServerContext,
+    Transport,
+    peer_in,
+)
 
-from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ParseError, Request
+from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ModifierRefused, ParseError, Request
 from ._parser import CLOSED, UwsgiParser
 from ._scope import RequestRejected, request_scope
 from ._writer import UwsgiResponseWriter, error_response
 
+#: The `modifier1` values served: 0, what nginx sends unless `uwsgi_modifier1` says otherwise, and 30, whose
+#: PATH_INFO still holds SCRIPT_NAME (the scope's path includes root_path either way). Others ask for another
+#: kind of application or are not requests at all: the connection is closed, and the refusal logged.
+SERVED_MODIFIER1 = (0, 30)
 #: Longest wait for the body the app did not read, after its response, before closing regardless.
 LINGER_TIMEOUT = 5.0
 #: SO_LINGER on with a zero timeout: close() sends a reset instead of a FIN.
@@ -52,13 +72,17 @@ class UwsgiProtocol(asyncio.Protocol):
         self._proxy = proxy
         self.context = context
         self.config = context.config
-        self.parser = UwsgiParser(max_vars_size=max_vars_size)
+        self.parser = UwsgiParser(max_vars_size=max_vars_size, modifier1=SERVED_MODIFIER1)
         self.cycle: RequestCycle | None = None
         self.phase = _Phase.HEAD
         self._conn_info: ConnectionInfo
         self._peer = "?"
-        self._timer: asyncio.TimerHandle | None = None
         self._loop = context.loop or asyncio.get_running_loop()
+        # One deadline per phase: the packet head (header_timeout, or drain_idle_grace while draining and no
+        # byte has come), then the linger after the response.
+        self._deadline = Deadline(self._loop, self._on_deadline)
+        self._idle = True  # no byte received yet
+        self._draining = False
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -84,13 +108,17 @@ class UwsgiProtocol(asyncio.Protocol):
         if set_limits is not None:
             set_limits(high=self.config.write_buffer_high_water)
         self.context.connections.add(self)
-        timeout = self.config.header_timeout
-        if timeout is not None:
-            self._timer = self._loop.call_later(timeout, self._header_timeout)
+        self._deadline.arm(self.config.header_timeout)
+        if self.context.draining:
+            self.shutdown()  # made after the drain started: it starts in step 1
 
     def data_received(self, data: bytes) -> None:
         if self.phase is _Phase.CLOSED:
             return
+        if self._idle:
+            self._idle = False
+            if self._draining and self.phase is _Phase.HEAD:
+                self._deadline.arm(self.config.header_timeout)  # a packet is arriving: it gets its whole time
         if self.phase is _Phase.REQUEST and not self.parser.in_body:
             return  # bytes after the request: nothing follows a request on this wire, and they are dropped
         self.parser.receive_data(data)
@@ -109,7 +137,7 @@ class UwsgiProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = _Phase.CLOSED
-        self._cancel_timer()
+        self._deadline.close()
         self.context.connections.discard(self)
         self.flow.connection_lost()
         if self.cycle is not None:
@@ -124,13 +152,26 @@ class UwsgiProtocol(asyncio.Protocol):
     # ---- ServerConnection ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Close now if no request has arrived; a request in flight finishes (its close ends it anyway)."""
-        if self.phase is _Phase.HEAD:
-            self._close()
+        """Step 1 of the drain: a request in flight finishes, a packet arriving is served, and a connection
+        that has not sent a byte closes unless its packet starts within `drain_idle_grace`."""
+        self._draining = True
+        if self.phase is _Phase.HEAD and self._idle:
+            self._deadline.arm(self.config.drain_idle_grace)
 
     def going_away(self) -> None:
-        """The drain is over: closing makes a request still in flight see `http.disconnect`."""
-        self._close()
+        """Step 2: the app hears `http.disconnect` now, not once a slow reader has taken the response, and the
+        connection closes: with a reset if part of a response is still unsent or unwritten."""
+        if self.phase is _Phase.CLOSED:
+            return
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.connection_lost()
+        unfinished = self.phase is _Phase.REQUEST and cycle is not None and cycle.response_started
+        buffered = getattr(self.transport, "get_write_buffer_size", None)
+        if unfinished or (buffered is not None and buffered() > 0):
+            self.abort()
+        else:
+            self._close()
 
     # ---- events --------------------------------------------------------------------------------------
 
@@ -139,6 +180,9 @@ class UwsgiProtocol(asyncio.Protocol):
         while self.phase is not _Phase.CLOSED:
             try:
                 event = parser.next_event()
+            except ModifierRefused as exc:
+                self._drop(f"uWSGI packet refused: {exc}; set `uwsgi_modifier1 0;` (or leave it out) in nginx")
+                return
             except ParseError as exc:
                 self._drop(f"malformed uWSGI packet: {exc}")
                 return
@@ -155,7 +199,7 @@ class UwsgiProtocol(asyncio.Protocol):
                 return
 
     def _on_request(self, request: Request) -> None:
-        self._cancel_timer()
+        self._deadline.cancel()
         self.phase = _Phase.REQUEST
         try:
             scope = request_scope(request, self._conn_info, self.context)
@@ -165,7 +209,9 @@ class UwsgiProtocol(asyncio.Protocol):
             self.response_complete()
             return
         writer = UwsgiResponseWriter(
-            self, sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop)
+            self,
+            sendfile=self._conn_info.tls is None and isinstance(self._loop, asyncio.BaseEventLoop),
+            head_request=scope["method"] == "HEAD",
         )
         cycle = RequestCycle(
             scope,
@@ -207,13 +253,12 @@ class UwsgiProtocol(asyncio.Protocol):
         if can_write_eof is not None and can_write_eof():
             self.transport.write_eof()  # type: ignore[attr-defined]
         self.flow.resume_reading("body")
-        self._cancel_timer()
-        self._timer = self._loop.call_later(LINGER_TIMEOUT, self._close)
+        self._deadline.arm(LINGER_TIMEOUT)
 
     def abort(self) -> None:
         """Cut the response so that nginx sees an error (a reset), not a short body ended by a clean close."""
         self.phase = _Phase.CLOSED
-        self._cancel_timer()
+        self._deadline.close()
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -232,19 +277,19 @@ class UwsgiProtocol(asyncio.Protocol):
 
     def _close(self) -> None:
         self.phase = _Phase.CLOSED
-        self._cancel_timer()
+        self._deadline.close()
         if not self.transport.is_closing():
             self.transport.close()
 
-    def _header_timeout(self) -> None:
-        self._timer = None
-        if self.phase is _Phase.HEAD:
-            self._drop(f"no complete request packet within header_timeout ({self.config.header_timeout} s)")
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _on_deadline(self) -> None:
+        if self.phase is _Phase.LINGER:
+            self._close()
+        elif self.phase is _Phase.HEAD:
+            if self._draining and self._idle:
+                self.context.logger.debug("uWSGI connection from %s closed: idle while draining", self._peer)
+                self._close()
+            else:
+                self._drop(f"no complete request packet within header_timeout ({self.config.header_timeout} s)")
 
     def __repr__(self) -> str:
         return f"<UwsgiProtocol {self._peer} {self.phase.value}>"
