@@ -400,3 +400,59 @@ def test_hurry_cuts_a_drain_short() -> None:
 
     assert asyncio.run(run()) < 1.0
     assert [name for name, _ in Lingering.steps] == ["shutdown", "going_away"]
+
+
+class DatagramEcho(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.transport.sendto(b"h3:" + data, addr)
+
+
+@dataclass
+class DatagramPluginStandIn:
+    """Stands in for HTTP/3: a protocol on datagram endpoints, named in http_protocols like any HTTP version."""
+
+    name: str = "h3"
+    alpn: tuple[str, ...] = ("h3",)
+
+    def create_datagram_protocol(
+        self, context: ServerContext, ssl_context: ssl.SSLContext
+    ) -> asyncio.DatagramProtocol:
+        assert isinstance(ssl_context, ssl.SSLContext)
+        return DatagramEcho()
+
+
+def test_datagram_protocols_get_an_endpoint_on_the_tls_port(tls: tuple[ssl.SSLContext, trustme.CA]) -> None:
+    found = registry(HTTP)
+    found.add_protocol(DatagramPluginStandIn())  # type: ignore[arg-type]
+    config = Config(http_protocols=("h1", "h3"))
+    with pytest.raises(ConfigError, match="h3 only with TLS"):
+        Server(_app, config, registry=found)
+
+    async def run() -> tuple[bytes, str, bool]:
+        sock = listener()
+        server = Server(_app, config, registry=found, ssl_context=tls[0], logger=LOG)
+        await server.start([sock])
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bytes] = loop.create_future()
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                answer.set_result(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=sock.getsockname())
+        transport.sendto(b"hello")
+        echoed = await asyncio.wait_for(answer, 5)
+        transport.close()
+        udp = server.datagram_sockets[0]
+        await server.shutdown(1.0)
+        await asyncio.sleep(0.05)  # a transport closes its socket on the next turn of the loop
+        sock.close()
+        return echoed, server.describe(), udp.fileno() == -1
+
+    echoed, described, closed = asyncio.run(run())
+    assert echoed == b"h3:hello"
+    assert described == "http, h3 over TLS"  # and h3 is not offered by ALPN on the TCP port
+    assert closed  # the endpoint closes with the drain

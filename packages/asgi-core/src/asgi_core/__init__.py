@@ -20,7 +20,15 @@ from ._loop import LoopFactory, loop_factory, run
 from ._messages import validate_headers
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
-from ._registry import PROTOCOLS_GROUP, UPGRADES_GROUP, ProtocolPlugin, Registry, UpgradeHandler, UpgradeRequest
+from ._registry import (
+    PROTOCOLS_GROUP,
+    UPGRADES_GROUP,
+    DatagramPlugin,
+    ProtocolPlugin,
+    Registry,
+    UpgradeHandler,
+    UpgradeRequest,
+)
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
 from ._server import Server, listen
@@ -38,6 +46,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectionInfo",
+    "DatagramPlugin",
     "Deadline",
     "FlowControl",
     "Headers",

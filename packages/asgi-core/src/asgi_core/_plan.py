@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from ._config import Config
 from ._errors import ConfigError
-from ._registry import ProtocolPlugin, Registry
+from ._registry import DatagramPlugin, ProtocolPlugin, Registry
 
 #: `http_protocols` entries (Gunicorn's vocabulary) -> registry protocol names.
 _HTTP_PROTOCOLS = {"h1": "http", "h2": "h2"}
@@ -42,6 +42,8 @@ class ProtocolPlan:
     #: Only prior-knowledge connections are served: every other connection goes to that plugin too, which
     #: refuses it in its own protocol.
     prior_knowledge_only: bool = False
+    #: Protocols served on datagram endpoints beside the stream sockets (HTTP/3), TLS only.
+    datagram: tuple[DatagramPlugin, ...] = ()
     #: The cleartext HTTP/2 mode that applies (it needs h2 enabled and no TLS), for `Config.http2_cleartext`.
     h2c: str = "off"
 
@@ -53,6 +55,7 @@ class ProtocolPlan:
 
     def describe(self) -> str:
         names = [self.default.name, *(p.name for p in self.by_alpn.values() if p is not self.default)]
+        names += [plugin.name for plugin in self.datagram]
         text = ", ".join(dict.fromkeys(names))
         if self.h2c != "off":
             text += f" (h2c: {self.h2c})"
@@ -72,15 +75,19 @@ def plan_protocols(
         if wanted != ["h1"] or http2_cleartext != "off":
             log.warning("http_protocols and http2_cleartext do not apply to protocol %s: ignored", protocol)
         return ProtocolPlan(default=default)
-    plugins = [
+    found = [
         default if entry == "h1" else _require(registry, _HTTP_PROTOCOLS.get(entry, entry), "http_protocols")
         for entry in wanted
     ]
+    datagram = tuple(plugin for plugin in found if isinstance(plugin, DatagramPlugin))
+    if datagram and not tls:
+        raise ConfigError("http_protocols", ",".join(wanted), f"{datagram[0].name} only with TLS (a certificate)")
+    plugins = [plugin for plugin in found if not isinstance(plugin, DatagramPlugin)]
     by_alpn: dict[str, ProtocolPlugin] = {}
     for plugin in plugins:
         for alpn_id in plugin.alpn:
             by_alpn.setdefault(alpn_id, plugin)
-    plan = ProtocolPlan(default=default, alpn=tuple(by_alpn), by_alpn=by_alpn)
+    plan = ProtocolPlan(default=default, alpn=tuple(by_alpn), by_alpn=by_alpn, datagram=datagram)
     if http2_cleartext == "off":
         return plan
     h2 = next((plugin for plugin in plugins if plugin.name == "h2"), None)

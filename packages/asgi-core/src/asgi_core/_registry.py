@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._config import Config
 from ._connection import ConnectionInfo
@@ -35,6 +36,24 @@ class ProtocolPlugin(Protocol):
     def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
         """A protocol for one new connection; `proxy` is the PROXY header its server read from it, if any,
         whose addresses the protocol's `ConnectionInfo` takes (`ConnectionInfo.from_transport(t, proxy)`)."""
+
+
+@runtime_checkable
+class DatagramPlugin(Protocol):
+    """A protocol served on datagram (UDP) endpoints beside a server's stream sockets, such as HTTP/3 on QUIC.
+
+    Named in `http_protocols` like any HTTP version (`h3`); the server then opens a datagram socket on the address
+    of each of its TLS stream sockets (same port, `SO_REUSEPORT`, so every worker has its own) and serves it with
+    the protocol made here. The protocol registers each of its connections in `context.connections`, so the
+    server counts and drains them like the others.
+    """
+
+    name: str
+    alpn: tuple[str, ...]
+
+    def create_datagram_protocol(
+        self, context: ServerContext, ssl_context: ssl.SSLContext
+    ) -> asyncio.DatagramProtocol: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ server-sent events, downloads) is ended by the server, in its protocol, rather t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
@@ -97,8 +98,10 @@ class Server:
             registry=self.registry,
             connections=ConnectionSet(),
         )
-        #: The listening sockets, once started.
+        #: The listening sockets, once started, and the datagram sockets opened beside them (HTTP/3).
         self.sockets: list[socket.socket] = []
+        self.datagram_sockets: list[socket.socket] = []
+        self._datagram_transports: list[asyncio.BaseTransport] = []
         self._acceptor: Acceptor | None = None
         self._hurry: asyncio.Event | None = None
 
@@ -124,6 +127,8 @@ class Server:
             log=self.logger,
         )
         self._acceptor.start()
+        if self.plan.datagram and self.ssl_context is not None:
+            await self._open_datagram_endpoints(loop, self.ssl_context)
 
     @property
     def open_connections(self) -> int:
@@ -182,6 +187,8 @@ class Server:
             self.logger.warning("closing %d connections that did not finish in time", self.open_connections)
         if grace is not None:
             grace.cancel()
+        for transport in self._datagram_transports:
+            transport.close()
         if acceptor is not None:
             acceptor.abort_opening()
 
@@ -198,6 +205,23 @@ class Server:
             return lambda proxy: Chooser(plan, context, proxy)
         create = plan.default.create_protocol
         return lambda proxy: create(context, proxy)
+
+    async def _open_datagram_endpoints(self, loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext) -> None:
+        """A datagram socket on the address of each TCP listener, for each datagram protocol (HTTP/3 on the TLS
+        port). SO_REUSEPORT lets every worker of a server bind its own; the kernel spreads peers over them."""
+        context = self.context
+        for sock in self.sockets:
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            for plugin in self.plan.datagram:
+                udp = socket.socket(sock.family, socket.SOCK_DGRAM)
+                udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                udp.bind(sock.getsockname()[:2])
+                transport, _ = await loop.create_datagram_endpoint(
+                    functools.partial(plugin.create_datagram_protocol, context, ssl_context), sock=udp
+                )
+                self.datagram_sockets.append(udp)
+                self._datagram_transports.append(transport)
 
     def _proxy_policy(self) -> ProxyPolicy | None:
         config = self.config
