@@ -105,7 +105,7 @@ def test_plan_offers_alpn_in_preference_order(caplog: pytest.LogCaptureFixture) 
 
 
 def test_plan_refuses_protocols_that_are_not_installed() -> None:
-    with pytest.raises(ConfigError, match=r"http_protocols: 'h2'.*not installed.*gunicorn-asgi\[http2\]"):
+    with pytest.raises(ConfigError, match=r"http_protocols: 'h2'.*not installed.*pip install asgi-h2"):
         plan_protocols(registry(HTTP), Config(http_protocols=("h1", "h2")), tls=True)
     with pytest.raises(ConfigError, match=r"protocol: 'uwsgi'; accepted: an installed protocol \(http\)"):
         plan_protocols(registry(HTTP), Config(protocol="uwsgi"), tls=False)

@@ -19,6 +19,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LIFESPAN_MODES = ("auto", "on", "off")
 HTTP2_CLEARTEXT_MODES = ("off", "prior-knowledge", "upgrade", "both")
 PROXY_PROTOCOL_MODES = ("off", "v1", "v2", "auto")
+HTTP1_PARSERS = ("auto", "httptools", "h11")
 MiB = 1024 * 1024
 
 
@@ -84,6 +85,12 @@ class Config:
     )
     lifespan_shutdown_timeout: float = _setting(
         30.0, "Seconds the app may take to complete lifespan shutdown.", minimum=0.001
+    )
+    http1_parser: str = _setting(
+        "auto",
+        "HTTP/1.1 request parser: `httptools` (llhttp, fast), `h11` (the pure-Python reference), or `auto` "
+        "(httptools when installed).",
+        choices=HTTP1_PARSERS,
     )
     keep_alive_timeout: float = _setting(
         5.0, "Seconds an idle keep-alive connection is held open waiting for the next request.", minimum=0

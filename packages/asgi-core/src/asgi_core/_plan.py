@@ -18,7 +18,7 @@ from ._registry import DatagramPlugin, ProtocolPlugin, Registry
 
 #: `http_protocols` entries (Gunicorn's vocabulary) -> registry protocol names.
 _HTTP_PROTOCOLS = {"h1": "http", "h2": "h2"}
-_INSTALL_HINTS = {"h2": " (install 'gunicorn-asgi[http2]' or asgi-h2)"}
+_INSTALL_HINTS = {"h2": " (pip install asgi-h2; gunicorn-asgi installs it)"}
 
 
 @runtime_checkable

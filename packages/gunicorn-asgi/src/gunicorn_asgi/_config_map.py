@@ -22,6 +22,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "protocol": ("protocol", "--protocol"),
     "http_protocols": ("http_protocols", "--http-protocols"),
     "max_connections": ("worker_connections", "--worker-connections"),
+    "http1_parser": ("http_parser", "--http-parser"),
     "proxy_protocol": ("proxy_protocol", "--proxy-protocol"),
     "proxy_allow_ips": ("proxy_allow_ips", "--proxy-allow-from"),
     "root_path": ("root_path", "--root-path"),
@@ -55,6 +56,8 @@ def build_config(cfg: Any) -> Config:
     values["protocol"] = setting(cfg, "protocol", "http") or "http"
     values["http_protocols"] = tuple(setting(cfg, "http_protocols", None) or ("h1",))
     values["max_connections"] = setting(cfg, "worker_connections", 1000)
+    parser = setting(cfg, "http_parser", "auto")  # Gunicorn's names: fast (a C parser), python (pure Python)
+    values["http1_parser"] = {"fast": "httptools", "python": "h11"}.get(parser, parser)
     proxy_protocol = setting(cfg, "proxy_protocol", "off")
     # A boolean in Gunicorn's older configs; and Gunicorn's own spelling of "no PROXY header" is "off" or None.
     values["proxy_protocol"] = {True: "auto", False: "off", None: "off"}.get(proxy_protocol, proxy_protocol)
