@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from asgi_core import Config, Headers
+from asgi_core import Config, Headers, has_control_character
 
 from ._errors import HeadRejected, MalformedRequest
 
@@ -175,8 +175,9 @@ def _check_name(name: bytes) -> None:
 
 
 def _valid_value(value: bytes) -> bool:
-    """Section 8.2.1: no NUL, CR or LF, and no whitespace at either end (an empty value is fine)."""
-    if b"\r" in value or b"\n" in value or b"\x00" in value:
+    """Section 8.2.1 and RFC 9110 section 5.5: no control character but HTAB (NUL, CR and LF included), and no
+    whitespace at either end (an empty value is fine)."""
+    if has_control_character(value):
         return False
     return value[0] not in _WHITESPACE and value[-1] not in _WHITESPACE
 
