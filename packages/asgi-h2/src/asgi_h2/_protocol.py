@@ -47,6 +47,7 @@ from ._tunnel import TunnelStream
 
 #: RFC 9113 section 3.4: what a client sends first on every HTTP/2 connection.
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_PREFACE_SIZE: Final = len(PREFACE)
 _SWITCHING: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 _UPGRADE_ONLY: Final = frozenset({b"http2-settings"}) | CONNECTION_SPECIFIC
 _EXTENSIONS: Final[dict[str, Any]] = {
@@ -98,6 +99,7 @@ class H2Protocol(asyncio.Protocol):
         self._goaway_sent = False
         self._closed = False
         self._tunnels = False
+        self._preface_seen = 0
         self._conn_info: ConnectionInfo
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
@@ -134,6 +136,8 @@ class H2Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        if self._preface_seen < _PREFACE_SIZE and not self._preface_matches(data):
+            return
         if not self._guard.accepts(data):
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, b"frame larger than SETTINGS_MAX_FRAME_SIZE")
             return
@@ -151,6 +155,19 @@ class H2Protocol(asyncio.Protocol):
                 return
         self._pump()
         self._flush()
+
+    def _preface_matches(self, data: bytes) -> bool:
+        """Whether `data` goes on with the client preface; a byte that differs ends the connection at once with
+        GOAWAY PROTOCOL_ERROR (RFC 9113 section 3.4), where h2 would close silently, and only once 24 bytes
+        had come. A cleartext port hands over any connection that starts like the preface, so this is where
+        a look-alike (`PRI * HTTP/2.0` and then something else) gets its answer."""
+        seen = self._preface_seen
+        size = min(len(data), _PREFACE_SIZE - seen)
+        if data[:size] != PREFACE[seen : seen + size]:
+            self._fail(ErrorCodes.PROTOCOL_ERROR, b"invalid connection preface")
+            return False
+        self._preface_seen = seen + size
+        return True
 
     def eof_received(self) -> bool:
         return False  # the peer is done sending: nothing more can arrive, so close
