@@ -1,10 +1,11 @@
 """HTTP/2 connections: h2 events in, one asgi-core request cycle (or an RFC 8441 tunnel) per stream out.
 
-Connection lifecycle: SERVING (streams come and go; with none open, the keep-alive timer runs) -> DRAINING
-(a graceful GOAWAY told the peer the last stream we will serve; the streams up to it finish, later ones are
-refused) -> CLOSED once no stream is left. A protocol error, an exhausted abuse limit or the idle timer go
-straight to CLOSED with a GOAWAY carrying the error code. The peer's GOAWAY or a lost transport end every
-stream at once: each cycle sees `http.disconnect`.
+Connection lifecycle (`_lifecycle`): SERVING (streams come and go; with none open, the keep-alive timer runs)
+-> WARNED (a first GOAWAY and a PING: the client stops opening streams, the ones in flight still arrive) ->
+DRAINING (a second GOAWAY named the last stream we serve; the streams up to it finish, later ones are
+refused) -> CLOSED once no stream is left. `going_away`, a protocol error, an exhausted abuse limit or the
+idle timer go straight to CLOSED with a GOAWAY. The peer's GOAWAY or a lost transport end every stream at
+once: each cycle sees `http.disconnect`.
 
 Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
 the client may retry). An admitted request starts its app task at once unless `http2_max_concurrent_streams`
@@ -21,6 +22,7 @@ from typing import Any, Final
 
 from asgi_core import (
     ConnectionInfo,
+    Deadline,
     FlowControl,
     Headers,
     ProxyHeader,
@@ -35,10 +37,20 @@ from h2 import events as ev
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
-from hyperframe.frame import GoAwayFrame
 
 from ._errors import HeadRejected, MalformedRequest
 from ._headers import CONNECTION_SPECIFIC, RequestHead, check_trailers, parse_request
+from ._lifecycle import (
+    CLOSED,
+    DRAIN_PING,
+    DRAIN_PING_TIMEOUT,
+    DRAINING,
+    MAX_STREAM_ID,
+    SERVING,
+    WARNED,
+    ConnectionState,
+    goaway,
+)
 from ._limits import FrameSizeGuard, H2Limits, WindowCounter
 from ._request import RequestStream
 from ._settings import new_connection, send_initial_settings, upgrade_settings
@@ -94,10 +106,10 @@ class H2Protocol(asyncio.Protocol):
         self._resets = WindowCounter(self.limits.max_resets, self.limits.reset_window)
         self._control = WindowCounter(self.limits.max_control_frames, self.limits.control_window)
         self._queued_control = 0
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle = Deadline(self._loop, self._on_idle)
+        self._drain_ping: Deadline | None = None
         self._soon: asyncio.Handle | None = None
-        self._goaway_sent = False
-        self._closed = False
+        self._state: ConnectionState = SERVING
         self._tunnels = False
         self._preface_seen = 0
         self._conn_info: ConnectionInfo
@@ -134,7 +146,7 @@ class H2Protocol(asyncio.Protocol):
             self.shutdown()
 
     def data_received(self, data: bytes) -> None:
-        if self._closed:
+        if self._state is CLOSED:
             return
         if self._preface_seen < _PREFACE_SIZE and not self._preface_matches(data):
             return
@@ -151,7 +163,7 @@ class H2Protocol(asyncio.Protocol):
             return
         for event in events:
             self._dispatch(event)
-            if self._closed:
+            if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see _dispatch close it
                 return
         self._pump()
         self._flush()
@@ -173,8 +185,8 @@ class H2Protocol(asyncio.Protocol):
         return False  # the peer is done sending: nothing more can arrive, so close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._cancel_idle()
+        self._state = CLOSED
+        self._stop_timers()
         if self._soon is not None:
             self._soon.cancel()
             self._soon = None
@@ -198,21 +210,43 @@ class H2Protocol(asyncio.Protocol):
     # ---- ServerConnection ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Graceful GOAWAY: the streams opened so far are served, no new one is, then the connection closes."""
-        if self._closed or self._goaway_sent:
+        """Graceful close in two GOAWAY steps (`_lifecycle`): the client stops opening streams, every stream it
+        opened before it knew is served, and the connection closes once none is left."""
+        if self._state is not SERVING:
             return
-        self._goaway_sent = True
+        self._state = WARNED
+        self._idle.cancel()  # the drain PING's deadline drives the connection now
         self._flush()  # what h2 holds goes first; the GOAWAY frame itself is written past it
-        last = self.conn.highest_inbound_stream_id
-        self.transport.write(
-            GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR).serialize()
-        )
+        self.transport.write(goaway(MAX_STREAM_ID))
+        self.conn.ping(DRAIN_PING)
+        self._flush()
+        self._drain_ping = Deadline(self._loop, self._last_goaway)
+        self._drain_ping.arm(DRAIN_PING_TIMEOUT)
+
+    def _last_goaway(self) -> None:
+        """The client has seen the first GOAWAY: name the last stream served; close if none is open."""
+        if self._state is not WARNED:
+            return
+        self._state = DRAINING
+        if self._drain_ping is not None:
+            self._drain_ping.close()
+        self._flush()
+        self.transport.write(goaway(self.conn.highest_inbound_stream_id))
         self._close_if_done()
 
     def going_away(self) -> None:
-        """The drain is over: streams still open are cut (their apps see `http.disconnect`) as it closes."""
-        self.shutdown()
+        """The drain is over: streams still open are reset (their apps see `http.disconnect`), the last GOAWAY
+        goes out and the connection closes. A stream whose app never started is refused, so its client may
+        retry it; the others are cancelled."""
+        if self._state is CLOSED:
+            return
+        waiting = {stream.stream_id for stream in self._waiting}
+        for stream in list(self.streams.values()):
+            stream.reset(ErrorCodes.REFUSED_STREAM if stream.stream_id in waiting else ErrorCodes.CANCEL)
+            stream.cut()  # a stream that had ended its side but waited for the peer's
         self._flush()
+        if not self.transport.is_closing():
+            self.transport.write(goaway(self.conn.highest_inbound_stream_id))
         self._close()
 
     # ---- for the streams -----------------------------------------------------------------------------
@@ -222,7 +256,7 @@ class H2Protocol(asyncio.Protocol):
         self._schedule()
 
     def send_headers(self, stream: OutboundStream, headers: Headers, *, end_stream: bool) -> None:
-        if self._closed:
+        if self._state is CLOSED:
             return
         try:
             self.conn.send_headers(stream.stream_id, headers, end_stream=end_stream)
@@ -234,7 +268,7 @@ class H2Protocol(asyncio.Protocol):
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         """Give `size` bytes of flow-control credit back to the peer (for the stream while it is open)."""
-        if size <= 0 or self._closed:
+        if size <= 0 or self._state is CLOSED:
             return
         try:
             self.conn.acknowledge_received_data(size, stream_id)
@@ -243,7 +277,7 @@ class H2Protocol(asyncio.Protocol):
         self._schedule()
 
     def reset_stream(self, stream_id: int, error_code: ErrorCodes) -> None:
-        if self._closed:
+        if self._state is CLOSED:
             return
         with contextlib.suppress(ProtocolError):  # already closed in h2: nothing to cut
             self.conn.reset_stream(stream_id, error_code)
@@ -257,7 +291,7 @@ class H2Protocol(asyncio.Protocol):
         the stream waits for the peer's end (a tunnel)."""
         if stream.awaits_peer_end():
             return
-        if not stream.peer_ended and not self._closed:
+        if not stream.peer_ended and self._state is not CLOSED:
             with contextlib.suppress(ProtocolError):
                 self.conn.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
         self._forget(stream)
@@ -266,10 +300,10 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_request(self, event: ev.RequestReceived) -> None:
         stream_id = event.stream_id
-        if self._goaway_sent or len(self.streams) >= self.config.http2_max_concurrent_streams:
+        if self._state is DRAINING or len(self.streams) >= self.config.http2_max_concurrent_streams:
             self._refuse(stream_id)
             return
-        self._cancel_idle()
+        self._idle.cancel()
         ended = event.stream_ended is not None
         try:
             head = parse_request(event.headers, self.config)
@@ -349,6 +383,12 @@ class H2Protocol(asyncio.Protocol):
     def _on_ping(self, event: ev.PingReceived) -> None:
         self._control_frame(ack=True)
 
+    def _on_ping_ack(self, event: ev.PingAckReceived) -> None:
+        if event.ping_data == DRAIN_PING:
+            self._last_goaway()
+        else:  # an acknowledgement of a PING we never sent: the peer's work to send, ours to read
+            self._control_frame(ack=False)
+
     def _on_other_control(self, event: ev.Event) -> None:
         self._control_frame(ack=False)
 
@@ -374,6 +414,8 @@ class H2Protocol(asyncio.Protocol):
             self._on_settings(event)
         elif isinstance(event, ev.PingReceived):
             self._on_ping(event)
+        elif isinstance(event, ev.PingAckReceived):
+            self._on_ping_ack(event)
         elif isinstance(event, (ev.PriorityUpdated, ev.UnknownFrameReceived)):
             self._on_other_control(event)
         elif isinstance(event, ev.ConnectionTerminated):
@@ -426,9 +468,9 @@ class H2Protocol(asyncio.Protocol):
         if isinstance(stream, RequestStream) and stream in self._waiting:
             self._waiting.remove(stream)
         if not self.streams:
-            if self._goaway_sent:
+            if self._state is DRAINING:
                 self._close_if_done()
-            else:
+            elif self._state is SERVING:
                 self._arm_idle()
 
     # ---- streams that are not plain requests ---------------------------------------------------------
@@ -517,19 +559,19 @@ class H2Protocol(asyncio.Protocol):
 
     def _schedule(self) -> None:
         """Send soon: everything the streams produce in one pass of the event loop leaves in one write."""
-        if self._soon is None and not self._closed:
+        if self._soon is None and self._state is not CLOSED:
             self._soon = self._loop.call_soon(self._send_soon)
 
     def _send_soon(self) -> None:
         self._soon = None
-        if self._closed:
+        if self._state is CLOSED:
             return
         self._pump()
         self._flush()
 
     def _pump(self) -> None:
         """Move held stream data into DATA frames, one frame per stream per round, while windows allow."""
-        while self._sending and not self.flow.write_paused and not self._closed:
+        while self._sending and not self.flow.write_paused and self._state is not CLOSED:
             progress = False
             for stream in list(self._sending.values()):
                 try:
@@ -554,7 +596,7 @@ class H2Protocol(asyncio.Protocol):
 
     def _fail(self, error_code: ErrorCodes, reason: bytes) -> None:
         """End the connection now with GOAWAY `error_code` (a protocol error, an abuse limit)."""
-        if self._closed:
+        if self._state is CLOSED:
             return
         self.context.logger.info(
             "closing HTTP/2 connection from %s: %s (%s)", self._conn_info.client, reason.decode(), error_code.name
@@ -565,32 +607,29 @@ class H2Protocol(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
-        self._closed = True
-        self._cancel_idle()
+        self._state = CLOSED
+        self._stop_timers()
         if not self.transport.is_closing():
             self.transport.close()
 
+    def _stop_timers(self) -> None:
+        self._idle.close()
+        if self._drain_ping is not None:
+            self._drain_ping.close()
+
     def _close_if_done(self) -> None:
-        if not self.streams and not self._closed:
+        if not self.streams and self._state is not CLOSED:
             self._flush()
             self._close()
 
     def _arm_idle(self, timeout: float | None = None) -> None:
         """Close the connection if no stream opens within `timeout` (the keep-alive timeout by default).
         Only a new stream stops the timer: PINGs and other frames do not keep an idle connection open."""
-        self._cancel_idle()
-        if not self._closed:
-            delay = self.config.keep_alive_timeout if timeout is None else timeout
-            self._idle_timer = self._loop.call_later(delay, self._idle)
+        if self._state is not CLOSED:
+            self._idle.arm(self.config.keep_alive_timeout if timeout is None else timeout)
 
-    def _cancel_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _idle(self) -> None:
-        self._idle_timer = None
-        if self.streams or self._closed:
+    def _on_idle(self) -> None:
+        if self.streams or self._state is CLOSED:
             return
         with contextlib.suppress(ProtocolError):
             self.conn.close_connection(ErrorCodes.NO_ERROR, additional_data=b"idle")
