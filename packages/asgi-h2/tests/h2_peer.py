@@ -31,6 +31,7 @@ class MemoryTransport(asyncio.Transport):
         self.protocol = protocol
         self.out = bytearray()
         self.closed = False
+        self.aborted = False
         self.reading = True
         self.extra: dict[str, Any] = {"peername": peer, "sockname": ("127.0.0.1", 8000)}
 
@@ -47,6 +48,10 @@ class MemoryTransport(asyncio.Transport):
         if not self.closed:
             self.closed = True
             asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.close()
 
     def is_closing(self) -> bool:
         return self.closed

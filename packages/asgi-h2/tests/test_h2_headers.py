@@ -127,3 +127,6 @@ def test_window_counter_and_limit_validation() -> None:
         H2Limits(max_resets=0)
     with pytest.raises(ValueError, match="reset_window"):
         H2Limits(reset_window=0)
+    with pytest.raises(ValueError, match="send_timeout"):
+        H2Limits(send_timeout=0)
+    assert H2Limits().send_timeout == 30.0  # on by default

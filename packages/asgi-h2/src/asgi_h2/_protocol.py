@@ -54,6 +54,7 @@ from ._lifecycle import (
 from ._limits import FrameSizeGuard, H2Limits, WindowCounter
 from ._request import RequestStream
 from ._settings import new_connection, send_initial_settings, upgrade_settings
+from ._stall import SendDeadlines
 from ._stream import OutboundStream
 from ._tunnel import TunnelStream
 
@@ -108,6 +109,7 @@ class H2Protocol(asyncio.Protocol):
         self._queued_control = 0
         self._idle = Deadline(self._loop, self._on_idle)
         self._drain_ping: Deadline | None = None
+        self._send_deadlines: SendDeadlines | None = None
         self._soon: asyncio.Handle | None = None
         self._state: ConnectionState = SERVING
         self._tunnels = False
@@ -201,9 +203,12 @@ class H2Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
+        self._deadlines().writes_paused()
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
+        if self._send_deadlines is not None:
+            self._send_deadlines.writes_resumed()
         self._queued_control = 0
         self._schedule()
 
@@ -285,6 +290,10 @@ class H2Protocol(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is not None:
             self._forget(stream)
+
+    def stream_stalled(self, stream: OutboundStream) -> None:
+        """`stream` holds data that the peer's windows admit none of: its send deadline starts."""
+        self._deadlines().stream_stalled(stream)
 
     def stream_done(self, stream: OutboundStream) -> None:
         """The stream sent its END_STREAM. A peer still sending is told to stop (RFC 9113 section 8.1), unless
@@ -616,6 +625,47 @@ class H2Protocol(asyncio.Protocol):
         self._idle.close()
         if self._drain_ping is not None:
             self._drain_ping.close()
+        if self._send_deadlines is not None:
+            self._send_deadlines.close()
+
+    # ---- the send deadline (`_stall`) ----------------------------------------------------------------
+
+    def _deadlines(self) -> SendDeadlines:
+        deadlines = self._send_deadlines
+        if deadlines is None:
+            deadlines = self._send_deadlines = SendDeadlines(
+                self._loop,
+                self.limits.send_timeout,
+                sending=self._sending.values,
+                on_stream=self._stream_timed_out,
+                on_writes=self._writes_timed_out,
+            )
+        return deadlines
+
+    def _stream_timed_out(self, stream: OutboundStream) -> None:
+        self.context.logger.debug(
+            "HTTP/2 stream %d from %s: no window to send in for %s s, reset",
+            stream.stream_id,
+            self._conn_info.client,
+            self.limits.send_timeout,
+        )
+        stream.reset(ErrorCodes.CANCEL)
+
+    def _writes_timed_out(self) -> None:
+        if self._state is CLOSED or not self.flow.write_paused:
+            return
+        self.context.logger.info(
+            "closing HTTP/2 connection from %s: nothing it was sent was read for %s s",
+            self._conn_info.client,
+            self.limits.send_timeout,
+        )
+        self._state = CLOSED
+        self._stop_timers()
+        abort = getattr(self.transport, "abort", None)  # not part of asgi-core's Transport; asyncio's have it
+        if callable(abort):
+            abort()
+        else:
+            self.transport.close()
 
     def _close_if_done(self) -> None:
         if not self.streams and self._state is not CLOSED:

@@ -52,6 +52,7 @@ class OutboundStream:
         "buffered",
         "peer_ended",
         "protocol",
+        "stalled_since",
         "state",
         "stream_id",
     )
@@ -62,6 +63,8 @@ class OutboundStream:
         self.state = OPEN
         self.buffered = 0
         self.peer_ended = False
+        #: When the windows last admitted none of the held data (None while the stream moves): see `_stall`.
+        self.stalled_since: float | None = None
         self._chunks: deque[memoryview] = deque()
         self._trailers: Headers | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -113,7 +116,10 @@ class OutboundStream:
             window = conn.local_flow_control_window(self.stream_id)
             size = min(window, conn.max_outbound_frame_size, self.buffered)
             if size <= 0:
+                if self.stalled_since is None:
+                    self.protocol.stream_stalled(self)
                 return False
+            self.stalled_since = None
             data = self._take(size)
             end = self.state is ENDING and not self._chunks and self._trailers is None
             conn.send_data(self.stream_id, data, end_stream=end)
