@@ -168,3 +168,59 @@ def test_a_client_that_never_reads_the_socket_is_cut_off() -> None:
             await server.wait_closed()
 
     run(main())
+
+
+def test_no_new_request_is_read_while_the_write_buffer_is_full() -> None:
+    """The slow-reader rule: above the write high-water mark a connection reads nothing more (no new streams,
+    no PINGs to answer), so a peer that does not read cannot make us take on more work or queue more replies.
+    Reading resumes once it has read what was queued."""
+    started: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        started.append(scope["path"])
+        size = BIG if scope["path"] == "/big" else 10
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for offset in range(0, size, MESSAGE):
+            body = b"x" * min(MESSAGE, size - offset)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        context = ServerContext(app=app, config=Config(), registry=Registry(discover=False))
+        server = await loop.create_server(lambda: H2Protocol(context), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+        client.local_settings.update({SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+        client.local_settings.acknowledge()
+        client.initiate_connection()
+        client.increment_flow_control_window(2**31 - 1 - 65535)
+
+        def get(path: str) -> bytes:
+            stream = client.get_next_available_stream_id()
+            head = [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", "x")]
+            client.send_headers(stream, head, end_stream=True)
+            return client.data_to_send()
+
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            await loop.sock_sendall(sock, client.data_to_send() + get("/big"))
+            await asyncio.sleep(0.3)  # the response fills the socket buffers and our transport's
+            assert started == ["/big"]
+            await loop.sock_sendall(sock, b"".join(get(f"/small{i}") for i in range(20)))
+            await asyncio.sleep(0.3)
+            assert started == ["/big"]  # not read, so not started
+            # The client reads everything: the transport drains, reading resumes, the small requests are served.
+            received = 0
+            while len(started) < 21:
+                received += len(await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), 2))
+            assert received > 0
+        finally:
+            sock.close()
+            server.close()
+            await server.wait_closed()
+
+    run(main())

@@ -202,11 +202,16 @@ class H2Protocol(asyncio.Protocol):
             stream.cut()
 
     def pause_writing(self) -> None:
+        # The slow-reader rule: while the peer has not read what we queued, read nothing more from it. New
+        # streams, PINGs and SETTINGS would each make us queue more (and start more apps); kept unread, they
+        # hold the peer back instead, through TCP. A peer that never reads meets the send deadline.
         self.flow.pause_writing()
+        self.flow.pause_reading("write")
         self._deadlines().writes_paused()
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
+        self.flow.resume_reading("write")
         if self._send_deadlines is not None:
             self._send_deadlines.writes_resumed()
         self._queued_control = 0
