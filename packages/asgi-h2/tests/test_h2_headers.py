@@ -83,6 +83,8 @@ def test_response_fields_are_made_fit_for_http2() -> None:
         [(b":status", b"200")],
         [(b"x", b"a\r\nb")],
         [(b"x", b"\0")],
+        [(b"x", b"\x07")],
+        [(b"x", b"a\x7fb")],
     ):
         with pytest.raises(ValueError, match="invalid"):
             fields(bad)

@@ -180,6 +180,9 @@ def test_app_errors_give_500_or_reset() -> None:
         if scope["path"] == "/bad-header":
             await respond(send, headers=[(b"x-bad", b"line\nbreak")])
             return
+        if scope["path"] == "/control-character":  # RFC 9110 5.5: never in a field value, either direction
+            await respond(send, headers=[(b"x-bad", b"bell\x07")])
+            return
         if scope["path"].startswith("/length-"):
             declared = b"10" if scope["path"] == "/length-short" else b"2"
             await respond(send, body=b"12345", headers=[(b"content-length", declared)])
@@ -194,6 +197,8 @@ def test_app_errors_give_500_or_reset() -> None:
         assert before.status == 500
         bad = await peer.response(peer.request("GET", "/bad-header"))
         assert bad.status == 500
+        control = await peer.response(peer.request("GET", "/control-character"))
+        assert (control.status, control.header(b"x-bad")) == (500, None)
         after = await peer.response(peer.request("GET", "/after"))
         assert after.status == 200
         assert after.reset == ErrorCodes.INTERNAL_ERROR
