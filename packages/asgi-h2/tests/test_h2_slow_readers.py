@@ -77,7 +77,7 @@ def test_clients_that_read_nothing_hold_bounded_memory() -> None:
                 await asyncio.sleep(0.1)
                 peak = max(peak, tracemalloc.get_traced_memory()[0] - before)
             assert streams_started == CONNECTIONS * (SMALL + LARGE)  # every app runs, and is held back
-            print(f"server memory growth, {CONNECTIONS} unread connections: {peak / MiB:.1f} MiB")
+            print(f"\nserver memory growth, {CONNECTIONS} unread connections: {peak / MiB:.1f} MiB")  # noqa: T201
             assert peak < LIMIT
         finally:
             tracemalloc.stop()
