@@ -29,6 +29,9 @@ class MemoryTransport(asyncio.Transport):
     def __init__(self, protocol: asyncio.Protocol, *, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
         super().__init__()
         self.protocol = protocol
+        #: Set by a test whose peer reads nothing: `close` then waits for the unread buffer, as asyncio's does,
+        #: and only `abort` ends the connection.
+        self.unread = False
         self.out = bytearray()
         self.closed = False
         self.aborted = False
@@ -47,11 +50,14 @@ class MemoryTransport(asyncio.Transport):
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+            if not self.unread:
+                asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
 
     def abort(self) -> None:
-        self.aborted = True
-        self.close()
+        if not self.aborted:
+            self.aborted = True
+            self.closed = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
 
     def is_closing(self) -> bool:
         return self.closed

@@ -126,6 +126,26 @@ def test_a_connection_whose_writes_stay_blocked_is_aborted() -> None:
     run(main())
 
 
+def test_a_connection_closed_while_its_peer_reads_nothing_is_aborted_after_the_send_timeout() -> None:
+    """A close waits for the write buffer to drain, which a peer that reads nothing never lets happen."""
+    outcomes: list[str] = []
+
+    async def main() -> None:
+        peer = H2Peer(big_response(outcomes), limits=H2Limits(send_timeout=TIMEOUT))
+        stream = peer.request()
+        await peer.until(lambda: len(peer.streams[stream].data) > 100_000)
+        peer.transport.unread = True
+        peer.protocol.pause_writing()
+        peer.protocol.going_away()  # the drain is over: close
+        assert peer.transport.closed
+        assert not peer.transport.aborted
+        await asyncio.sleep(TIMEOUT * 1.5)
+        assert peer.transport.aborted
+        await peer.until(lambda: outcomes == ["disconnected"] and not peer.context.connections)
+
+    run(main())
+
+
 def test_a_client_that_never_reads_the_socket_is_cut_off() -> None:
     """On a real socket: a client that asks for 10 MiB with wide-open windows and never reads a byte."""
     outcomes: list[str] = []

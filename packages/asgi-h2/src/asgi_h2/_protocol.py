@@ -8,17 +8,15 @@ idle timer go straight to CLOSED with a GOAWAY. The peer's GOAWAY or a lost tran
 once: each cycle sees `http.disconnect`.
 
 Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
-the client may retry). An admitted request starts its app task at once unless `http2_max_concurrent_streams`
-app tasks are still running (the tasks of reset streams keep running for the disconnect grace period, which is
-what Rapid Reset exploits); then it waits for a slot, and too many waiting ends the connection.
+the client may retry); an admitted request's app starts when a task slot is free (`_admission`). What each
+kind of stream is made of is in `_streams`; the send deadline is in `_stall`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
-from typing import Any, Final
+from typing import Final
 
 from asgi_core import (
     ConnectionInfo,
@@ -26,20 +24,19 @@ from asgi_core import (
     FlowControl,
     Headers,
     ProxyHeader,
-    RequestCycle,
     ServerContext,
     Transport,
     UpgradeRequest,
     apply_forwarded,
-    build_http_scope,
 )
 from h2 import events as ev
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
+from ._admission import Admission
 from ._errors import HeadRejected, MalformedRequest
-from ._headers import CONNECTION_SPECIFIC, RequestHead, check_trailers, parse_request
+from ._headers import check_trailers, parse_request
 from ._lifecycle import (
     CLOSED,
     DRAIN_PING,
@@ -56,24 +53,13 @@ from ._request import RequestStream
 from ._settings import new_connection, send_initial_settings, upgrade_settings
 from ._stall import SendDeadlines
 from ._stream import OutboundStream
+from ._streams import is_head, open_tunnel, reply_status, request_stream, upgrade_stream
 from ._tunnel import TunnelStream
 
 #: RFC 9113 section 3.4: what a client sends first on every HTTP/2 connection.
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _PREFACE_SIZE: Final = len(PREFACE)
 _SWITCHING: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
-_UPGRADE_ONLY: Final = frozenset({b"http2-settings"}) | CONNECTION_SPECIFIC
-_EXTENSIONS: Final[dict[str, Any]] = {
-    "http.response.pathsend": {},
-    "http.response.early_hint": {},
-    "http.response.trailers": {},
-}
-_REASONS: Final = {
-    400: b"Bad Request",
-    414: b"URI Too Long",
-    431: b"Request Header Fields Too Large",
-    501: b"Not Implemented",
-}
 
 
 class H2Protocol(asyncio.Protocol):
@@ -102,8 +88,9 @@ class H2Protocol(asyncio.Protocol):
         self._upgrade = upgrade
         self._loop = context.loop or asyncio.get_running_loop()
         self._sending: dict[int, OutboundStream] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._waiting: deque[RequestStream] = deque()
+        self._admission = Admission(
+            self._loop, context.logger, self.config.http2_max_concurrent_streams, self.limits.max_pending_streams
+        )
         self._resets = WindowCounter(self.limits.max_resets, self.limits.reset_window)
         self._control = WindowCounter(self.limits.max_control_frames, self.limits.control_window)
         self._queued_control = 0
@@ -139,7 +126,7 @@ class H2Protocol(asyncio.Protocol):
         send_initial_settings(conn, self.config)
         self._flush()
         if upgrade is not None:
-            self._serve_upgrade(upgrade)
+            self._admit(upgrade_stream(self, upgrade))
         else:
             # Until its first request a client gets the head timeout, as on HTTP/1.1; between requests the
             # keep-alive timeout applies.
@@ -189,6 +176,8 @@ class H2Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._state = CLOSED
         self._stop_timers()
+        if self._send_deadlines is not None:
+            self._send_deadlines.connection_lost()
         if self._soon is not None:
             self._soon.cancel()
             self._soon = None
@@ -197,7 +186,7 @@ class H2Protocol(asyncio.Protocol):
         streams = list(self.streams.values())
         self.streams.clear()
         self._sending.clear()
-        self._waiting.clear()
+        self._admission.clear()
         for stream in streams:
             stream.cut()
 
@@ -250,9 +239,9 @@ class H2Protocol(asyncio.Protocol):
         retry it; the others are cancelled."""
         if self._state is CLOSED:
             return
-        waiting = {stream.stream_id for stream in self._waiting}
         for stream in list(self.streams.values()):
-            stream.reset(ErrorCodes.REFUSED_STREAM if stream.stream_id in waiting else ErrorCodes.CANCEL)
+            waiting = isinstance(stream, RequestStream) and self._admission.is_waiting(stream)
+            stream.reset(ErrorCodes.REFUSED_STREAM if waiting else ErrorCodes.CANCEL)
             stream.cut()  # a stream that had ended its side but waited for the peer's
         self._flush()
         if not self.transport.is_closing():
@@ -325,31 +314,13 @@ class H2Protocol(asyncio.Protocol):
             self._reject_malformed(stream_id, exc)
             return
         except HeadRejected as exc:
-            self._reply_status(stream_id, exc.status, peer_ended=ended, head_only=_is_head(event.headers))
+            reply_status(self, stream_id, exc.status, peer_ended=ended, head_only=is_head(event.headers))
             return
         conn = apply_forwarded(self.config, self._conn_info, head.headers) if head.forwarded else self._conn_info
         if head.protocol is not None:
-            self._open_tunnel(stream_id, head, conn, ended=ended)
+            open_tunnel(self, stream_id, head, conn, ended=ended, enabled=self._tunnels)
             return
-        stream = RequestStream(
-            self, stream_id, expect_continue=head.expect_continue and not ended, head_request=head.method == "HEAD"
-        )
-        stream.peer_ended = ended
-        scope = build_http_scope(
-            conn=conn,
-            method=head.method,
-            http_version="2",
-            target=head.path,
-            headers=head.headers,
-            root_path=self.config.root_path,
-            state=self.context.state,
-            extensions=dict(_EXTENSIONS),
-        )
-        stream.cycle = RequestCycle(
-            scope, stream, self.context, content_length=head.content_length, body_expected=not ended
-        )
-        self.streams[stream_id] = stream
-        self._admit(stream)
+        self._admit(request_stream(self, stream_id, head, conn, ended=ended))
 
     def _on_data(self, event: ev.DataReceived) -> None:
         stream = self.streams.get(event.stream_id)
@@ -453,107 +424,20 @@ class H2Protocol(asyncio.Protocol):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many malformed requests")
 
     def _admit(self, stream: RequestStream) -> None:
-        if len(self._tasks) < self.config.http2_max_concurrent_streams:
-            self._start(stream)
-        elif len(self._waiting) < self.limits.max_pending_streams:
-            self._waiting.append(stream)
-        else:
+        if not self._admission.admit(stream):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many streams waiting for the application")
-
-    def _start(self, stream: RequestStream) -> None:
-        cycle = stream.cycle
-        assert cycle is not None  # noqa: S101 - set before admission
-        task = self._loop.create_task(cycle.run())
-        cycle.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.context.logger.error("HTTP/2 request task failed", exc_info=task.exception())
-        while self._waiting and len(self._tasks) < self.config.http2_max_concurrent_streams:
-            self._start(self._waiting.popleft())
 
     def _forget(self, stream: OutboundStream) -> None:
         if self.streams.pop(stream.stream_id, None) is None:
             return
         self._sending.pop(stream.stream_id, None)
-        if isinstance(stream, RequestStream) and stream in self._waiting:
-            self._waiting.remove(stream)
+        if isinstance(stream, RequestStream):
+            self._admission.withdraw(stream)
         if not self.streams:
             if self._state is DRAINING:
                 self._close_if_done()
             elif self._state is SERVING:
                 self._arm_idle()
-
-    # ---- streams that are not plain requests ---------------------------------------------------------
-
-    def _open_tunnel(self, stream_id: int, head: RequestHead, conn: ConnectionInfo, *, ended: bool) -> None:
-        name = (head.protocol or "").lower()
-        registry = self.context.registry
-        handler = registry.upgrade(name) if registry is not None and self._tunnels and name != "h2c" else None
-        if handler is None:
-            self._reply_status(stream_id, 501, peer_ended=ended)
-            return
-        request = UpgradeRequest(
-            method="CONNECT",
-            target=head.path,
-            http_version="2",
-            headers=head.headers,
-            conn=conn,
-            leftover=b"",
-            config=self.config,
-        )
-        if not handler.accepts(request):
-            self._reply_status(stream_id, 400, peer_ended=ended)
-            return
-        tunnel = TunnelStream(self, stream_id)
-        self.streams[stream_id] = tunnel
-        tunnel.attach(handler.create_protocol(self.context, request))
-        if ended:
-            tunnel.end_of_body()
-
-    def _serve_upgrade(self, upgrade: UpgradeRequest) -> None:
-        """RFC 7540 section 3.2: the request that asked for h2c is answered on stream 1."""
-        headers = [(name, value) for name, value in upgrade.headers if name not in _UPGRADE_ONLY]
-        stream = RequestStream(self, 1, head_request=upgrade.method == "HEAD")
-        stream.peer_ended = True
-        scope = build_http_scope(
-            conn=upgrade.conn,
-            method=upgrade.method,
-            http_version="2",
-            target=upgrade.target,
-            headers=headers,
-            root_path=self.config.root_path,
-            state=self.context.state,
-            extensions=dict(_EXTENSIONS),
-        )
-        stream.cycle = RequestCycle(scope, stream, self.context, body_expected=False)
-        self.streams[1] = stream
-        self._admit(stream)
-
-    def _reply_status(self, stream_id: int, status: int, *, peer_ended: bool, head_only: bool = False) -> None:
-        """A short error response for a request the app never sees (a body still coming is refused with
-        RST_STREAM NO_ERROR once the response is out)."""
-        reason = _REASONS.get(status, b"Error")
-        body = b"%d %s\n" % (status, reason)
-        stream = OutboundStream(self, stream_id)
-        stream.peer_ended = peer_ended
-        self.streams[stream_id] = stream
-        headers: Headers = [
-            (b":status", str(status).encode("ascii")),
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(body)).encode("ascii")),
-        ]
-        if head_only:
-            self.send_headers(stream, headers, end_stream=True)
-            if not stream.closed:
-                stream.mark_ended()
-            return
-        self.send_headers(stream, headers, end_stream=False)
-        stream.queue(body)
-        stream.finish()
 
     # ---- abuse limits --------------------------------------------------------------------------------
 
@@ -631,9 +515,7 @@ class H2Protocol(asyncio.Protocol):
         if self._drain_ping is not None:
             self._drain_ping.close()
         if self._send_deadlines is not None:
-            self._send_deadlines.close()
-
-    # ---- the send deadline (`_stall`) ----------------------------------------------------------------
+            self._send_deadlines.connection_closed()
 
     def _deadlines(self) -> SendDeadlines:
         deadlines = self._send_deadlines
@@ -641,24 +523,17 @@ class H2Protocol(asyncio.Protocol):
             deadlines = self._send_deadlines = SendDeadlines(
                 self._loop,
                 self.limits.send_timeout,
+                self.context.logger,
+                self._conn_info.client,
                 sending=self._sending.values,
-                on_stream=self._stream_timed_out,
-                on_writes=self._writes_timed_out,
+                abort=self._abort_unread,
             )
         return deadlines
 
-    def _stream_timed_out(self, stream: OutboundStream) -> None:
-        self.context.logger.debug(
-            "HTTP/2 stream %d from %s: no window to send in for %s s, reset",
-            stream.stream_id,
-            self._conn_info.client,
-            self.limits.send_timeout,
-        )
-        stream.reset(ErrorCodes.CANCEL)
-
-    def _writes_timed_out(self) -> None:
-        if self._state is CLOSED or not self.flow.write_paused:
-            return
+    def _abort_unread(self) -> None:
+        """The send deadline passed with the write buffer full: the peer reads nothing; drop what it holds."""
+        if not self.flow.write_paused:
+            return  # resumed meanwhile, or the connection is gone
         self.context.logger.info(
             "closing HTTP/2 connection from %s: nothing it was sent was read for %s s",
             self._conn_info.client,
@@ -690,7 +565,3 @@ class H2Protocol(asyncio.Protocol):
             self.conn.close_connection(ErrorCodes.NO_ERROR, additional_data=b"idle")
         self._flush()
         self._close()
-
-
-def _is_head(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name == b":method" and value == b"HEAD" for name, value in headers)

@@ -7,7 +7,8 @@ plus one app message), but the streams, their apps and the connection would be h
 - a stream with data to send and no window to send it in for `send_timeout` seconds is reset (CANCEL): its app
   sees `http.disconnect`, and the connection goes on with its other streams;
 - a connection whose transport stays above its write high-water mark for `send_timeout` seconds is aborted:
-  nothing it writes is being read, and a plain close would wait for that buffer to drain.
+  nothing it writes is being read. This holds after the connection was closed too, since a close waits for
+  the write buffer to drain, which such a peer never lets happen.
 
 A stream that moves at all, however slowly, starts its deadline again: this limits stalls, not slow clients.
 One timer per connection serves all its streams (each stream remembers when it stalled), and both timers are
@@ -17,9 +18,11 @@ One timer per connection serves all its streams (each stream remembers when it s
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
-from asgi_core import Deadline
+from asgi_core import Address, Deadline
+from h2.errors import ErrorCodes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,23 +31,25 @@ if TYPE_CHECKING:
 
 
 class SendDeadlines:
-    __slots__ = ("_loop", "_on_stream", "_sending", "_streams", "_timeout", "_writes")
+    __slots__ = ("_client", "_logger", "_loop", "_sending", "_streams", "_timeout", "_writes")
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         timeout: float,
+        logger: logging.Logger,
+        client: Address | None,
         *,
         sending: Callable[[], Iterable[OutboundStream]],
-        on_stream: Callable[[OutboundStream], None],
-        on_writes: Callable[[], None],
+        abort: Callable[[], None],
     ) -> None:
         self._loop = loop
         self._timeout = timeout
+        self._logger = logger
+        self._client = client
         self._sending = sending
-        self._on_stream = on_stream
         self._streams = Deadline(loop, self._check_streams)
-        self._writes = Deadline(loop, on_writes)
+        self._writes = Deadline(loop, abort)
 
     def stream_stalled(self, stream: OutboundStream) -> None:
         """`stream` holds data and its windows admit none of it."""
@@ -58,7 +63,11 @@ class SendDeadlines:
     def writes_resumed(self) -> None:
         self._writes.cancel()
 
-    def close(self) -> None:
+    def connection_closed(self) -> None:
+        """No stream is left to reset; the write deadline stays, for a close that cannot drain."""
+        self._streams.close()
+
+    def connection_lost(self) -> None:
         self._streams.close()
         self._writes.close()
 
@@ -70,7 +79,13 @@ class SendDeadlines:
             if since is None:
                 continue
             if now - since >= self._timeout:
-                self._on_stream(stream)
+                self._logger.debug(
+                    "HTTP/2 stream %d from %s: no window to send in for %s s, reset",
+                    stream.stream_id,
+                    self._client,
+                    self._timeout,
+                )
+                stream.reset(ErrorCodes.CANCEL)
             elif earliest is None or since < earliest:
                 earliest = since
         if earliest is not None:
