@@ -369,9 +369,9 @@ class H2Protocol(asyncio.Protocol):
         self._control_frame(ack=True)
 
     def _on_ping_ack(self, event: ev.PingAckReceived) -> None:
-        if event.ping_data == DRAIN_PING:
+        if self._state is WARNED and event.ping_data == DRAIN_PING:
             self._last_goaway()
-        else:  # an acknowledgement of a PING we never sent: the peer's work to send, ours to read
+        else:  # an acknowledgement of a PING we never sent costs work like any control frame
             self._control_frame(ack=False)
 
     def _on_other_control(self, event: ev.Event) -> None:
