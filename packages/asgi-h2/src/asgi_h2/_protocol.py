@@ -468,19 +468,38 @@ class H2Protocol(asyncio.Protocol):
         self._flush()
 
     def _pump(self) -> None:
-        """Move held stream data into DATA frames, one frame per stream per round, while windows allow."""
-        while self._sending and not self.flow.write_paused and self._state is not CLOSED:
+        """Move held stream data into DATA frames, one frame per stream per round, while windows allow.
+
+        A round that has produced the high-water mark's worth is written out at once: if that fills the
+        transport, the round stops there (rather than adding a frame per stream past the mark) and the streams
+        it served move to the back, so the next round starts with those it did not reach."""
+        sending = self._sending
+        high = self.config.write_buffer_high_water
+        while sending and not self.flow.write_paused and self._state is not CLOSED:
             progress = False
-            for stream in list(self._sending.values()):
+            produced = 0
+            streams = list(sending.values())
+            for index, stream in enumerate(streams):
                 try:
-                    progress = stream.pump() or progress
+                    sent = stream.pump()
                 except ProtocolError as exc:
                     self.context.logger.debug("HTTP/2 stream %d: cannot send: %s", stream.stream_id, exc)
                     self._forget(stream)
                     stream.cut()
                     continue
                 if not stream.has_work:
-                    self._sending.pop(stream.stream_id, None)
+                    sending.pop(stream.stream_id, None)
+                if sent:
+                    progress = True
+                    produced += sent
+                    if produced >= high:
+                        self._flush()
+                        produced = 0
+                        if self.flow.write_paused:
+                            for served in streams[: index + 1]:
+                                if sending.pop(served.stream_id, None) is not None:
+                                    sending[served.stream_id] = served
+                            return
             if not progress:
                 return
             self._flush()
