@@ -26,25 +26,52 @@ RUN_TIMEOUT = 10.0
 class MemoryTransport(asyncio.Transport):
     """What the server writes is kept for the test to read; `close` reports the loss as asyncio would."""
 
-    def __init__(self, protocol: asyncio.Protocol, *, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+    def __init__(
+        self,
+        protocol: asyncio.Protocol,
+        *,
+        peer: tuple[str, int] = ("127.0.0.1", 50000),
+        high_water: int | None = None,
+    ) -> None:
         super().__init__()
         self.protocol = protocol
+        #: With a high-water mark, writes pause the protocol as asyncio's transports do, until `take` empties the
+        #: buffer (the peer read everything); without one the test drives pause/resume itself.
+        self.high_water = high_water
+        self.writing_paused = False
+        #: Set by a test whose peer reads nothing: `close` then waits for the unread buffer, as asyncio's does,
+        #: and only `abort` ends the connection.
+        self.unread = False
         self.out = bytearray()
         self.closed = False
+        self.aborted = False
         self.reading = True
         self.extra: dict[str, Any] = {"peername": peer, "sockname": ("127.0.0.1", 8000)}
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self.closed:
             self.out += data
+            if self.high_water is not None and not self.writing_paused and len(self.out) > self.high_water:
+                self.writing_paused = True
+                self.protocol.pause_writing()
 
     def take(self) -> bytes:
         data = bytes(self.out)
         self.out.clear()
+        if self.writing_paused:
+            self.writing_paused = False
+            self.protocol.resume_writing()
         return data
 
     def close(self) -> None:
         if not self.closed:
+            self.closed = True
+            if not self.unread:
+                asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        if not self.aborted:
+            self.aborted = True
             self.closed = True
             asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
 
@@ -96,12 +123,13 @@ class H2Peer:
         auto_ack: bool = True,
         client_settings: dict[int, int] | None = None,
         context: ServerContext | None = None,
+        write_buffer: int | None = None,
     ) -> None:
         self.context = context or ServerContext(
             app=app, config=config or Config(), registry=registry or Registry(discover=False)
         )
         self.protocol = H2Protocol(self.context, limits=limits)
-        self.transport = MemoryTransport(self.protocol)
+        self.transport = MemoryTransport(self.protocol, high_water=write_buffer)
         self.client = H2Connection(H2Configuration(client_side=True, header_encoding=None))
         self.auto_ack = auto_ack
         self.streams: dict[int, StreamResult] = {}

@@ -209,6 +209,22 @@ def test_ping_flood_is_refused() -> None:
     run(main())
 
 
+def test_unsolicited_ping_acknowledgements_count_as_control_frames() -> None:
+    """PING ACKs we never asked for cost work like any control frame, whatever they carry: the data of our
+    drain PING is no pass outside a drain."""
+    for data in (b"12345678", b"drain\x00\x00\x00"):
+
+        async def main(data: bytes = data) -> None:
+            peer = H2Peer(ok_app)
+            peer.receive()
+            ack = PingFrame(0, opaque_data=data, flags=["ACK"]).serialize()
+            peer.send_raw(ack * (DEFAULTS.max_control_frames + 1))
+            peer.receive()
+            assert closed_with(peer, ErrorCodes.ENHANCE_YOUR_CALM)
+
+        run(main())
+
+
 def test_settings_and_priority_floods_are_refused() -> None:
     for frame in (
         SettingsFrame(0, settings={SettingCodes.INITIAL_WINDOW_SIZE: 65535}).serialize(),

@@ -14,12 +14,14 @@ from asgi_h2 import H2C_UPGRADE, PLUGIN, PREFACE, H2Protocol, is_h2_preface, pri
 from h2 import events as ev
 from h2.config import H2Configuration
 from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
 
 # The shared peer (h2_peer.py) sits beside this file; pytest's importlib mode does not put it on sys.path.
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from h2_peer import MemoryTransport, run
+from h2_peer import MemoryTransport, parse_frames, run
 
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 
@@ -159,3 +161,39 @@ def test_upgrade_answers_101_and_serves_the_request_on_stream_1() -> None:
         assert hop_by_hop not in names
     assert (b"accept", b"*/*") in first["headers"]
     assert scopes[1]["path"] == "/next"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n",  # h2spec 3.5/2: the preface's second line is wrong
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r" + b"\x00" * 9,  # one byte off at its very end
+        b"PRI * HTTP/2.0\r\n\r\nS",  # only a prefix, and then a wrong byte:
+        b"PRI * HTTP/2.0\r\n\r\nSX",  # refused at once, not after a timeout
+        b"PRI * HTTP/2.0\r\nHost: x\r\n\r\n",  # what the dispatcher hands over after its 16 bytes
+        b"GET / HTTP/1.1\r\n\r\n",
+    ],
+    ids=["second line", "last byte", "good prefix", "short and wrong", "http1 after PRI", "http1"],
+)
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "byte-at-a-time"])
+def test_a_bad_preface_gets_goaway_protocol_error_and_a_close(data: bytes, whole: bool) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("never reached")
+
+    async def main() -> None:
+        protocol = H2Protocol(ServerContext(app=app, registry=Registry(discover=False)))
+        transport = MemoryTransport(protocol)
+        protocol.connection_made(transport)
+        transport.take()  # our SETTINGS
+        for piece in [data] if whole else [data[i : i + 1] for i in range(len(data))]:
+            protocol.data_received(piece)
+        if data == PREFACE[:19]:  # a correct prefix: wait for the rest
+            assert not transport.closed
+            assert transport.take() == b""
+            return
+        assert transport.closed
+        (goaway,) = parse_frames(transport.take())
+        assert isinstance(goaway, GoAwayFrame)
+        assert goaway.error_code == ErrorCodes.PROTOCOL_ERROR
+
+    run(main())

@@ -83,6 +83,8 @@ def test_response_fields_are_made_fit_for_http2() -> None:
         [(b":status", b"200")],
         [(b"x", b"a\r\nb")],
         [(b"x", b"\0")],
+        [(b"x", b"\x07")],
+        [(b"x", b"a\x7fb")],
     ):
         with pytest.raises(ValueError, match="invalid"):
             fields(bad)
@@ -127,3 +129,6 @@ def test_window_counter_and_limit_validation() -> None:
         H2Limits(max_resets=0)
     with pytest.raises(ValueError, match="reset_window"):
         H2Limits(reset_window=0)
+    with pytest.raises(ValueError, match="send_timeout"):
+        H2Limits(send_timeout=0)
+    assert H2Limits().send_timeout == 30.0  # on by default

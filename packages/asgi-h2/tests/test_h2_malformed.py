@@ -37,6 +37,13 @@ MALFORMED: dict[str, Fields] = {
     "LF in a value": [*GET, (b"x-a", b"1\n2")],
     "CR in a value": [*GET, (b"x-a", b"1\r2")],
     "NUL in a value": [*GET, (b"x-a", b"1\x002")],
+    # RFC 9110 section 5.5: no control character but HTAB in a field value.
+    "BEL in a value": [*GET, (b"x-a", b"1\x072")],
+    "DEL in a value": [*GET, (b"x-a", b"1\x7f2")],
+    "ESC in a value": [*GET, (b"x-a", b"\x1b[31m")],
+    "value that is one control character": [*GET, (b"x-a", b"\x01")],
+    "vertical tab in a value": [*GET, (b"x-a", b"1\x0b2")],
+    "BEL in :authority": [*without(b":authority"), (b":authority", b"exa\x07mple.org")],
     "value starting with a space": [*GET, (b"x-a", b" 1")],
     "value ending with a tab": [*GET, (b"x-a", b"1\t")],
     "CR in :path": [*without(b":path"), (b":path", b"/a\rb")],
@@ -127,7 +134,12 @@ def test_well_formed_edge_cases_reach_the_app(fields: Fields) -> None:
     run(main())
 
 
-def test_malformed_trailers_reset_the_stream() -> None:
+@pytest.mark.parametrize(
+    "trailers",
+    [[(b":path", b"/sneaky")], [(b"x-checksum", b"ab\x07cd")], [(b"x-checksum", b"ab\x7f")]],
+    ids=["pseudo-header", "BEL in a value", "DEL in a value"],
+)
+def test_malformed_trailers_reset_the_stream(trailers: Fields) -> None:
     async def main() -> None:
         seen: list[bytes] = []
         received: list[object] = []
@@ -145,7 +157,7 @@ def test_malformed_trailers_reset_the_stream() -> None:
         peer.client.config.normalize_outbound_headers = False
         stream_id = send(peer, [(b":method", b"POST"), *GET[1:]], end=False)
         peer.client.send_data(stream_id, b"part")
-        peer.client.send_headers(stream_id, [(b":path", b"/sneaky")], end_stream=True)
+        peer.client.send_headers(stream_id, trailers, end_stream=True)
         peer.flush()
         await peer.until(
             lambda: peer.streams.get(stream_id) is not None and peer.streams[stream_id].reset is not None

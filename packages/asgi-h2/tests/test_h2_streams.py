@@ -65,6 +65,27 @@ def test_get_builds_the_scope_and_answers() -> None:
     assert "http.response.trailers" in scope["extensions"]
 
 
+def test_a_fragment_in_the_path_reaches_neither_path_nor_query() -> None:
+    """A client should not send one (RFC 9113 8.3.1 carries path and query only); one that does is read as
+    HTTP/1.1 reads its target: the fragment is dropped (RFC 3986 section 3.5)."""
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scopes.append(scope)
+        await respond(send)
+
+    async def main() -> None:
+        peer = H2Peer(app)
+        assert (await peer.response(peer.request("GET", "/forums/1/topics/2375?page=1#posts-17408"))).status == 200
+
+    run(main())
+    assert (scopes[0]["path"], scopes[0]["raw_path"], scopes[0]["query_string"]) == (
+        "/forums/1/topics/2375",
+        b"/forums/1/topics/2375",
+        b"page=1",
+    )
+
+
 def test_interleaved_streams_keep_their_own_bodies() -> None:
     async def echo(scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(receive)
@@ -180,6 +201,9 @@ def test_app_errors_give_500_or_reset() -> None:
         if scope["path"] == "/bad-header":
             await respond(send, headers=[(b"x-bad", b"line\nbreak")])
             return
+        if scope["path"] == "/control-character":  # RFC 9110 5.5: never in a field value, either direction
+            await respond(send, headers=[(b"x-bad", b"bell\x07")])
+            return
         if scope["path"].startswith("/length-"):
             declared = b"10" if scope["path"] == "/length-short" else b"2"
             await respond(send, body=b"12345", headers=[(b"content-length", declared)])
@@ -194,6 +218,8 @@ def test_app_errors_give_500_or_reset() -> None:
         assert before.status == 500
         bad = await peer.response(peer.request("GET", "/bad-header"))
         assert bad.status == 500
+        control = await peer.response(peer.request("GET", "/control-character"))
+        assert (control.status, control.header(b"x-bad")) == (500, None)
         after = await peer.response(peer.request("GET", "/after"))
         assert after.status == 200
         assert after.reset == ErrorCodes.INTERNAL_ERROR

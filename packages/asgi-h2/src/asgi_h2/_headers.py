@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from asgi_core import Config, Headers
+from asgi_core import Config, Headers, has_control_character
 
 from ._errors import HeadRejected, MalformedRequest
 
@@ -175,8 +175,9 @@ def _check_name(name: bytes) -> None:
 
 
 def _valid_value(value: bytes) -> bool:
-    """Section 8.2.1: no NUL, CR or LF, and no whitespace at either end (an empty value is fine)."""
-    if b"\r" in value or b"\n" in value or b"\x00" in value:
+    """Section 8.2.1 and RFC 9110 section 5.5: no control character but HTAB (NUL, CR and LF included), and no
+    whitespace at either end (an empty value is fine)."""
+    if has_control_character(value):
         return False
     return value[0] not in _WHITESPACE and value[-1] not in _WHITESPACE
 
@@ -188,7 +189,8 @@ def response_head(status: int, headers: Headers) -> Headers:
 
 def fields(headers: Headers) -> Headers:
     """Lower-cased names, connection-specific fields dropped, values without surrounding whitespace; a name or
-    value HTTP/2 forbids raises `ValueError` (RFC 9113 section 8.2.1)."""
+    value HTTP/2 forbids raises `ValueError` (RFC 9113 section 8.2.1; a control character other than HTAB,
+    RFC 9110 section 5.5)."""
     result: Headers = []
     for raw_name, raw_value in headers:
         name = raw_name.lower()
@@ -197,7 +199,7 @@ def fields(headers: Headers) -> Headers:
         if not name or name.translate(None, _TOKEN):
             raise ValueError(f"invalid header name {raw_name!r}")
         value = raw_value.strip(b" \t")
-        if b"\r" in value or b"\n" in value or b"\x00" in value:
+        if has_control_character(value):  # RFC 9110 section 5.5, as for the requests we receive
             raise ValueError(f"invalid value for header {raw_name!r}")
         result.append((name, value))
     return result

@@ -11,6 +11,8 @@ HTTP/2 lets one connection ask a server for a lot of work for very few bytes. Th
   `max_control_frames` in `control_window` seconds: ENHANCE_YOUR_CALM. Each PING or SETTINGS also makes us
   queue an acknowledgement; a peer that stops reading while it keeps sending them would grow our write buffer,
   so at most `max_queued_control_frames` are accepted while the connection's write buffer is full.
+- Peers that stop taking what we send (a flow-control window left at zero, a socket left unread): past
+  `send_timeout` seconds without progress the stream is reset, or the connection aborted (`_stall`).
 - Too much work queued behind the stream limit: streams whose handlers cannot start yet (the app is still busy
   with `http2_max_concurrent_streams` earlier ones, reset or not) wait; more than `max_pending_streams` of them
   is abuse as well.
@@ -35,12 +37,15 @@ class H2Limits:
     max_queued_control_frames: int = 1000
     #: Streams waiting for a handler slot, beyond the running `http2_max_concurrent_streams`.
     max_pending_streams: int = 100
+    #: Seconds a stream may hold data its flow-control windows admit none of, and a connection may stay above
+    #: its write high-water mark, before the stream is reset (CANCEL) or the connection aborted.
+    send_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("max_resets", "max_control_frames", "max_queued_control_frames", "max_pending_streams"):
             if getattr(self, name) < 1:
                 raise ValueError(f"H2Limits.{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("reset_window", "control_window"):
+        for name in ("reset_window", "control_window", "send_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(
                     f"H2Limits.{name} must be a positive number of seconds, got {getattr(self, name)!r}"

@@ -1,65 +1,65 @@
 """HTTP/2 connections: h2 events in, one asgi-core request cycle (or an RFC 8441 tunnel) per stream out.
 
-Connection lifecycle: SERVING (streams come and go; with none open, the keep-alive timer runs) -> DRAINING
-(a graceful GOAWAY told the peer the last stream we will serve; the streams up to it finish, later ones are
-refused) -> CLOSED once no stream is left. A protocol error, an exhausted abuse limit or the idle timer go
-straight to CLOSED with a GOAWAY carrying the error code. The peer's GOAWAY or a lost transport end every
-stream at once: each cycle sees `http.disconnect`.
+Connection lifecycle (`_lifecycle`): SERVING (streams come and go; with none open, the keep-alive timer runs)
+-> WARNED (a first GOAWAY and a PING: the client stops opening streams, the ones in flight still arrive) ->
+DRAINING (a second GOAWAY named the last stream we serve; the streams up to it finish, later ones are
+refused) -> CLOSED once no stream is left. `going_away`, a protocol error, an exhausted abuse limit or the
+idle timer go straight to CLOSED with a GOAWAY. The peer's GOAWAY or a lost transport end every stream at
+once: each cycle sees `http.disconnect`.
 
 Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
-the client may retry). An admitted request starts its app task at once unless `http2_max_concurrent_streams`
-app tasks are still running (the tasks of reset streams keep running for the disconnect grace period, which is
-what Rapid Reset exploits); then it waits for a slot, and too many waiting ends the connection.
+the client may retry); an admitted request's app starts when a task slot is free (`_admission`). What each
+kind of stream is made of is in `_streams`; the send deadline is in `_stall`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
-from typing import Any, Final
+from typing import Final
 
 from asgi_core import (
     ConnectionInfo,
+    Deadline,
     FlowControl,
     Headers,
     ProxyHeader,
-    RequestCycle,
     ServerContext,
     Transport,
     UpgradeRequest,
     apply_forwarded,
-    build_http_scope,
 )
 from h2 import events as ev
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
-from hyperframe.frame import GoAwayFrame
 
+from ._admission import Admission
 from ._errors import HeadRejected, MalformedRequest
-from ._headers import CONNECTION_SPECIFIC, RequestHead, check_trailers, parse_request
+from ._headers import check_trailers, parse_request
+from ._lifecycle import (
+    CLOSED,
+    DRAIN_PING,
+    DRAIN_PING_TIMEOUT,
+    DRAINING,
+    MAX_STREAM_ID,
+    SERVING,
+    WARNED,
+    ConnectionState,
+    goaway,
+)
 from ._limits import FrameSizeGuard, H2Limits, WindowCounter
 from ._request import RequestStream
 from ._settings import new_connection, send_initial_settings, upgrade_settings
+from ._stall import SendDeadlines
 from ._stream import OutboundStream
+from ._streams import is_head, open_tunnel, reply_status, request_stream, upgrade_stream
 from ._tunnel import TunnelStream
 
 #: RFC 9113 section 3.4: what a client sends first on every HTTP/2 connection.
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_PREFACE_SIZE: Final = len(PREFACE)
 _SWITCHING: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
-_UPGRADE_ONLY: Final = frozenset({b"http2-settings"}) | CONNECTION_SPECIFIC
-_EXTENSIONS: Final[dict[str, Any]] = {
-    "http.response.pathsend": {},
-    "http.response.early_hint": {},
-    "http.response.trailers": {},
-}
-_REASONS: Final = {
-    400: b"Bad Request",
-    414: b"URI Too Long",
-    431: b"Request Header Fields Too Large",
-    501: b"Not Implemented",
-}
 
 
 class H2Protocol(asyncio.Protocol):
@@ -88,16 +88,19 @@ class H2Protocol(asyncio.Protocol):
         self._upgrade = upgrade
         self._loop = context.loop or asyncio.get_running_loop()
         self._sending: dict[int, OutboundStream] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._waiting: deque[RequestStream] = deque()
+        self._admission = Admission(
+            self._loop, context.logger, self.config.http2_max_concurrent_streams, self.limits.max_pending_streams
+        )
         self._resets = WindowCounter(self.limits.max_resets, self.limits.reset_window)
         self._control = WindowCounter(self.limits.max_control_frames, self.limits.control_window)
         self._queued_control = 0
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle = Deadline(self._loop, self._on_idle)
+        self._drain_ping: Deadline | None = None
+        self._send_deadlines: SendDeadlines | None = None
         self._soon: asyncio.Handle | None = None
-        self._goaway_sent = False
-        self._closed = False
+        self._state: ConnectionState = SERVING
         self._tunnels = False
+        self._preface_seen = 0
         self._conn_info: ConnectionInfo
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
@@ -123,7 +126,7 @@ class H2Protocol(asyncio.Protocol):
         send_initial_settings(conn, self.config)
         self._flush()
         if upgrade is not None:
-            self._serve_upgrade(upgrade)
+            self._admit(upgrade_stream(self, upgrade))
         else:
             # Until its first request a client gets the head timeout, as on HTTP/1.1; between requests the
             # keep-alive timeout applies.
@@ -132,7 +135,9 @@ class H2Protocol(asyncio.Protocol):
             self.shutdown()
 
     def data_received(self, data: bytes) -> None:
-        if self._closed:
+        if self._state is CLOSED:
+            return
+        if self._preface_seen < _PREFACE_SIZE and not self._preface_matches(data):
             return
         if not self._guard.accepts(data):
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, b"frame larger than SETTINGS_MAX_FRAME_SIZE")
@@ -147,17 +152,32 @@ class H2Protocol(asyncio.Protocol):
             return
         for event in events:
             self._dispatch(event)
-            if self._closed:
+            if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see _dispatch close it
                 return
         self._pump()
         self._flush()
+
+    def _preface_matches(self, data: bytes) -> bool:
+        """Whether `data` goes on with the client preface; a byte that differs ends the connection at once with
+        GOAWAY PROTOCOL_ERROR (RFC 9113 section 3.4), where h2 would close silently, and only once 24 bytes
+        had come. A cleartext port hands over any connection that starts like the preface, so this is where
+        a look-alike (`PRI * HTTP/2.0` and then something else) gets its answer."""
+        seen = self._preface_seen
+        size = min(len(data), _PREFACE_SIZE - seen)
+        if data[:size] != PREFACE[seen : seen + size]:
+            self._fail(ErrorCodes.PROTOCOL_ERROR, b"invalid connection preface")
+            return False
+        self._preface_seen = seen + size
+        return True
 
     def eof_received(self) -> bool:
         return False  # the peer is done sending: nothing more can arrive, so close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._cancel_idle()
+        self._state = CLOSED
+        self._stop_timers()
+        if self._send_deadlines is not None:
+            self._send_deadlines.connection_lost()
         if self._soon is not None:
             self._soon.cancel()
             self._soon = None
@@ -166,36 +186,66 @@ class H2Protocol(asyncio.Protocol):
         streams = list(self.streams.values())
         self.streams.clear()
         self._sending.clear()
-        self._waiting.clear()
+        self._admission.clear()
         for stream in streams:
             stream.cut()
 
     def pause_writing(self) -> None:
+        # The slow-reader rule: while the peer has not read what we queued, read nothing more from it. New
+        # streams, PINGs and SETTINGS would each make us queue more (and start more apps); kept unread, they
+        # hold the peer back instead, through TCP. A peer that never reads meets the send deadline.
         self.flow.pause_writing()
+        self.flow.pause_reading("write")
+        self._deadlines().writes_paused()
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
+        self.flow.resume_reading("write")
+        if self._send_deadlines is not None:
+            self._send_deadlines.writes_resumed()
         self._queued_control = 0
         self._schedule()
 
     # ---- ServerConnection ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Graceful GOAWAY: the streams opened so far are served, no new one is, then the connection closes."""
-        if self._closed or self._goaway_sent:
+        """Graceful close in two GOAWAY steps (`_lifecycle`): the client stops opening streams, every stream it
+        opened before it knew is served, and the connection closes once none is left."""
+        if self._state is not SERVING:
             return
-        self._goaway_sent = True
+        self._state = WARNED
+        self._idle.cancel()  # the drain PING's deadline drives the connection now
         self._flush()  # what h2 holds goes first; the GOAWAY frame itself is written past it
-        last = self.conn.highest_inbound_stream_id
-        self.transport.write(
-            GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR).serialize()
-        )
+        self.transport.write(goaway(MAX_STREAM_ID))
+        self.conn.ping(DRAIN_PING)
+        self._flush()
+        self._drain_ping = Deadline(self._loop, self._last_goaway)
+        self._drain_ping.arm(DRAIN_PING_TIMEOUT)
+
+    def _last_goaway(self) -> None:
+        """The client has seen the first GOAWAY: name the last stream served; close if none is open."""
+        if self._state is not WARNED:
+            return
+        self._state = DRAINING
+        if self._drain_ping is not None:
+            self._drain_ping.close()
+        self._flush()
+        self.transport.write(goaway(self.conn.highest_inbound_stream_id))
         self._close_if_done()
 
     def going_away(self) -> None:
-        """The drain is over: streams still open are cut (their apps see `http.disconnect`) as it closes."""
-        self.shutdown()
+        """The drain is over: streams still open are reset (their apps see `http.disconnect`), the last GOAWAY
+        goes out and the connection closes. A stream whose app never started is refused, so its client may
+        retry it; the others are cancelled."""
+        if self._state is CLOSED:
+            return
+        for stream in list(self.streams.values()):
+            waiting = isinstance(stream, RequestStream) and self._admission.is_waiting(stream)
+            stream.reset(ErrorCodes.REFUSED_STREAM if waiting else ErrorCodes.CANCEL)
+            stream.cut()  # a stream that had ended its side but waited for the peer's
         self._flush()
+        if not self.transport.is_closing():
+            self.transport.write(goaway(self.conn.highest_inbound_stream_id))
         self._close()
 
     # ---- for the streams -----------------------------------------------------------------------------
@@ -205,7 +255,7 @@ class H2Protocol(asyncio.Protocol):
         self._schedule()
 
     def send_headers(self, stream: OutboundStream, headers: Headers, *, end_stream: bool) -> None:
-        if self._closed:
+        if self._state is CLOSED:
             return
         try:
             self.conn.send_headers(stream.stream_id, headers, end_stream=end_stream)
@@ -217,7 +267,7 @@ class H2Protocol(asyncio.Protocol):
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         """Give `size` bytes of flow-control credit back to the peer (for the stream while it is open)."""
-        if size <= 0 or self._closed:
+        if size <= 0 or self._state is CLOSED:
             return
         try:
             self.conn.acknowledge_received_data(size, stream_id)
@@ -226,7 +276,7 @@ class H2Protocol(asyncio.Protocol):
         self._schedule()
 
     def reset_stream(self, stream_id: int, error_code: ErrorCodes) -> None:
-        if self._closed:
+        if self._state is CLOSED:
             return
         with contextlib.suppress(ProtocolError):  # already closed in h2: nothing to cut
             self.conn.reset_stream(stream_id, error_code)
@@ -235,12 +285,16 @@ class H2Protocol(asyncio.Protocol):
         if stream is not None:
             self._forget(stream)
 
+    def stream_stalled(self, stream: OutboundStream) -> None:
+        """`stream` holds data that the peer's windows admit none of: its send deadline starts."""
+        self._deadlines().stream_stalled(stream)
+
     def stream_done(self, stream: OutboundStream) -> None:
         """The stream sent its END_STREAM. A peer still sending is told to stop (RFC 9113 section 8.1), unless
         the stream waits for the peer's end (a tunnel)."""
         if stream.awaits_peer_end():
             return
-        if not stream.peer_ended and not self._closed:
+        if not stream.peer_ended and self._state is not CLOSED:
             with contextlib.suppress(ProtocolError):
                 self.conn.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
         self._forget(stream)
@@ -249,10 +303,10 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_request(self, event: ev.RequestReceived) -> None:
         stream_id = event.stream_id
-        if self._goaway_sent or len(self.streams) >= self.config.http2_max_concurrent_streams:
+        if self._state is DRAINING or len(self.streams) >= self.config.http2_max_concurrent_streams:
             self._refuse(stream_id)
             return
-        self._cancel_idle()
+        self._idle.cancel()
         ended = event.stream_ended is not None
         try:
             head = parse_request(event.headers, self.config)
@@ -260,31 +314,13 @@ class H2Protocol(asyncio.Protocol):
             self._reject_malformed(stream_id, exc)
             return
         except HeadRejected as exc:
-            self._reply_status(stream_id, exc.status, peer_ended=ended, head_only=_is_head(event.headers))
+            reply_status(self, stream_id, exc.status, peer_ended=ended, head_only=is_head(event.headers))
             return
         conn = apply_forwarded(self.config, self._conn_info, head.headers) if head.forwarded else self._conn_info
         if head.protocol is not None:
-            self._open_tunnel(stream_id, head, conn, ended=ended)
+            open_tunnel(self, stream_id, head, conn, ended=ended, enabled=self._tunnels)
             return
-        stream = RequestStream(
-            self, stream_id, expect_continue=head.expect_continue and not ended, head_request=head.method == "HEAD"
-        )
-        stream.peer_ended = ended
-        scope = build_http_scope(
-            conn=conn,
-            method=head.method,
-            http_version="2",
-            target=head.path,
-            headers=head.headers,
-            root_path=self.config.root_path,
-            state=self.context.state,
-            extensions=dict(_EXTENSIONS),
-        )
-        stream.cycle = RequestCycle(
-            scope, stream, self.context, content_length=head.content_length, body_expected=not ended
-        )
-        self.streams[stream_id] = stream
-        self._admit(stream)
+        self._admit(request_stream(self, stream_id, head, conn, ended=ended))
 
     def _on_data(self, event: ev.DataReceived) -> None:
         stream = self.streams.get(event.stream_id)
@@ -332,6 +368,12 @@ class H2Protocol(asyncio.Protocol):
     def _on_ping(self, event: ev.PingReceived) -> None:
         self._control_frame(ack=True)
 
+    def _on_ping_ack(self, event: ev.PingAckReceived) -> None:
+        if self._state is WARNED and event.ping_data == DRAIN_PING:
+            self._last_goaway()
+        else:  # an acknowledgement of a PING we never sent costs work like any control frame
+            self._control_frame(ack=False)
+
     def _on_other_control(self, event: ev.Event) -> None:
         self._control_frame(ack=False)
 
@@ -357,6 +399,8 @@ class H2Protocol(asyncio.Protocol):
             self._on_settings(event)
         elif isinstance(event, ev.PingReceived):
             self._on_ping(event)
+        elif isinstance(event, ev.PingAckReceived):
+            self._on_ping_ack(event)
         elif isinstance(event, (ev.PriorityUpdated, ev.UnknownFrameReceived)):
             self._on_other_control(event)
         elif isinstance(event, ev.ConnectionTerminated):
@@ -380,107 +424,20 @@ class H2Protocol(asyncio.Protocol):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many malformed requests")
 
     def _admit(self, stream: RequestStream) -> None:
-        if len(self._tasks) < self.config.http2_max_concurrent_streams:
-            self._start(stream)
-        elif len(self._waiting) < self.limits.max_pending_streams:
-            self._waiting.append(stream)
-        else:
+        if not self._admission.admit(stream):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many streams waiting for the application")
-
-    def _start(self, stream: RequestStream) -> None:
-        cycle = stream.cycle
-        assert cycle is not None  # noqa: S101 - set before admission
-        task = self._loop.create_task(cycle.run())
-        cycle.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.context.logger.error("HTTP/2 request task failed", exc_info=task.exception())
-        while self._waiting and len(self._tasks) < self.config.http2_max_concurrent_streams:
-            self._start(self._waiting.popleft())
 
     def _forget(self, stream: OutboundStream) -> None:
         if self.streams.pop(stream.stream_id, None) is None:
             return
         self._sending.pop(stream.stream_id, None)
-        if isinstance(stream, RequestStream) and stream in self._waiting:
-            self._waiting.remove(stream)
+        if isinstance(stream, RequestStream):
+            self._admission.withdraw(stream)
         if not self.streams:
-            if self._goaway_sent:
+            if self._state is DRAINING:
                 self._close_if_done()
-            else:
+            elif self._state is SERVING:
                 self._arm_idle()
-
-    # ---- streams that are not plain requests ---------------------------------------------------------
-
-    def _open_tunnel(self, stream_id: int, head: RequestHead, conn: ConnectionInfo, *, ended: bool) -> None:
-        name = (head.protocol or "").lower()
-        registry = self.context.registry
-        handler = registry.upgrade(name) if registry is not None and self._tunnels and name != "h2c" else None
-        if handler is None:
-            self._reply_status(stream_id, 501, peer_ended=ended)
-            return
-        request = UpgradeRequest(
-            method="CONNECT",
-            target=head.path,
-            http_version="2",
-            headers=head.headers,
-            conn=conn,
-            leftover=b"",
-            config=self.config,
-        )
-        if not handler.accepts(request):
-            self._reply_status(stream_id, 400, peer_ended=ended)
-            return
-        tunnel = TunnelStream(self, stream_id)
-        self.streams[stream_id] = tunnel
-        tunnel.attach(handler.create_protocol(self.context, request))
-        if ended:
-            tunnel.end_of_body()
-
-    def _serve_upgrade(self, upgrade: UpgradeRequest) -> None:
-        """RFC 7540 section 3.2: the request that asked for h2c is answered on stream 1."""
-        headers = [(name, value) for name, value in upgrade.headers if name not in _UPGRADE_ONLY]
-        stream = RequestStream(self, 1, head_request=upgrade.method == "HEAD")
-        stream.peer_ended = True
-        scope = build_http_scope(
-            conn=upgrade.conn,
-            method=upgrade.method,
-            http_version="2",
-            target=upgrade.target,
-            headers=headers,
-            root_path=self.config.root_path,
-            state=self.context.state,
-            extensions=dict(_EXTENSIONS),
-        )
-        stream.cycle = RequestCycle(scope, stream, self.context, body_expected=False)
-        self.streams[1] = stream
-        self._admit(stream)
-
-    def _reply_status(self, stream_id: int, status: int, *, peer_ended: bool, head_only: bool = False) -> None:
-        """A short error response for a request the app never sees (a body still coming is refused with
-        RST_STREAM NO_ERROR once the response is out)."""
-        reason = _REASONS.get(status, b"Error")
-        body = b"%d %s\n" % (status, reason)
-        stream = OutboundStream(self, stream_id)
-        stream.peer_ended = peer_ended
-        self.streams[stream_id] = stream
-        headers: Headers = [
-            (b":status", str(status).encode("ascii")),
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(body)).encode("ascii")),
-        ]
-        if head_only:
-            self.send_headers(stream, headers, end_stream=True)
-            if not stream.closed:
-                stream.mark_ended()
-            return
-        self.send_headers(stream, headers, end_stream=False)
-        stream.queue(body)
-        stream.finish()
 
     # ---- abuse limits --------------------------------------------------------------------------------
 
@@ -500,30 +457,49 @@ class H2Protocol(asyncio.Protocol):
 
     def _schedule(self) -> None:
         """Send soon: everything the streams produce in one pass of the event loop leaves in one write."""
-        if self._soon is None and not self._closed:
+        if self._soon is None and self._state is not CLOSED:
             self._soon = self._loop.call_soon(self._send_soon)
 
     def _send_soon(self) -> None:
         self._soon = None
-        if self._closed:
+        if self._state is CLOSED:
             return
         self._pump()
         self._flush()
 
     def _pump(self) -> None:
-        """Move held stream data into DATA frames, one frame per stream per round, while windows allow."""
-        while self._sending and not self.flow.write_paused and not self._closed:
+        """Move held stream data into DATA frames, one frame per stream per round, while windows allow.
+
+        A round that has produced the high-water mark's worth is written out at once: if that fills the
+        transport, the round stops there (rather than adding a frame per stream past the mark) and the streams
+        it served move to the back, so the next round starts with those it did not reach."""
+        sending = self._sending
+        high = self.config.write_buffer_high_water
+        while sending and not self.flow.write_paused and self._state is not CLOSED:
             progress = False
-            for stream in list(self._sending.values()):
+            produced = 0
+            streams = list(sending.values())
+            for index, stream in enumerate(streams):
                 try:
-                    progress = stream.pump() or progress
+                    sent = stream.pump()
                 except ProtocolError as exc:
                     self.context.logger.debug("HTTP/2 stream %d: cannot send: %s", stream.stream_id, exc)
                     self._forget(stream)
                     stream.cut()
                     continue
                 if not stream.has_work:
-                    self._sending.pop(stream.stream_id, None)
+                    sending.pop(stream.stream_id, None)
+                if sent:
+                    progress = True
+                    produced += sent
+                    if produced >= high:
+                        self._flush()
+                        produced = 0
+                        if self.flow.write_paused:
+                            for served in streams[: index + 1]:
+                                if sending.pop(served.stream_id, None) is not None:
+                                    sending[served.stream_id] = served
+                            return
             if not progress:
                 return
             self._flush()
@@ -537,7 +513,7 @@ class H2Protocol(asyncio.Protocol):
 
     def _fail(self, error_code: ErrorCodes, reason: bytes) -> None:
         """End the connection now with GOAWAY `error_code` (a protocol error, an abuse limit)."""
-        if self._closed:
+        if self._state is CLOSED:
             return
         self.context.logger.info(
             "closing HTTP/2 connection from %s: %s (%s)", self._conn_info.client, reason.decode(), error_code.name
@@ -548,38 +524,63 @@ class H2Protocol(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
-        self._closed = True
-        self._cancel_idle()
+        self._state = CLOSED
+        self._stop_timers()
         if not self.transport.is_closing():
             self.transport.close()
 
+    def _stop_timers(self) -> None:
+        self._idle.close()
+        if self._drain_ping is not None:
+            self._drain_ping.close()
+        if self._send_deadlines is not None:
+            self._send_deadlines.connection_closed()
+
+    def _deadlines(self) -> SendDeadlines:
+        deadlines = self._send_deadlines
+        if deadlines is None:
+            deadlines = self._send_deadlines = SendDeadlines(
+                self._loop,
+                self.limits.send_timeout,
+                self.context.logger,
+                self._conn_info.client,
+                sending=self._sending.values,
+                abort=self._abort_unread,
+            )
+        return deadlines
+
+    def _abort_unread(self) -> None:
+        """The send deadline passed with the write buffer full: the peer reads nothing; drop what it holds."""
+        if not self.flow.write_paused:
+            return  # resumed meanwhile, or the connection is gone
+        self.context.logger.info(
+            "closing HTTP/2 connection from %s: nothing it was sent was read for %s s",
+            self._conn_info.client,
+            self.limits.send_timeout,
+        )
+        self._state = CLOSED
+        self._stop_timers()
+        abort = getattr(self.transport, "abort", None)  # not part of asgi-core's Transport; asyncio's have it
+        if callable(abort):
+            abort()
+        else:
+            self.transport.close()
+
     def _close_if_done(self) -> None:
-        if not self.streams and not self._closed:
+        if not self.streams and self._state is not CLOSED:
             self._flush()
             self._close()
 
     def _arm_idle(self, timeout: float | None = None) -> None:
         """Close the connection if no stream opens within `timeout` (the keep-alive timeout by default).
         Only a new stream stops the timer: PINGs and other frames do not keep an idle connection open."""
-        self._cancel_idle()
-        if not self._closed:
-            delay = self.config.keep_alive_timeout if timeout is None else timeout
-            self._idle_timer = self._loop.call_later(delay, self._idle)
+        if self._state is not CLOSED:
+            self._idle.arm(self.config.keep_alive_timeout if timeout is None else timeout)
 
-    def _cancel_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _idle(self) -> None:
-        self._idle_timer = None
-        if self.streams or self._closed:
+    def _on_idle(self) -> None:
+        if self.streams or self._state is CLOSED:
             return
         with contextlib.suppress(ProtocolError):
             self.conn.close_connection(ErrorCodes.NO_ERROR, additional_data=b"idle")
         self._flush()
         self._close()
-
-
-def _is_head(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name == b":method" and value == b"HEAD" for name, value in headers)

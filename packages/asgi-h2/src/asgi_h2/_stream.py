@@ -52,6 +52,7 @@ class OutboundStream:
         "buffered",
         "peer_ended",
         "protocol",
+        "stalled_since",
         "state",
         "stream_id",
     )
@@ -62,6 +63,8 @@ class OutboundStream:
         self.state = OPEN
         self.buffered = 0
         self.peer_ended = False
+        #: When the windows last admitted none of the held data (None while the stream moves): see `_stall`.
+        self.stalled_since: float | None = None
         self._chunks: deque[memoryview] = deque()
         self._trailers: Headers | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -106,14 +109,17 @@ class OutboundStream:
 
     # ---- what the protocol does ----------------------------------------------------------------------
 
-    def pump(self) -> bool:
-        """Send at most one frame; whether anything was sent."""
+    def pump(self) -> int:
+        """Send at most one frame: the bytes of data it carried (1 for an end without data), 0 if none went."""
         conn = self.protocol.conn
         if self._chunks:
             window = conn.local_flow_control_window(self.stream_id)
             size = min(window, conn.max_outbound_frame_size, self.buffered)
             if size <= 0:
-                return False
+                if self.stalled_since is None:
+                    self.protocol.stream_stalled(self)
+                return 0
+            self.stalled_since = None
             data = self._take(size)
             end = self.state is ENDING and not self._chunks and self._trailers is None
             conn.send_data(self.stream_id, data, end_stream=end)
@@ -122,15 +128,15 @@ class OutboundStream:
                 self.on_writable()
             if end:
                 self.mark_ended()
-            return True
+            return size
         if self.state is ENDING:
             if self._trailers:
                 conn.send_headers(self.stream_id, self._trailers, end_stream=True)
             else:
                 conn.end_stream(self.stream_id)
             self.mark_ended()
-            return True
-        return False
+            return 1
+        return 0
 
     def reset(self, error_code: ErrorCodes) -> None:
         """Abandon the stream with RST_STREAM (we decided it cannot complete)."""
