@@ -115,6 +115,7 @@ async def http2_client(host: str, port: int, path: str, until: float, tally: Tal
         conn.initiate_connection()
         writer.write(conn.data_to_send())
         going_away = False
+        buffer = b""
         try:
             while not going_away and time.monotonic() < until:
                 stream_id = conn.get_next_available_stream_id()
@@ -127,7 +128,9 @@ async def http2_client(host: str, port: int, path: str, until: float, tally: Tal
                         tally.fail("closed under an open stream")
                         done = going_away = True
                         break
-                    for event in conn.receive_data(data):
+                    buffer += data
+                    frames, buffer = whole_frames(buffer)
+                    for event in receive_frames(conn, frames):
                         if isinstance(event, h2.events.ResponseReceived):
                             status = dict(event.headers).get(b":status")
                         elif isinstance(event, h2.events.DataReceived):
@@ -157,6 +160,34 @@ async def http2_client(host: str, port: int, path: str, until: float, tally: Tal
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+def whole_frames(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """Cut the complete HTTP/2 frames (9-byte header and payload) off the front of `buffer`."""
+    frames = []
+    while len(buffer) >= 9:  # noqa: PLR2004 - the frame header
+        end = 9 + int.from_bytes(buffer[:3], "big")
+        if len(buffer) < end:
+            break
+        frames.append(buffer[:end])
+        buffer = buffer[end:]
+    return frames, buffer
+
+
+def receive_frames(conn: Any, frames: list[bytes]) -> list[Any]:
+    """Feed h2 one frame at a time. After a GOAWAY, h2's connection state machine refuses every further frame,
+    though RFC 9113 section 6.8 has the streams up to the GOAWAY's last-stream-id go on (and a graceful server
+    sends a second GOAWAY): a client that wants those responses must take them, so the state is reopened."""
+    import h2.connection  # noqa: PLC0415
+    import h2.events  # noqa: PLC0415
+
+    events = []
+    for frame in frames:
+        received = conn.receive_data(frame)
+        events += received
+        if any(isinstance(event, h2.events.ConnectionTerminated) for event in received):
+            conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+    return events
 
 
 async def main() -> None:
