@@ -177,3 +177,23 @@ def test_a_burst_of_frames_is_read_a_slice_at_a_time(path: str) -> None:
         assert events[-1] == TextMessage(data="still here")
 
     run(scenario())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_peer_still_flooding_after_the_close_is_dropped(path: str) -> None:
+    """After the close frame the server reads (to see the peer hang up) only a bounded amount."""
+
+    async def scenario() -> None:
+        peer = await opened(Recorder(echo), path)
+        peer.send_raw(frame(5, b"reserved"))
+        close = await peer.next_event()
+        assert isinstance(close, CloseConnection)
+        assert peer.transport.eof_written
+        assert not peer.transport.aborted
+        peer.send_raw(frame(0, fin=False) * 1000)  # a little more: still read, to see the hang-up
+        assert not peer.transport.aborted
+        for _ in range(200):
+            peer.send_raw(frame(2, b"x" * 10_000))
+        assert peer.transport.aborted
+
+    run(scenario())

@@ -28,7 +28,6 @@ from asgi_core import (
     Transport,
     UpgradeRequest,
     build_websocket_scope,
-    http_date,
 )
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
@@ -37,7 +36,7 @@ from wsproto.extensions import Extension
 from ._extensions import MessageBudget, MessageSizeLimit, PerMessageDeflate, negotiate_deflate
 from ._frames import FrameReader, HandOff, data_frame
 from ._handshake import HandshakeError, answer_headers, check_request
-from ._responder import http1_head, make_writer, simple_response
+from ._responder import http1_head, make_writer, reject, with_server_headers
 from ._session import SessionState, WebSocketSession
 
 #: Seconds the peer has to answer our close frame (or to hang up after we failed the connection).
@@ -50,6 +49,8 @@ FRAMES_PER_SLICE = 256
 VIOLATION_GRACE = 1.0
 #: Bytes a client may send before its handshake is answered; past that, reading pauses until it is.
 _EARLY_DATA_LIMIT = 64 * 1024
+#: Bytes read and thrown away once the connection is closing, before a peer still sending is dropped.
+_DISCARD_LIMIT = 1024 * 1024
 _EXTENSIONS: dict[str, Any] = {"websocket.http.response": {}}
 _FAILURE_REASONS = {1009: "message too big", 1007: "invalid payload data"}
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
@@ -95,6 +96,7 @@ class WebSocketProtocol(asyncio.Protocol):
         # A peer that takes none of our bytes for this long is gone (its pongs, our messages pile up unread).
         self._send_deadline = Deadline(loop, self._send_timed_out)
         self._eof_written = False
+        self._discarded = 0
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -134,7 +136,13 @@ class WebSocketProtocol(asyncio.Protocol):
                     self.flow.pause_reading("handshake")
             return
         if self._failed or self._ws.state is WS_CLOSED:
-            return  # the connection is going; what the peer still sends has no one to go to
+            # The connection is going and what the peer still sends has no one to go to. It is read, so that
+            # the peer's hang-up is seen and our close frame is not lost to a reset, but only up to a bound: a
+            # peer that keeps flooding after the close is dropped rather than read for the close timeout.
+            self._discarded += len(data)
+            if self._discarded > _DISCARD_LIMIT:
+                self._drop()
+            return
         self._receive(data)
 
     def eof_received(self) -> bool:
@@ -197,7 +205,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def accept(self, subprotocol: str | None, headers: Headers) -> int:
         offer = negotiate_deflate(self.request.headers) if self.config.websocket_per_message_deflate else None
         status, answer = answer_headers(
-            self._key, subprotocol, offer.response() if offer else None, self._with_server_headers(headers)
+            self._key, subprotocol, offer.response() if offer else None, with_server_headers(headers, self.context)
         )
         if self.tunnelled:
             cast("StreamTransport", self.transport).send_head(status, answer)
@@ -467,20 +475,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _reject(self, exc: HandshakeError) -> None:
         self.context.logger.debug("WebSocket handshake rejected with %d: %s", exc.status, exc)
-        headers, body = simple_response(exc.status, str(exc), exc.headers)
-        writer = self.response_writer()
-        writer.start_response(exc.status, self._with_server_headers(headers))
-        writer.send_data(body)
-        writer.end_response(None)
-
-    def _with_server_headers(self, headers: Headers) -> Headers:
-        names = {name.lower() for name, _ in headers}
-        extra: Headers = []
-        if self.config.server_header and b"server" not in names:
-            extra.append((b"server", self.context.server_name))
-        if self.config.date_header and b"date" not in names:
-            extra.append((b"date", http_date()))
-        return [*headers, *extra]
+        reject(self.response_writer(), exc, self.context)
 
     def _write(self, data: bytes | bytearray) -> None:
         if data and not self._eof_written and not self.transport.is_closing():
