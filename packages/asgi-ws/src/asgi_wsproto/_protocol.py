@@ -274,7 +274,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._ws.receive_data(data)
         else:
             frames.feed(data)
-        self._read_on()
+        if not self.flow.write_paused:  # else kept until the peer takes its bytes (`resume_writing`)
+            self._process_events()
 
     def _read_common_frames(self, frames: FrameReader, session: WebSocketSession) -> int:
         """Deliver what `frames` reads; the frames left in this slice, or -1 when reading has to stop here
