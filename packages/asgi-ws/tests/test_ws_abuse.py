@@ -1,6 +1,7 @@
 """A misbehaving peer at a bounded cost: fail fast after a violation, frames per message, huge announced
 lengths, and bursts of tiny frames served a slice at a time. Each scenario runs on the common-frame path (the
-connection starts with frames `FrameReader` reads) and on the wsproto path (a ping first hands it over)."""
+connection starts with frames `FrameReader` reads), on the wsproto path (a ping first hands it over), and
+over an HTTP/2 extended CONNECT stream (RFC 8441, wsproto path too)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import struct
 import pytest
 from asgi_core import Config
 from asgi_wsproto import _extensions, _protocol
-from ws_peer import Peer, Recorder, echo, run, until
+from ws_peer import Peer, Recorder, echo, h2_request, run, until
 from wsproto.events import CloseConnection, Event, Ping, Pong, TextMessage
 
-PATHS = ["common-frames", "wsproto"]
+PATHS = ["common-frames", "wsproto", "http2-tunnel"]
 
 
 def frame(
@@ -32,9 +33,10 @@ def frame(
 
 
 async def opened(app: Recorder, path: str, config: Config | None = None) -> Peer:
-    peer = Peer(app, config=config or Config(websocket_per_message_deflate=False))
+    request = h2_request() if path == "http2-tunnel" else None
+    peer = Peer(app, config=config or Config(websocket_per_message_deflate=False), request=request)
     await peer.open()
-    if path == "wsproto":
+    if path != "common-frames":
         peer.send(Ping(payload=b"p"))
         assert isinstance(await peer.next_event(), Pong)
         assert peer.protocol._frames is None
