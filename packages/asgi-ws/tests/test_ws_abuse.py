@@ -9,7 +9,7 @@ import asyncio
 import struct
 
 import pytest
-from asgi_core import Config
+from asgi_core import Config, Receive, Send
 from asgi_wsproto import _extensions, _protocol
 from ws_peer import Peer, Recorder, echo, h2_request, run, until
 from wsproto.events import CloseConnection, Event, Ping, Pong, TextMessage
@@ -197,5 +197,25 @@ def test_a_peer_still_flooding_after_the_close_is_dropped(path: str) -> None:
         for _ in range(200):
             peer.send_raw(frame(2, b"x" * 10_000))
         assert peer.transport.aborted
+
+    run(scenario())
+
+
+def test_violation_fails_even_if_the_app_never_takes_what_came_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_protocol, "VIOLATION_GRACE", 0.1)
+    never = asyncio.Event()
+
+    async def app(scope: object, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await never.wait()  # busy elsewhere: never reads again
+
+    async def scenario() -> None:
+        peer = Peer(app, config=Config(websocket_per_message_deflate=False))
+        await peer.open()
+        peer.send_raw(frame(1, b"before") + frame(5, b"reserved"))
+        close = await peer.next_event()
+        assert isinstance(close, CloseConnection)
+        assert close.code == 1002
 
     run(scenario())
