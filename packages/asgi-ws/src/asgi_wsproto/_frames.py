@@ -77,7 +77,8 @@ class FrameReader:
             if first == _FINAL_TEXT and available > start + self._checked:
                 self._check_partial_text(start, available)
             return None
-        self._checked = 0
+        if self._checked:  # a load, not a store, for the frames that arrived whole
+            self._checked = 0
         payload = unmask(buffer[start:end], buffer[start - 4 : start])
         if first == _FINAL_TEXT:
             try:

@@ -85,6 +85,7 @@ class WebSocketProtocol(asyncio.Protocol):
         loop = self._loop
         self._ping_deadline = Deadline(loop, self._ping_due)
         self._pong_deadline = Deadline(loop, self._pong_missing)
+        self._awaiting_pong = False  # the deadline's state, read per received chunk without a call
         # The peer's answer to our close frame, or its hang-up after we failed the connection.
         self._close_deadline = Deadline(loop, self._close_timed_out)
         self._sent_close: tuple[int, str] | None = None
@@ -268,7 +269,9 @@ class WebSocketProtocol(asyncio.Protocol):
     def _receive(self, data: bytes) -> None:
         assert self._ws is not None  # noqa: S101 - only called once the frame layer exists
         self._last_received = self._loop.time()
-        self._pong_deadline.cancel()  # anything from the peer shows it is alive
+        if self._awaiting_pong:  # anything from the peer shows it is alive
+            self._awaiting_pong = False
+            self._pong_deadline.cancel()
         frames = self._frames
         if frames is None:
             self._ws.receive_data(data)
@@ -449,12 +452,15 @@ class WebSocketProtocol(asyncio.Protocol):
             self._schedule_ping(interval - idle)  # the peer spoke recently: it is not idle
             return
         # One ping at a time; and none while we are not reading (the app is behind): its pong could not be seen.
-        if not self._pong_deadline.armed and not self.flow.reading_paused:
+        if not self._awaiting_pong and not self.flow.reading_paused:
             self._write(ws.send(Ping(payload=os.urandom(4))))
-            self._pong_deadline.arm(self.config.websocket_ping_timeout)
+            timeout = self.config.websocket_ping_timeout
+            self._awaiting_pong = timeout is not None
+            self._pong_deadline.arm(timeout)
         self._schedule_ping(interval)
 
     def _pong_missing(self) -> None:
+        self._awaiting_pong = False
         if self.flow.reading_paused:
             return  # the pong may be waiting in the bytes we have not read
         self._fail(1011, "keepalive ping timeout", drop=True)
@@ -467,6 +473,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def _cancel_keepalive(self) -> None:
         self._ping_deadline.cancel()
         self._pong_deadline.cancel()
+        self._awaiting_pong = False
 
     def _cancel_timers(self) -> None:
         self._cancel_keepalive()
