@@ -3,9 +3,9 @@ packages/asgi-ws/examples/echo_server.py served by a real `gunicorn-asgi` master
 
 By default a fast subset runs (framing, pings, reserved bits, opcodes, fragmentation, UTF-8, close handling,
 auto-fragmentation, and a sample of the permessage-deflate cases); `ASGI_WS_AUTOBAHN=all` runs every case,
-which takes many minutes (the 9.x, 12.x and 13.x cases send hundreds of megabytes). No case may end FAILED,
-and no closing handshake may end wrong; NON-STRICT, INFORMATIONAL and UNIMPLEMENTED are Autobahn's own
-passing verdicts.
+which takes many minutes (the 9.x, 12.x and 13.x cases send hundreds of megabytes). No case may end FAILED
+or UNIMPLEMENTED, no closing handshake may end wrong, and at most 2 cases may be NON-STRICT (Autobahn's
+passing verdict for a server that does not fail fast); INFORMATIONAL is Autobahn's own passing verdict.
 
 The same run from a shell, against any server (counts are in packages/asgi-ws/README.md):
 
@@ -77,6 +77,10 @@ def test_autobahn_fuzzingclient_against_gunicorn_asgi(serve: ServerFactory) -> N
     assert failed == []
     verdicts = Counter(r.behavior.value for r in results)
     print(f"\nautobahn: {len(results)} cases, verdicts {dict(verdicts)}")  # noqa: T201 - the README quotes it
-    assert set(verdicts) <= {"OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED"}, verdicts
+    assert set(verdicts) <= {"OK", "NON-STRICT", "INFORMATIONAL"}, verdicts
+    # Fail fast: after a protocol violation nothing later is answered, and what came before is (3.2, 4.1.3,
+    # 5.15...); invalid UTF-8 fails inside the frame that carries it (6.4.3, 6.4.4). Every run so far: 0.
+    non_strict = [r.case_id for r in results if r.behavior.value == "NON-STRICT"]
+    assert len(non_strict) <= 2, non_strict
     if cases is not None:
         assert len(results) == 259  # the subset above: 247 cases in 1-7 and 10, and 12 picked ones

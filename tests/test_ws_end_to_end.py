@@ -1,15 +1,19 @@
 """WebSocket end to end over real loopback sockets: the `websockets` client against asgi-http1 + asgi-wsproto,
 served by `asgi_core.serve` (which finds the upgrade handler by entry point) or by a plain asyncio server whose
-registry has `asgi_wsproto.UPGRADE` added by hand. Includes a Starlette WebSocket endpoint."""
+registry has `asgi_wsproto.UPGRADE` added by hand. Includes a Starlette WebSocket endpoint, the two-step drain,
+and misbehaving peers written as raw sockets (floods, oversized frames). Every test runs on both HTTP/1.1
+engines, which hand the connection over."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import signal
+import socket
+import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ import pytest
 import websockets
 from asgi_core import ASGIApp, Config, Receive, Registry, Scope, Send, ServerContext, serve
 from asgi_http1 import HTTP1Protocol
-from asgi_wsproto import UPGRADE
+from asgi_wsproto import UPGRADE, WebSocketProtocol
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -27,6 +31,14 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module", params=["h11", "httptools"], autouse=True)
+def http1_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test once per HTTP/1.1 engine, chosen as a user would force it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ASGI_HTTP1_PARSER", request.param)
+        yield request.param
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -52,6 +64,28 @@ async def serving(app: ASGIApp, config: Config | None = None) -> AsyncIterator[i
     finally:
         stop.set()
         await asyncio.wait_for(task, 8)
+
+
+@asynccontextmanager
+async def serving_context(app: ASGIApp, config: Config | None = None) -> AsyncIterator[tuple[int, ServerContext]]:
+    """A plain asyncio server whose `ServerContext` the test drives (the drain) and inspects (connections)."""
+    registry = Registry(discover=False)
+    registry.add_upgrade(UPGRADE)
+    context = ServerContext(app=app, config=config or Config(), registry=registry)
+    server = await asyncio.get_running_loop().create_server(
+        functools.partial(HTTP1Protocol, context), "127.0.0.1", 0
+    )
+    try:
+        yield server.sockets[0].getsockname()[1], context
+    finally:
+        server.close()
+        context.drain_connections()
+        context.close_connections()
+        await server.wait_closed()
+
+
+def websockets_of(context: ServerContext) -> list[WebSocketProtocol]:
+    return [connection for connection in context.connections if isinstance(connection, WebSocketProtocol)]
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -224,17 +258,186 @@ def test_message_size_limit_and_keepalive_on_the_wire() -> None:
     run(scenario())
 
 
-def test_graceful_stop_closes_open_websockets_with_1001() -> None:
+def test_drain_keeps_websockets_open_until_going_away_closes_them_with_1001() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await echo_app(scope, receive, _recording(seen, send))
+        seen.append("app returned")
+
+    async def scenario() -> None:
+        async with serving_context(app) as (port, context):
+            ws = await connect(f"ws://127.0.0.1:{port}/")
+            context.drain_connections()  # step 1: the server stopped accepting
+            await ws.send("during the drain")
+            assert await ws.recv() == "during the drain"
+            context.close_connections()  # step 2: time is up
+            with pytest.raises(websockets.ConnectionClosedOK) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "server shutting down")
+            for _ in range(100):
+                if "app returned" in seen:
+                    break
+                await asyncio.sleep(0.02)
+            assert seen[-1] == "app returned"
+
+    run(scenario())
+
+
+def _recording(seen: list[Any], send: Send) -> Send:
+    async def recording_send(message: Any) -> None:
+        seen.append(message)
+        await send(message)
+
+    return recording_send
+
+
+# ---- misbehaving peers, as raw sockets ------------------------------------------------------------------
+
+
+def client_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, length: int | None = None) -> bytes:
+    """A client frame masked with a zero key (the payload goes as it is)."""
+    size = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | opcode
+    if size <= 125:
+        head = bytes((first, 0x80 | size))
+    elif size <= 0xFFFF:
+        head = struct.pack("!BBH", first, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", first, 0x80 | 127, size)
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+async def raw_websocket(port: int, *, receive_buffer: int | None = None) -> tuple[asyncio.StreamReader, Any]:
+    """A WebSocket opened by hand (no compression offered); `receive_buffer` shrinks the client's socket buffer."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return reader, writer
+
+
+async def read_server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    size = second & 0x7F
+    if size == 126:
+        (size,) = struct.unpack("!H", await reader.readexactly(2))
+    elif size == 127:
+        (size,) = struct.unpack("!Q", await reader.readexactly(8))
+    return first & 0x0F, await reader.readexactly(size)
+
+
+async def read_close_code(reader: asyncio.StreamReader) -> int:
+    """Skip to the server's close frame; its code."""
+    while True:
+        opcode, payload = await asyncio.wait_for(read_server_frame(reader), 5)
+        if opcode == 8:
+            code: int = struct.unpack("!H", payload[:2])[0]
+            return code
+
+
+async def echo_within(port: int, stop: asyncio.Event, limit: float) -> list[float]:
+    """Round trips of another client while `stop` is not set, each bounded by `limit` seconds."""
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+        while not stop.is_set():
+            started = loop.time()
+            await ws.send("are you there")
+            assert await asyncio.wait_for(ws.recv(), limit) == "are you there"
+            times.append(loop.time() - started)
+            await asyncio.sleep(0.05)
+    return times
+
+
+def test_frame_announcing_2_gib_gets_close_1009_before_the_connection_goes() -> None:
     async def scenario() -> None:
         async with serving(echo_app) as port:
-            ws = await connect(f"ws://127.0.0.1:{port}/")
-            await ws.send("before")
-            assert await ws.recv() == "before"
-        # Leaving `serving` stopped the server: the open WebSocket was closed first.
-        with pytest.raises(websockets.ConnectionClosedOK) as closed:
-            await ws.recv()
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == 1001
+            reader, writer = await raw_websocket(port)
+            writer.write(client_frame(2, length=2**31) + b"\x00" * 65536)  # the header and a first part
+            assert await read_close_code(reader) == 1009
+            writer.write(client_frame(8, struct.pack("!H", 1009)))
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server hangs up
+            writer.close()
+
+    run(scenario())
+
+
+def test_ping_flood_from_a_peer_that_never_reads_stays_bounded_and_others_are_served() -> None:
+    """Issue item 9: reading stops above the write high-water mark (pongs included); the peer that takes
+    nothing is dropped after the ping timeout; another client is answered within 1 s throughout."""
+    config = Config(websocket_ping_timeout=1.0, websocket_per_message_deflate=False)
+    high_water = config.write_buffer_high_water
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        async with serving_context(echo_app, config) as (port, context):
+            _, writer = await raw_websocket(port, receive_buffer=4096)
+            (flooded,) = websockets_of(context)
+            stop = asyncio.Event()
+            other = asyncio.create_task(echo_within(port, stop, 1.0))
+            largest = 0
+            pings = client_frame(9, b"p" * 125) * 64
+            started = loop.time()
+            while loop.time() < started + 5 and flooded in context.connections:
+                writer.write(pings)
+                try:
+                    await asyncio.wait_for(writer.drain(), 0.05)
+                except TimeoutError:
+                    pass  # the server stopped reading: its buffers and ours are full
+                except ConnectionResetError:
+                    break  # dropped
+                largest = max(largest, flooded.transport.get_write_buffer_size())  # type: ignore[attr-defined]
+            # The flooder never reads: dropped once its bytes have waited for the ping timeout (1 s).
+            for _ in range(100):
+                if flooded not in context.connections:
+                    break
+                await asyncio.sleep(0.02)
+            assert flooded not in context.connections
+            assert loop.time() - started > 1.0
+            stop.set()
+            assert len(await other) >= 3
+            assert largest <= 2 * high_water, largest
+            writer.transport.abort()
+
+    run(scenario())
+
+
+def test_empty_continuation_flood_is_closed_with_1009_and_others_are_served() -> None:
+    """Issue item 10: a message that never grows is still bounded (frames per message), and the flooding
+    connection gets the loop a slice at a time meanwhile."""
+
+    async def scenario() -> None:
+        async with serving(echo_app, Config(websocket_per_message_deflate=False)) as port:
+            reader, writer = await raw_websocket(port)
+            stop = asyncio.Event()
+            other = asyncio.create_task(echo_within(port, stop, 1.0))
+            await asyncio.sleep(0.1)
+            writer.write(client_frame(1, b"never ends", fin=False))
+            burst = client_frame(0, fin=False) * 4096
+
+            async def flood() -> None:
+                while True:
+                    writer.write(burst)
+                    await writer.drain()
+
+            flooding = asyncio.create_task(flood())
+            try:
+                assert await asyncio.wait_for(read_close_code(reader), 8) == 1009
+            finally:
+                flooding.cancel()
+                stop.set()
+            assert len(await other) >= 1
+            writer.transport.abort()
 
     run(scenario())
 

@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 from asgi_core import ClientDisconnected, Config, Receive, Scope, Send, ServerContext
-from ws_peer import Peer, Recorder, run, until
+from asgi_wsproto import _protocol
+from ws_peer import Peer, Recorder, echo, run, until
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import CloseConnection, TextMessage
 
@@ -164,30 +165,67 @@ def test_unanswered_close_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     run(scenario())
 
 
+def test_drain_step_one_leaves_open_sessions_and_handshakes_going() -> None:
+    """`shutdown()` (the server stopped accepting) closes no WebSocket; a handshake still unanswered is served."""
+    accept = asyncio.Event()
+    app = Recorder(echo)
+
+    async def late(scope: Scope, receive: Receive, send: Send) -> None:
+        await accept.wait()
+        await app(scope, receive, send)
+
+    async def scenario() -> None:
+        context = ServerContext(app=late)
+        open_peer, pending_peer = Peer(late, context=context), Peer(late, context=context)
+        open_peer.start()
+        pending_peer.start()
+        accept.set()
+        assert await open_peer.answer() is not None
+        accept.clear()
+        context.drain_connections()
+        accept.set()
+        assert await pending_peer.answer() is not None
+        for peer in (open_peer, pending_peer):
+            peer.send(TextMessage(data="still served"))
+            assert await peer.next_event() == TextMessage(data="still served")
+            assert not peer.transport.closed
+        # A connection made while draining starts in step 1 too.
+        late_peer = Peer(late, context=context)
+        assert await late_peer.open() is not None
+        late_peer.send(TextMessage(data="made while draining"))
+        assert await late_peer.next_event() == TextMessage(data="made while draining")
+
+    run(scenario())
+
+
 @pytest.mark.parametrize(("restarting", "code"), [(False, 1001), (True, 1012)])
-def test_graceful_shutdown_closes_with_going_away_or_restart(restarting: bool, code: int) -> None:
+def test_going_away_closes_tells_the_app_and_hangs_up_without_the_peer(
+    restarting: bool, code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_protocol, "CLOSE_TIMEOUT", 0.2)
+
     async def scenario() -> None:
         app = Recorder()
         context = ServerContext(app=app)
         peer = Peer(app, context=context)
         await peer.open()
-        assert peer.protocol in context.connections
         context.restarting = restarting
         context.drain_connections()
+        context.close_connections()
         close = await peer.next_event()
         assert isinstance(close, CloseConnection)
-        assert close.code == code
-        peer.send(close.response())
-        await peer.closed()
-        await until(lambda: not context.connections)
+        assert (close.code, close.reason) == (code, "server restarting" if restarting else "server shutting down")
+        # The app hears of it at once, not when (or if) the peer answers the close.
         await asyncio.wait_for(app.done.wait(), 2)
-        assert app.received[-1]["type"] == "websocket.disconnect"
-        assert app.received[-1]["code"] == code
+        assert app.received[-1] == {"type": "websocket.disconnect", "code": code, "reason": close.reason}
+        assert not peer.transport.closed
+        await peer.closed(timeout=2)  # the peer never answered: dropped after the close timeout
+        await until(lambda: not context.connections)
 
     run(scenario())
 
 
-def test_shutdown_during_handshake_closes_right_after_accept() -> None:
+def test_going_away_during_handshake_closes_right_after_accept() -> None:
     accept = asyncio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -196,7 +234,7 @@ def test_shutdown_during_handshake_closes_right_after_accept() -> None:
         await send({"type": "websocket.accept"})
         with pytest.raises(ClientDisconnected):
             await send({"type": "websocket.send", "text": "too late"})
-        await receive()
+        assert (await receive())["code"] == 1001
 
     async def scenario() -> None:
         context = ServerContext(app=app)
@@ -204,6 +242,7 @@ def test_shutdown_during_handshake_closes_right_after_accept() -> None:
         peer.start()
         await asyncio.sleep(0.01)
         context.drain_connections()
+        context.close_connections()
         accept.set()
         opened = await peer.answer()
         assert opened is not None

@@ -54,6 +54,28 @@ def test_client_frames_in_any_chunking_give_the_messages_back(messages: list[str
     assert reader.take_rest() == b""
 
 
+@given(st.text(max_size=300), st.integers(1, 50))
+def test_invalid_utf8_is_handed_over_as_soon_as_it_arrives(prefix: str, chunk: int) -> None:
+    """Fail fast on UTF-8 (Autobahn 6.4.3): not at the end of the frame, but in the read that brings the bad
+    byte, whatever the chunking (the masking key continues across reads)."""
+    payload = prefix.encode() + b"\xff" + b"never read: the frame is refused before"
+    size = len(payload)
+    head = bytes((0x81, 0x80 | size)) if size <= 125 else bytes((0x81, 0x80 | 126)) + size.to_bytes(2, "big")
+    wire = head + MASK + unmask(payload, MASK)
+    bad = len(head) + 4 + len(prefix.encode())  # the offset of the invalid byte
+    reader = FrameReader(limit=None)
+    for start in range(0, len(wire), chunk):
+        reader.feed(wire[start : start + chunk])
+        try:
+            assert reader.next_message() is None
+        except HandOff:
+            assert start <= bad < start + chunk
+            assert reader.take_rest() == wire[: start + chunk]  # wsproto reads the frame again from its start
+            return
+        assert start + chunk <= bad
+    raise AssertionError("never handed over")
+
+
 def test_a_64_bit_length_is_handed_over() -> None:
     big = client_frame(b"x" * 65536)
     reader = FrameReader(limit=None)

@@ -12,6 +12,7 @@ frame (RFC 6455 section 5.2), which changes no wsproto state either.
 
 from __future__ import annotations
 
+import codecs
 import struct
 
 _FINAL_TEXT, _FINAL_BINARY = 0x81, 0x82  # FIN set, no RSV bits, opcode 1 or 2
@@ -36,11 +37,14 @@ def unmask(payload: bytes | bytearray, key: bytes | bytearray) -> bytes:
 class FrameReader:
     """Complete, unfragmented, masked data frames without extension bits, from a client; see the module."""
 
-    __slots__ = ("_buffer", "_limit")
+    __slots__ = ("_buffer", "_checked", "_decoder", "_limit")
 
     def __init__(self, limit: int | None) -> None:
         self._buffer = bytearray()
         self._limit = limit
+        # Payload bytes of the text frame still arriving that are known to be valid UTF-8 so far.
+        self._checked = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -70,7 +74,11 @@ class FrameReader:
             raise HandOff  # wsproto's size limit closes with 1009
         end = start + length
         if available < end:
+            if first == _FINAL_TEXT and available > start + self._checked:
+                self._check_partial_text(start, available)
             return None
+        if self._checked:  # a load, not a store, for the frames that arrived whole
+            self._checked = 0
         payload = unmask(buffer[start:end], buffer[start - 4 : start])
         if first == _FINAL_TEXT:
             try:
@@ -81,6 +89,21 @@ class FrameReader:
             message = payload
         del buffer[:end]
         return message
+
+    def _check_partial_text(self, start: int, available: int) -> None:
+        """Fail fast on UTF-8 (RFC 6455 section 8.1): invalid text in a frame that is still arriving is handed
+        to wsproto at once, which reads the frame again from its start and closes with 1007, instead of waiting
+        for the rest. Only the bytes new since the last call are decoded."""
+        buffer, checked = self._buffer, self._checked
+        if not checked:
+            self._decoder.reset()
+        shift = checked % 4  # the masking key continues where the checked part ended
+        key = bytes(buffer[start - 4 + shift : start]) + bytes(buffer[start - 4 : start - 4 + shift])
+        try:
+            self._decoder.decode(unmask(buffer[start + checked : available], key), False)
+        except UnicodeDecodeError:
+            raise HandOff from None
+        self._checked = available - start
 
     def take_rest(self) -> bytes:
         """What is buffered, for wsproto to read from here on."""

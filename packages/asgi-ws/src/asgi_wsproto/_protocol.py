@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from asgi_core import (
     ClientDisconnected,
+    Deadline,
     FlowControl,
     Headers,
     ResponseWriter,
@@ -27,7 +28,6 @@ from asgi_core import (
     Transport,
     UpgradeRequest,
     build_websocket_scope,
-    http_date,
 )
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
@@ -36,13 +36,21 @@ from wsproto.extensions import Extension
 from ._extensions import MessageBudget, MessageSizeLimit, PerMessageDeflate, negotiate_deflate
 from ._frames import FrameReader, HandOff, data_frame
 from ._handshake import HandshakeError, answer_headers, check_request
-from ._responder import http1_head, make_writer, simple_response
+from ._responder import http1_head, make_writer, reject, with_server_headers
 from ._session import SessionState, WebSocketSession
 
 #: Seconds the peer has to answer our close frame (or to hang up after we failed the connection).
 CLOSE_TIMEOUT = 5.0
+#: Frames (events) read from one connection before the event loop serves the others: a burst of tiny frames
+#: (endless empty continuations, a ping flood) then costs its sender one slice at a time, never the whole loop.
+FRAMES_PER_SLICE = 256
+#: Seconds the app gets to take the messages that came before a protocol violation (its echo of them goes
+#: out before the close frame); past that the connection fails anyway.
+VIOLATION_GRACE = 1.0
 #: Bytes a client may send before its handshake is answered; past that, reading pauses until it is.
 _EARLY_DATA_LIMIT = 64 * 1024
+#: Bytes read and thrown away once the connection is closing, before a peer still sending is dropped.
+_DISCARD_LIMIT = 1024 * 1024
 _EXTENSIONS: dict[str, Any] = {"websocket.http.response": {}}
 _FAILURE_REASONS = {1009: "message too big", 1007: "invalid payload data"}
 # Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
@@ -74,13 +82,22 @@ class WebSocketProtocol(asyncio.Protocol):
         self._text_parts: list[str] = []
         self._byte_parts: list[bytes | bytearray] = []
         self._last_received = 0.0
-        self._ping_timer: asyncio.TimerHandle | None = None
-        self._pong_timer: asyncio.TimerHandle | None = None
-        self._close_timer: asyncio.TimerHandle | None = None
+        loop = self._loop
+        self._ping_deadline = Deadline(loop, self._ping_due)
+        self._pong_deadline = Deadline(loop, self._pong_missing)
+        self._awaiting_pong = False  # the deadline's state, read per received chunk without a call
+        # The peer's answer to our close frame, or its hang-up after we failed the connection.
+        self._close_deadline = Deadline(loop, self._close_timed_out)
         self._sent_close: tuple[int, str] | None = None
         self._pending_shutdown: tuple[int, str] | None = None
+        # True from a protocol violation (or a dead peer) on: nothing more the peer sends is read.
         self._failed = False
+        self._violation: tuple[int, str] | None = None
+        self._violation_deadline = Deadline(loop, self._fail_violation)
+        # A peer that takes none of our bytes for this long is gone (its pongs, our messages pile up unread).
+        self._send_deadline = Deadline(loop, self._send_timed_out)
         self._eof_written = False
+        self._discarded = 0
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -106,9 +123,9 @@ class WebSocketProtocol(asyncio.Protocol):
             state=self.context.state,
             extensions={name: dict(value) for name, value in _EXTENSIONS.items()},
         )
+        # A connection made while the server drains is served like the others: WebSockets carry on until
+        # `going_away()`.
         self.session = WebSocketSession(self, scope, self.context, request.method)
-        if self.context.draining:
-            self._pending_shutdown = self._shutdown_close()
         self.session.start()
 
     def data_received(self, data: bytes) -> None:
@@ -120,7 +137,13 @@ class WebSocketProtocol(asyncio.Protocol):
                     self.flow.pause_reading("handshake")
             return
         if self._failed or self._ws.state is WS_CLOSED:
-            return  # the connection is going; what the peer still sends has no one to go to
+            # The connection is going and what the peer still sends has no one to go to. It is read, so that
+            # the peer's hang-up is seen and our close frame is not lost to a reset, but only up to a bound: a
+            # peer that keeps flooding after the close is dropped rather than read for the close timeout.
+            self._discarded += len(data)
+            if self._discarded > _DISCARD_LIMIT:
+                self._drop()
+            return
         self._receive(data)
 
     def eof_received(self) -> bool:
@@ -128,7 +151,14 @@ class WebSocketProtocol(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timers()
+        for deadline in (
+            self._ping_deadline,
+            self._pong_deadline,
+            self._close_deadline,
+            self._send_deadline,
+            self._violation_deadline,
+        ):
+            deadline.close()  # releases the loop's timers (and this protocol) now
         self.context.connections.discard(self)
         self.flow.connection_lost()
         if self.session is not None:
@@ -136,23 +166,35 @@ class WebSocketProtocol(asyncio.Protocol):
             self.session.connection_closed(code, reason)
 
     def pause_writing(self) -> None:
+        # Above the high-water mark nothing more is read, control frames included: a peer that sends pings
+        # and never reads the pongs would otherwise grow the buffer without bound. One that takes none of its
+        # bytes for the ping timeout is dropped.
         self.flow.pause_writing()
+        self.flow.pause_reading("write")
+        self._send_deadline.arm(self.config.websocket_ping_timeout)
 
     def resume_writing(self) -> None:
+        self._send_deadline.cancel()
         self.flow.resume_writing()
+        self.flow.resume_reading("write")
+        self._loop.call_soon(self._read_on)
 
     # ---- ServerConnection ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Graceful stop: close with 1001 (1012 when the server restarts); an unanswered handshake gets that
-        close right after the app accepts it."""
-        if self._ws is not None:
-            self.close(*self._shutdown_close())
-        elif self.session is not None and self.session.state is SessionState.HANDSHAKE:
-            self._pending_shutdown = self._shutdown_close()
+        """Step 1 of the drain: a WebSocket carries on (an unanswered handshake is still served)."""
 
     def going_away(self) -> None:
-        self.shutdown()
+        """Step 2: close with 1001 (1012 when the server restarts), tell the app at once, and hang up within
+        `CLOSE_TIMEOUT` whether or not the peer answers. An unanswered handshake gets that close right after
+        the app accepts it."""
+        code, reason = self._shutdown_close()
+        if self._ws is not None:
+            self.close(code, reason)
+            if self.session is not None:
+                self.session.connection_closed(code, reason)
+        elif self.session is not None and self.session.state is SessionState.HANDSHAKE:
+            self._pending_shutdown = (code, reason)
 
     def _shutdown_close(self) -> tuple[int, str]:
         if self.context.restarting:
@@ -164,7 +206,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def accept(self, subprotocol: str | None, headers: Headers) -> int:
         offer = negotiate_deflate(self.request.headers) if self.config.websocket_per_message_deflate else None
         status, answer = answer_headers(
-            self._key, subprotocol, offer.response() if offer else None, self._with_server_headers(headers)
+            self._key, subprotocol, offer.response() if offer else None, with_server_headers(headers, self.context)
         )
         if self.tunnelled:
             cast("StreamTransport", self.transport).send_head(status, answer)
@@ -172,7 +214,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._write(http1_head(status, answer))
         budget = MessageBudget(self.config.websocket_max_message_size)
         extensions: list[Extension] = [PerMessageDeflate(offer, budget)] if offer is not None else []
-        extensions.append(MessageSizeLimit(budget))  # after deflate: it counts inflated bytes
+        extensions.append(MessageSizeLimit(budget, compressed=offer is not None))  # after deflate: inflated bytes
         self._ws = Connection(ConnectionType.SERVER, extensions)
         # With permessage-deflate in use, every frame goes through wsproto and the extension.
         self._uncompressed = offer is None
@@ -181,7 +223,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._last_received = self._loop.time()
         self._schedule_ping(self.config.websocket_ping_interval)
         if self._pending_shutdown is not None:
-            self.close(*self._pending_shutdown)
+            self.going_away()
         early, self._early_data = bytes(self._early_data), bytearray()
         self.flow.resume_reading("handshake")
         if early and self._ws.state is WS_OPEN:
@@ -210,57 +252,71 @@ class WebSocketProtocol(asyncio.Protocol):
         self._write(ws.send(CloseConnection(code=code, reason=reason)))
         self._sent_close = (code, reason)
         self._cancel_keepalive()
-        self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._close_timed_out)
+        self._close_deadline.arm(CLOSE_TIMEOUT)
 
     def queue_drained(self) -> None:
-        if self._ws is not None and not self._failed and self._ws.state is not WS_CLOSED:
-            self._process_events()
+        self._read_on()
         if self.session is not None and not self.session.queue_full:
             self.flow.resume_reading("queue")
+
+    def caught_up(self) -> None:
+        """The app took every message that came before a protocol violation: fail once it has answered."""
+        if self._violation is not None:
+            self._loop.call_soon(self._fail_violation)
 
     # ---- frames --------------------------------------------------------------------------------------
 
     def _receive(self, data: bytes) -> None:
         assert self._ws is not None  # noqa: S101 - only called once the frame layer exists
         self._last_received = self._loop.time()
-        if self._pong_timer is not None:  # anything from the peer shows it is alive
-            self._pong_timer.cancel()
-            self._pong_timer = None
+        if self._awaiting_pong:  # anything from the peer shows it is alive
+            self._awaiting_pong = False
+            self._pong_deadline.cancel()
         frames = self._frames
         if frames is None:
             self._ws.receive_data(data)
         else:
             frames.feed(data)
-        self._process_events()
+        if not self.flow.write_paused:  # else kept until the peer takes its bytes (`resume_writing`)
+            self._process_events()
 
-    def _read_common_frames(self, frames: FrameReader, session: WebSocketSession) -> bool:
-        """Deliver what `frames` reads; False when the session's queue filled up (reading is then paused)."""
+    def _read_common_frames(self, frames: FrameReader, session: WebSocketSession) -> int:
+        """Deliver what `frames` reads; the frames left in this slice, or -1 when reading has to stop here
+        (the queue filled up, or the slice is used up: the rest waits in `frames`)."""
+        budget = FRAMES_PER_SLICE
         try:
             while (message := frames.next_message()) is not None:
-                if not session.accepting_messages:
-                    continue  # the app has closed: what the peer sends while it answers is not for the app
-                if isinstance(message, str):
-                    session.deliver({"type": "websocket.receive", "text": message})
-                else:
-                    session.deliver({"type": "websocket.receive", "bytes": message})
-                if session.queue_full:
-                    self.flow.pause_reading("queue")
-                    return False
+                budget -= 1
+                if session.accepting_messages:  # else the app has closed: what comes is not for it
+                    if isinstance(message, str):
+                        session.deliver({"type": "websocket.receive", "text": message})
+                    else:
+                        session.deliver({"type": "websocket.receive", "bytes": message})
+                    if session.queue_full:
+                        self.flow.pause_reading("queue")
+                        return -1
+                if not budget:
+                    self._end_slice()
+                    return -1
         except HandOff:
             self._frames = None
             assert self._ws is not None  # noqa: S101 - frames are read only once the frame layer exists
             self._ws.receive_data(frames.take_rest())
-        return True
+        return budget
 
     def _process_events(self) -> None:
         ws, session = self._ws, self.session
         assert ws is not None  # noqa: S101 - events flow only once the frame layer exists
         assert session is not None  # noqa: S101
+        budget = FRAMES_PER_SLICE
         frames = self._frames
-        if frames is not None and (not self._read_common_frames(frames, session) or self._frames is not None):
-            return
+        if frames is not None:
+            budget = self._read_common_frames(frames, session)
+            if budget < 0 or self._frames is not None:
+                return
         # Leaving this loop early loses nothing: wsproto keeps unparsed bytes and parser state between calls.
         for event in ws.events():
+            budget -= 1
             if isinstance(event, (TextMessage, BytesMessage)):
                 self._on_data(event)
                 if session.queue_full:
@@ -269,9 +325,32 @@ class WebSocketProtocol(asyncio.Protocol):
             elif isinstance(event, Ping):
                 if ws.state is WS_OPEN:
                     self._write(ws.send(event.response()))
+                    if self.flow.write_paused:
+                        return  # reading is paused until the peer takes its pongs: `resume_writing` goes on
             elif isinstance(event, CloseConnection):
                 self._on_close(event)
                 return
+            if budget <= 0:
+                self._end_slice()
+                return
+
+    def _end_slice(self) -> None:
+        """This connection had its share of the loop: the rest of what it sent waits for the next iteration."""
+        self.flow.pause_reading("slice")
+        self._loop.call_soon(self._next_slice)
+
+    def _next_slice(self) -> None:
+        self.flow.resume_reading("slice")
+        self._read_on()
+
+    def _read_on(self) -> None:
+        """Process what was received but left unread (after a slice, a full queue or a full write buffer)."""
+        ws, session = self._ws, self.session
+        if ws is None or session is None or self._failed or ws.state is WS_CLOSED or self.transport.is_closing():
+            return
+        if self.flow.write_paused or session.queue_full:
+            return
+        self._process_events()
 
     def _on_data(self, event: TextMessage | BytesMessage) -> None:
         session = self.session
@@ -304,12 +383,39 @@ class WebSocketProtocol(asyncio.Protocol):
             self._write(ws.send(event.response()))
         elif ws.state is not WS_CLOSED:
             # wsproto reports a peer's protocol violation as a close event no frame carried.
-            self._fail(code, _FAILURE_REASONS.get(code, reason))
+            self._on_violation(code, _FAILURE_REASONS.get(code, reason))
             return
         session.closing()
         session.connection_closed(code, reason)
         self._cancel_timers()
         self.transport.close()
+
+    def _on_violation(self, code: int, reason: str) -> None:
+        """The peer broke the protocol: nothing it sent after that is processed; the app answers what came
+        before (an echo of the message just delivered goes out first, as Autobahn's strict cases expect),
+        then the connection fails. An app that is slow to take those messages gets `VIOLATION_GRACE`."""
+        self._failed = True
+        self._violation = (code, reason)
+        self.flow.pause_reading("violation")
+        session = self.session
+        if session is not None and session.accepting_messages and session.wait_caught_up():
+            self._violation_deadline.arm(VIOLATION_GRACE)
+        else:
+            self._loop.call_soon(self._fail_violation)
+
+    def _fail_violation(self) -> None:
+        violation, self._violation = self._violation, None
+        self._violation_deadline.close()
+        if violation is not None and not self.transport.is_closing():
+            # Read again (and discard): the peer's own close or hang-up after our close frame is then seen.
+            self.flow.resume_reading("violation")
+            self._fail(*violation)
+
+    def _send_timed_out(self) -> None:
+        # The peer took none of our bytes for the ping timeout: no close frame can reach it.
+        self.context.logger.debug("WebSocket peer stopped reading: connection dropped")
+        self._failed = True
+        self._drop()
 
     def _fail(self, code: int, reason: str, *, drop: bool = False) -> None:
         """Fail the WebSocket connection (RFC 6455 section 7.1.7): a close frame with `code`, then hang up."""
@@ -328,18 +434,16 @@ class WebSocketProtocol(asyncio.Protocol):
         if callable(can_write_eof) and can_write_eof():
             self._eof_written = True
             self.transport.write_eof()  # type: ignore[attr-defined]
-            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._drop)
+            self._close_deadline.arm(CLOSE_TIMEOUT)
         else:
             self.transport.close()
 
     # ---- keepalive and timers ------------------------------------------------------------------------
 
     def _schedule_ping(self, delay: float | None) -> None:
-        if delay is not None:
-            self._ping_timer = self._loop.call_later(delay, self._ping_due)
+        self._ping_deadline.arm(delay)
 
     def _ping_due(self) -> None:
-        self._ping_timer = None
         ws, interval = self._ws, self.config.websocket_ping_interval
         if ws is None or interval is None or ws.state is not WS_OPEN:
             return
@@ -348,55 +452,38 @@ class WebSocketProtocol(asyncio.Protocol):
             self._schedule_ping(interval - idle)  # the peer spoke recently: it is not idle
             return
         # One ping at a time; and none while we are not reading (the app is behind): its pong could not be seen.
-        if self._pong_timer is None and not self.flow.reading_paused:
+        if not self._awaiting_pong and not self.flow.reading_paused:
             self._write(ws.send(Ping(payload=os.urandom(4))))
             timeout = self.config.websocket_ping_timeout
-            if timeout is not None:
-                self._pong_timer = self._loop.call_later(timeout, self._pong_missing)
+            self._awaiting_pong = timeout is not None
+            self._pong_deadline.arm(timeout)
         self._schedule_ping(interval)
 
     def _pong_missing(self) -> None:
-        self._pong_timer = None
+        self._awaiting_pong = False
         if self.flow.reading_paused:
             return  # the pong may be waiting in the bytes we have not read
         self._fail(1011, "keepalive ping timeout", drop=True)
 
     def _close_timed_out(self) -> None:
-        self._close_timer = None
         if self.session is not None and self._sent_close is not None:
             self.session.connection_closed(*self._sent_close)
         self._drop()
 
     def _cancel_keepalive(self) -> None:
-        for timer in (self._ping_timer, self._pong_timer):
-            if timer is not None:
-                timer.cancel()
-        self._ping_timer = self._pong_timer = None
+        self._ping_deadline.cancel()
+        self._pong_deadline.cancel()
+        self._awaiting_pong = False
 
     def _cancel_timers(self) -> None:
         self._cancel_keepalive()
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
+        self._close_deadline.cancel()
 
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _reject(self, exc: HandshakeError) -> None:
         self.context.logger.debug("WebSocket handshake rejected with %d: %s", exc.status, exc)
-        headers, body = simple_response(exc.status, str(exc), exc.headers)
-        writer = self.response_writer()
-        writer.start_response(exc.status, self._with_server_headers(headers))
-        writer.send_data(body)
-        writer.end_response(None)
-
-    def _with_server_headers(self, headers: Headers) -> Headers:
-        names = {name.lower() for name, _ in headers}
-        extra: Headers = []
-        if self.config.server_header and b"server" not in names:
-            extra.append((b"server", self.context.server_name))
-        if self.config.date_header and b"date" not in names:
-            extra.append((b"date", http_date()))
-        return [*headers, *extra]
+        reject(self.response_writer(), exc, self.context)
 
     def _write(self, data: bytes | bytearray) -> None:
         if data and not self._eof_written and not self.transport.is_closing():
@@ -404,7 +491,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _drop(self) -> None:
         """Close without waiting for buffered data to reach a peer that is not taking it."""
-        self._close_timer = None
+        self._close_deadline.cancel()
         abort = getattr(self.transport, "abort", None)
         if callable(abort):
             abort()

@@ -10,9 +10,9 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import BinaryIO, Protocol
 
-from asgi_core import FlowControl, Headers, InvalidMessage, Transport
+from asgi_core import FlowControl, Headers, InvalidMessage, ResponseWriter, ServerContext, Transport, http_date
 
-from ._handshake import validate_headers
+from ._handshake import HandshakeError, validate_headers
 
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 #: Connection-specific headers (RFC 9113 section 8.2.2) that HTTP/2 forbids and HTTP/1.1 framing here replaces.
@@ -145,3 +145,22 @@ def simple_response(status: int, reason: str, extra: Headers | None = None) -> t
         *(extra or []),
     ]
     return headers, body
+
+
+def with_server_headers(headers: Headers, context: ServerContext) -> Headers:
+    """`headers` plus `Server` and `Date`, as configured, unless the app sent its own."""
+    names = {name.lower() for name, _ in headers}
+    extra: Headers = []
+    if context.config.server_header and b"server" not in names:
+        extra.append((b"server", context.server_name))
+    if context.config.date_header and b"date" not in names:
+        extra.append((b"date", http_date()))
+    return [*headers, *extra]
+
+
+def reject(writer: ResponseWriter, exc: HandshakeError, context: ServerContext) -> None:
+    """Answer an invalid handshake request with its status (400, 426...) and a short text body."""
+    headers, body = simple_response(exc.status, str(exc), exc.headers)
+    writer.start_response(exc.status, with_server_headers(headers, context))
+    writer.send_data(body)
+    writer.end_response(None)

@@ -80,6 +80,9 @@ class Wire(Protocol):
     def queue_drained(self) -> None:
         """The app took a message from a full queue: reading from the client may go on."""
 
+    def caught_up(self) -> None:
+        """The app took the last message queued when `wait_caught_up` was called."""
+
 
 _Handler = Callable[["WebSocketSession", Message], Awaitable[None]]
 
@@ -103,6 +106,7 @@ class WebSocketSession:
         self._writer: ResponseWriter | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
         self._cancelled_by_us = False
+        self._notify_caught_up = False
         self._started_at = time.monotonic()
 
     def start(self) -> None:
@@ -118,6 +122,11 @@ class WebSocketSession:
     def accepting_messages(self) -> bool:
         """Received data is for the app only while it has not itself closed (or been closed)."""
         return self.state is OPEN
+
+    def wait_caught_up(self) -> bool:
+        """True if messages wait for the app: the wire's `caught_up` is called once it has taken them all."""
+        self._notify_caught_up = bool(self._queue)
+        return self._notify_caught_up
 
     def deliver(self, message: Message) -> None:
         self._queue.append(message)
@@ -150,6 +159,9 @@ class WebSocketSession:
                 message = self._queue.popleft()
                 if was_full and not self.queue_full:
                     self._wire.queue_drained()
+                if self._notify_caught_up and not self._queue:
+                    self._notify_caught_up = False
+                    self._wire.caught_up()
                 return message
             if self._closed is not None:
                 self._disconnect_seen = True
