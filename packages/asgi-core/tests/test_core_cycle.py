@@ -791,3 +791,16 @@ def test_a_failure_after_the_head_cuts_the_response() -> None:
     assert [event[0] for event in writer.events] == ["whole", "abort"]
     assert cycle.response_complete
     assert cycle.response_started
+
+
+def test_alt_svc_is_advertised_unless_the_app_sends_its_own() -> None:
+    async def main(app: App) -> RecordingWriter:
+        cycle, writer = make_cycle(app)
+        cycle._context.alt_svc = b'h3=":443"; ma=86400'
+        await asyncio.wait_for(cycle.run(), 2)
+        return writer
+
+    assert asyncio.run(main(respond())).headers[b"alt-svc"] == b'h3=":443"; ma=86400'
+    own = respond(headers=[(b"Alt-Svc", b"clear")])
+    headers = asyncio.run(main(own)).events[0][2]
+    assert [value for name, value in headers if name.lower() == b"alt-svc"] == [b"clear"]

@@ -447,6 +447,8 @@ def test_datagram_protocols_get_an_endpoint_on_the_tls_port(tls: tuple[ssl.SSLCo
         echoed = await asyncio.wait_for(answer, 5)
         transport.close()
         udp = server.datagram_sockets[0]
+        port = sock.getsockname()[1]
+        assert server.context.alt_svc == f'h3=":{port}"; ma=86400'.encode()  # what HTTP/1.1 and HTTP/2 advertise
         await server.shutdown(1.0)
         await asyncio.sleep(0.05)  # a transport closes its socket on the next turn of the loop
         sock.close()

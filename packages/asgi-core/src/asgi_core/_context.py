@@ -71,6 +71,9 @@ class ServerContext:
     #: connection cap does), and compiled callers dispatch on the declared type.
     connections: MutableSet[ServerConnection] = field(default_factory=set)
     server_name: bytes = b"gunicorn-asgi"
+    #: An `Alt-Svc` value added to every response that has none (RFC 7838): how clients find the server's
+    #: HTTP/3 endpoint. The Server sets it when it opens datagram endpoints.
+    alt_svc: bytes | None = None
     #: Set when the server stops taking requests (graceful shutdown, max_requests): responses then say
     #: `Connection: close` and idle connections are closed.
     draining: bool = False

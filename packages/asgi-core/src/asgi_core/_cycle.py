@@ -438,6 +438,9 @@ class RequestCycle:
             extra.append((b"server", self._context.server_name))
         if config.date_header and not has_date:
             extra.append((b"date", http_date()))
+        alt_svc = self._context.alt_svc
+        if alt_svc is not None and not any(name.lower() == b"alt-svc" for name, _ in headers):
+            extra.append((b"alt-svc", alt_svc))
         # A response sent in one piece gets a Content-Length rather than chunked framing: cheaper for both
         # sides, and the only framing an HTTP/1.0 client can keep alive on.
         if (

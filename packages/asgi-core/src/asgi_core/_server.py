@@ -210,9 +210,12 @@ class Server:
         """A datagram socket on the address of each TCP listener, for each datagram protocol (HTTP/3 on the TLS
         port). SO_REUSEPORT lets every worker of a server bind its own; the kernel spreads peers over them."""
         context = self.context
+        advertised: list[str] = []
         for sock in self.sockets:
             if sock.family not in (socket.AF_INET, socket.AF_INET6):
                 continue
+            port = sock.getsockname()[1]
+            advertised += [f'{alpn}=":{port}"; ma=86400' for plugin in self.plan.datagram for alpn in plugin.alpn]
             for plugin in self.plan.datagram:
                 udp = socket.socket(sock.family, socket.SOCK_DGRAM)
                 udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -222,6 +225,8 @@ class Server:
                 )
                 self.datagram_sockets.append(udp)
                 self._datagram_transports.append(transport)
+        if advertised:
+            context.alt_svc = ", ".join(dict.fromkeys(advertised)).encode("ascii")
 
     def _proxy_policy(self) -> ProxyPolicy | None:
         config = self.config
