@@ -120,7 +120,13 @@ async def _event_stream(receive: Any, send: Any) -> None:
     """Server-sent events until the client (or the server, shutting down) ends it: `http.disconnect` recorded."""
     headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    disconnected = asyncio.ensure_future(receive())
+
+    async def until_disconnect() -> dict[str, Any]:
+        while (message := await receive())["type"] != "http.disconnect":
+            pass
+        return message  # type: ignore[no-any-return]
+
+    disconnected = asyncio.ensure_future(until_disconnect())
     number = 0
     while not disconnected.done():
         await send({"type": "http.response.body", "body": b"data: %d\n\n" % number, "more_body": True})

@@ -18,7 +18,6 @@ _MISSING = object()
 
 #: Config field -> (Gunicorn setting, its command-line flag), for fields named differently or from Gunicorn.
 _SOURCES: dict[str, tuple[str, str]] = {
-    "loop": ("asgi_loop", "--asgi-loop"),
     "protocol": ("protocol", "--protocol"),
     "http_protocols": ("http_protocols", "--http-protocols"),
     "max_connections": ("worker_connections", "--worker-connections"),
@@ -41,6 +40,8 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "http2_cleartext": ("http2_cleartext", "--http2-cleartext"),
     "uwsgi_allow_ips": ("uwsgi_allow_ips", "--uwsgi-allow-from"),
 }
+#: Settings checked by asgi-core outside `Config` (the event loop is chosen before any Config exists).
+_NOT_CONFIG = {"loop": ("asgi_loop", "--asgi-loop")}
 _SOURCES.update({spec.name: (spec.name, spec.flag) for spec in _settings.SETTINGS})
 
 
@@ -103,7 +104,7 @@ def build_config(cfg: Any) -> Config:
 
 def startup_error(exc: ConfigError) -> StartupError:
     """A Config error told in the words the user typed: the Gunicorn setting and its command-line flag."""
-    gunicorn_name, flag = _SOURCES.get(exc.setting, (exc.setting, ""))
+    gunicorn_name, flag = {**_SOURCES, **_NOT_CONFIG}.get(exc.setting, (exc.setting, ""))
     where = f"{gunicorn_name} ({flag})" if flag else gunicorn_name
     return StartupError(f"invalid value for {where}: {exc.value!r}; accepted: {exc.accepted}")
 
