@@ -225,9 +225,7 @@ class HTTP1Protocol(asyncio.Protocol):
             state=self.context.state,
             extensions=extensions.copy(),
         )
-        writer = HTTP1ResponseWriter(
-            self, trailers=trailers, informational=is_11, sendfile=self._sendfile, connect=method == "CONNECT"
-        )
+        writer = HTTP1ResponseWriter(self, trailers=trailers, informational=is_11, sendfile=self._sendfile)
         cycle = RequestCycle(
             scope, writer, self.context, content_length=request.content_length, body_expected=request.body_expected
         )
