@@ -122,7 +122,9 @@ class HTTP1Protocol(asyncio.Protocol):
         self._handle_events()
         if self.cycle is None and not self.transport.is_closing():
             self.transport.close()
-        return True
+        # Keep the transport half-open only for a response still to come, and never over TLS: asyncio cannot
+        # keep a TLS transport half-open, closes it all the same and logs a warning for every such connection.
+        return self.cycle is not None and self._conn_info.tls is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_deadline_armed = False
