@@ -3,16 +3,20 @@ steps of a server drain) and how much it holds for a client that does not read."
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import select
 import socket
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
+from asgi_core import ClientDisconnected, Config, Receive, Scope, Send
 
 # The shared helpers sit beside this file; pytest imports tests by path (--import-mode=importlib) without putting
 # their directory on sys.path.
@@ -20,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http1_wire import (
     TIMEOUT,
     Server,
+    closed_by_peer,
+    connect,
     echo,
     http1_engine,  # noqa: F401 - the autouse fixture that runs every test on both engines
     read_response,
@@ -91,3 +97,128 @@ def test_a_tls_keep_alive_session_closed_by_the_client_logs_nothing(
             sock.close()
         wait_until_closed(server)
     assert not [message for message in asyncio_log.messages if "WARNING" in message or "ERROR" in message]
+
+
+# ---- slow readers ---------------------------------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def test_pipelined_requests_wait_while_their_client_does_not_read() -> None:
+    # 32 pipelined GETs of 1 MiB each and a client that reads nothing: the server starts the next request only
+    # once the previous response has left its write buffer, so only the few that the kernel's socket buffers
+    # took are answered meanwhile; before, all 32 were, and the server held 32 MiB for this one client.
+    started: list[str] = []
+    body = b"b" * MIB
+
+    async def big(scope: Scope, receive: Receive, send: Send) -> None:
+        started.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % MIB)]})
+        await send({"type": "http.response.body", "body": body})
+
+    paths = [f"/{index}" for index in range(32)]
+    with serving(big) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(b"".join(request(path) for path in paths))
+        time.sleep(2)
+        assert len(started) <= 8, f"{len(started)} responses of 1 MiB queued for a client that reads nothing"
+        stream = sock.makefile("rb")
+        for _ in paths:  # now it reads: every response comes, whole and in order
+            response = read_response(stream)
+            assert (response.status, len(response.body)) == (200, MIB)
+        assert started == paths
+
+
+# ---- the drain ------------------------------------------------------------------------------------------------
+
+
+def drain(server: Server) -> None:
+    """Step 1 of the drain (`shutdown`) on every connection of the server, from its loop."""
+    assert server.context is not None
+    server.loop.call_soon_threadsafe(server.context.drain_connections)
+
+
+def going_away(server: Server) -> None:
+    """Step 2 of the drain (`going_away`) on every connection of the server, from its loop."""
+    assert server.context is not None
+    server.loop.call_soon_threadsafe(server.context.close_connections)
+
+
+def test_a_request_sent_during_the_drain_grace_is_answered_with_connection_close() -> None:
+    config = Config(lifespan="off", drain_idle_grace=2.0)
+    with serving(echo, config, direct=True) as server, connect(server) as sock:
+        stream = sock.makefile("rb")
+        sock.sendall(request("/one"))
+        assert read_response(stream).status == 200
+        drain(server)  # the connection is idle: its client may be about to send the next request
+        time.sleep(0.3)
+        sock.sendall(request("/two"))
+        response = read_response(stream)
+        assert (response.status, response.headers[b"x-path"]) == (200, b"/two")
+        assert response.headers[b"connection"] == b"close"
+        assert closed_by_peer(sock, stream)
+
+
+def test_an_idle_connection_closes_when_the_drain_grace_passes() -> None:
+    config = Config(lifespan="off", drain_idle_grace=0.5)
+    with serving(echo, config, direct=True) as server, connect(server) as sock:
+        stream = sock.makefile("rb")
+        sock.sendall(request("/one"))
+        assert read_response(stream).status == 200
+        drain(server)
+        readable, _, _ = select.select([sock], [], [], 0.1)
+        assert not readable  # not closed at once: the grace has just begun
+        assert closed_by_peer(sock, stream, wait=TIMEOUT)
+        wait_until_closed(server)
+
+
+def test_going_away_ends_a_server_sent_event_stream_with_http_disconnect() -> None:
+    seen_disconnect = threading.Event()
+
+    async def events(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        receiving = asyncio.ensure_future(receive())
+        while True:
+            await send({"type": "http.response.body", "body": b"data: tick\n\n", "more_body": True})
+            done, _ = await asyncio.wait({receiving}, timeout=0.05)
+            if done:
+                if receiving.result()["type"] == "http.disconnect":
+                    seen_disconnect.set()
+                    return
+                receiving = asyncio.ensure_future(receive())
+
+    with serving(events, direct=True) as server, connect(server) as sock:
+        sock.sendall(request("/events"))
+        received = sock.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200 ")
+        drain(server)  # step 1 leaves a response in flight alone
+        while received.count(b"data: tick") < 3:
+            received += sock.recv(65536)
+        going_away(server)
+        assert seen_disconnect.wait(TIMEOUT)
+        while sock.recv(65536):  # the stream ends: the connection closes (a socket timeout fails the test)
+            pass
+        wait_until_closed(server)
+
+
+def test_going_away_closes_a_connection_whose_client_reads_nothing() -> None:
+    # The app is held back by a full write buffer and its client never reads: the connection must still close
+    # once the drain's time is up, not wait for buffers that will never drain.
+    disconnected = threading.Event()
+    chunk = b"z" * 65536
+
+    async def firehose(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except ClientDisconnected:  # the server went away
+            disconnected.set()
+
+    config = Config(lifespan="off", disconnect_grace_period=0.5)
+    with serving(firehose, config, direct=True) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(request("/firehose"))
+        time.sleep(0.5)  # the buffers fill up and the app waits for them to drain
+        going_away(server)
+        wait_until_closed(server)
+        assert disconnected.wait(TIMEOUT)
