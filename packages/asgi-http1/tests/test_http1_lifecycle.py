@@ -128,6 +128,25 @@ def test_pipelined_requests_wait_while_their_client_does_not_read() -> None:
         assert started == paths
 
 
+def test_pipelined_requests_sent_before_a_half_close_are_all_answered_to_a_slow_reader() -> None:
+    # The client sends its requests, closes its side and reads slowly: the requests waiting for the write buffer
+    # are still answered, every one, before the server closes.
+    paths = [f"/{index}" for index in range(6)]
+
+    async def big(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % MIB)]})
+        await send({"type": "http.response.body", "body": scope["path"].encode().ljust(MIB, b".")})
+
+    with serving(big) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(b"".join(request(path) for path in paths))
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        stream = sock.makefile("rb")
+        bodies = [read_response(stream).body.rstrip(b".") for _ in paths]
+        assert bodies == [path.encode() for path in paths]
+        assert stream.read(1) == b""
+
+
 # ---- the drain ------------------------------------------------------------------------------------------------
 
 
@@ -169,6 +188,28 @@ def test_an_idle_connection_closes_when_the_drain_grace_passes() -> None:
         assert not readable  # not closed at once: the grace has just begun
         assert closed_by_peer(sock, stream, wait=TIMEOUT)
         wait_until_closed(server)
+
+
+def test_pipelined_requests_waiting_for_a_slow_reader_end_with_connection_close_once_draining() -> None:
+    # Requests wait for the client to read when the drain starts: the first one served after that says
+    # `Connection: close`, and the connection closes after it.
+    async def big(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % MIB)]})
+        await send({"type": "http.response.body", "body": b"b" * MIB})
+
+    with serving(big, direct=True) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(b"".join(request(f"/{index}") for index in range(16)))
+        time.sleep(1)
+        drain(server)
+        time.sleep(0.2)
+        stream = sock.makefile("rb")
+        responses = []
+        while not responses or b"connection" not in responses[-1].headers:
+            responses.append(read_response(stream))
+        assert responses[-1].headers[b"connection"] == b"close"
+        assert all(response.status == 200 for response in responses)
+        assert len(responses) < 16  # pipelined requests not started yet are not served
+        assert stream.read(1) == b""
 
 
 def test_going_away_ends_a_server_sent_event_stream_with_http_disconnect() -> None:
