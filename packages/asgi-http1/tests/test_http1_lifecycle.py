@@ -23,6 +23,7 @@ from asgi_core import ClientDisconnected, Config, Receive, Scope, Send
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http1_wire import (
     TIMEOUT,
+    Response,
     Server,
     closed_by_peer,
     connect,
@@ -203,7 +204,7 @@ def test_pipelined_requests_waiting_for_a_slow_reader_end_with_connection_close_
         drain(server)
         time.sleep(0.2)
         stream = sock.makefile("rb")
-        responses = []
+        responses: list[Response] = []
         while not responses or b"connection" not in responses[-1].headers:
             responses.append(read_response(stream))
         assert responses[-1].headers[b"connection"] == b"close"
