@@ -77,6 +77,25 @@ def test_a_tab_inside_a_field_value_is_kept() -> None:
     assert (b"x-note", b"a\tb") in app.scopes[0]["headers"]
 
 
+@pytest.mark.parametrize("value", [b"a\x07b", b"a\x7fb", b"\x1b"])
+def test_a_control_character_in_a_trailer_field_value_gets_400(value: bytes) -> None:
+    app = Recorder()
+    with serving(app) as server:
+        chunked = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+        response, closed = exchange(server, chunked + b"X-Sum: " + value + b"\r\n\r\n")
+    assert response.status == 400
+    assert closed
+
+
+def test_a_tab_inside_a_trailer_field_value_is_accepted() -> None:
+    app = Recorder()
+    with serving(app) as server:
+        chunked = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+        response = ask(server, chunked + b"X-Sum: a\tb\r\n\r\n")
+    assert response.status == 200
+    assert app.bodies == [b"x"]
+
+
 # ---- request targets ------------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ import re
 from typing import Final
 
 import h11
+from asgi_core import has_control_character
 
 from ._engine import PeerError, Signal
 
@@ -118,6 +119,8 @@ class ChunkedReader:
             if field is None:
                 raise PeerError(400, f"illegal trailer line: {line!r}")
             fields.append((field[1], field[2]))
+            if has_control_character(field[2]):
+                raise PeerError(400, "control character in a trailer field value")
         try:
             h11.EndOfMessage(headers=fields)  # the same checks on trailer fields as h11's (Content-Length...)
         except h11.LocalProtocolError as exc:

@@ -73,6 +73,8 @@ class H11Engine(Engine):
                 if not isinstance(end, h11.EndOfMessage):
                     raise RuntimeError(f"h11 gave {end!r} after a request without a body")
             return request
+        if type(event) is h11.EndOfMessage and event.headers:
+            refuse_control_characters(list(event.headers))  # trailer fields follow the same grammar
         if isinstance(event, h11.Data):
             # h11 annotates `data` as bytes but hands over a bytearray, and ASGI's body is bytes. Read untyped:
             # compiled (mypyc) code would check the annotation and refuse the bytearray.
