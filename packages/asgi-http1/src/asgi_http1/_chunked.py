@@ -156,18 +156,31 @@ class ChunkGuard:
     """Follows a chunked body's framing in the raw bytes that h11 reads, to apply the bounds above, which h11
     lacks. Data is skipped by count, never copied; only a chunk-size line is kept while it arrives. It stops at
     the last chunk (h11 bounds the trailer section by its buffer limit) and at any line it cannot read, which h11
-    refuses on its own. `error` is set instead of raising, as bytes arrive outside the engine's event loop."""
+    refuses on its own. `error` is set instead of raising, as bytes arrive outside the engine's event loop, and
+    is due (`due`) once h11 has read up to the line that broke a bound: the events before it come first, exactly
+    as `ChunkedReader` gives them."""
 
-    __slots__ = ("_extensions", "_line", "_remaining", "_step", "error")
+    __slots__ = ("_extensions", "_fed", "_line", "_line_start", "_remaining", "_step", "error", "error_at")
 
     def __init__(self) -> None:
         self._step = _Guard.SIZE
         self._line = bytearray()
         self._remaining = 0
         self._extensions = 0
+        self._fed = 0  # bytes of the body seen so far
+        self._line_start = 0  # where the chunk-size line being read starts, counted in those bytes
         self.error: PeerError | None = None
+        #: Where the line that broke a bound starts.
+        self.error_at = 0
+
+    def due(self, unread: int) -> bool:
+        """Whether the error is due, `unread` being how many of the bytes seen h11 has not read yet: h11 has
+        delivered everything before the offending line (all but, at most, the CRLF ending the chunk before)."""
+        return self._fed - unread >= self.error_at - 2
 
     def feed(self, data: bytes) -> None:
+        base = self._fed
+        self._fed += len(data)
         position, size = 0, len(data)
         while position < size and self.error is None:
             step = self._step
@@ -181,11 +194,13 @@ class ChunkGuard:
                     else:
                         self._step = _Guard.SIZE
             elif step is _Guard.SIZE:
+                if not self._line:
+                    self._line_start = base + position
                 end = data.find(b"\n", position)
                 self._line += data[position : size if end == -1 else end]
                 if end == -1:
                     if len(self._line) > MAX_CHUNK_LINE + 1:
-                        self.error = PeerError(400, "chunk-size line too long")
+                        self._refuse("chunk-size line too long")
                     return
                 position = end + 1
                 self._read_line()
@@ -199,14 +214,18 @@ class ChunkGuard:
             return
         length = len(line) - 1
         if length > MAX_CHUNK_LINE:
-            self.error = PeerError(400, "chunk-size line too long")
+            self._refuse("chunk-size line too long")
             return
         extension = line.find(b";", 0, length)
         if extension != -1:
             self._extensions += length - extension
             if self._extensions > MAX_CHUNK_EXTENSIONS:
-                self.error = PeerError(400, "too many bytes of chunk extensions")
+                self._refuse("too many bytes of chunk extensions")
                 return
         self._remaining = int(size[0], 16)  # before the line is cleared: the match reads it in place
         line.clear()
         self._step = _Guard.DATA if self._remaining else _Guard.DONE
+
+    def _refuse(self, reason: str) -> None:
+        self.error = PeerError(400, reason)
+        self.error_at = self._line_start

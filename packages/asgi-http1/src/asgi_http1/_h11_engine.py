@@ -51,7 +51,7 @@ class H11Engine(Engine):
     def next_event(self) -> Event:
         conn = self._conn
         chunks = self._chunks
-        if chunks is not None and chunks.error is not None:
+        if chunks is not None and chunks.error is not None and chunks.due(len(conn.trailing_data[0])):
             raise chunks.error
         try:
             if conn.their_state is h11.IDLE:
