@@ -191,6 +191,18 @@ def test_an_idle_connection_closes_when_the_drain_grace_passes() -> None:
         wait_until_closed(server)
 
 
+def test_a_connection_made_during_the_drain_is_answered_once_with_connection_close() -> None:
+    with serving(echo, direct=True) as server:
+        drain(server)
+        time.sleep(0.1)
+        with connect(server) as sock:
+            stream = sock.makefile("rb")
+            sock.sendall(request("/late") + request("/later"))
+            response = read_response(stream)
+            assert (response.headers[b"x-path"], response.headers[b"connection"]) == (b"/late", b"close")
+            assert closed_by_peer(sock, stream)
+
+
 def test_pipelined_requests_waiting_for_a_slow_reader_end_with_connection_close_once_draining() -> None:
     # Requests wait for the client to read when the drain starts: the first one served after that says
     # `Connection: close`, and the connection closes after it.
