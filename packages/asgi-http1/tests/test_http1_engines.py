@@ -120,6 +120,15 @@ ODD_REQUESTS = [
     b"GET / HTTP/1.1\r\n" + H + b"X: " + b"v" * 300 + b"\r\n\r\n",
     b"GET /" + b"a" * 300,
     b"GET / HTTP/1.1\r\n" + H + b"X: " + b"v" * 9000,
+    # Bounds of our own, on both engines: control characters in field values and trailers, the chunk-size line
+    # (4 KiB) and the extension bytes of one request (16 KiB).
+    b"GET / HTTP/1.1\r\n" + H + b"X: a\x07b\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + H + b"X: \x7f\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX: \x1b\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n1;" + b"e" * 4094 + b"\r\nx\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n1;" + b"e" * 4095 + b"\r\nx\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n1;" + b"e" * 5000,
+    b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n" + (b"1;" + b"e" * 1022 + b"\r\nx\r\n") * 20,
 ]
 
 

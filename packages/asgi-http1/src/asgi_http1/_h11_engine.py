@@ -7,8 +7,9 @@ from typing import Any, cast
 import h11
 from asgi_core import Config, Headers
 
+from ._chunked import ChunkGuard
 from ._engine import REASONS, Engine, Event, PeerError, Request, Signal
-from ._limits import HeadGuard
+from ._limits import HeadGuard, refuse_control_characters
 
 _SIGNALS: dict[Any, Signal] = {
     h11.NEED_DATA: Signal.NEED_DATA,
@@ -31,19 +32,27 @@ class _FileBody:
 
 
 class H11Engine(Engine):
-    __slots__ = ("_conn", "_guard")
+    __slots__ = ("_chunks", "_conn", "_guard")
 
     def __init__(self, config: Config) -> None:
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_head_size)
         self._guard = HeadGuard(config)
+        self._chunks: ChunkGuard | None = None  # while a chunked request body is read
 
     def receive_data(self, data: bytes) -> None:
-        if data and self._conn.their_state is h11.IDLE:
-            self._guard.feed(data)
+        if data:
+            state = self._conn.their_state
+            if state is h11.IDLE:
+                self._guard.feed(data)
+            elif self._chunks is not None and state is h11.SEND_BODY:
+                self._chunks.feed(data)
         self._conn.receive_data(data)
 
     def next_event(self) -> Event:
         conn = self._conn
+        chunks = self._chunks
+        if chunks is not None and chunks.error is not None and chunks.due(len(conn.trailing_data[0])):
+            raise chunks.error
         try:
             if conn.their_state is h11.IDLE:
                 self._guard.check()
@@ -52,12 +61,20 @@ class H11Engine(Engine):
             raise PeerError(exc.error_status_hint, str(exc)) from None
         if isinstance(event, h11.Request):
             request = Request(event.method, event.target, event.http_version, list(event.headers))
-            if not request.body_expected:
+            refuse_control_characters(request.headers)
+            if request.chunked:
+                # What followed the head in the same reads is the body's start: the guard reads from there on
+                # (and a bound it breaks is reported with the next event, as the fast engine reports it).
+                self._chunks = ChunkGuard()
+                self._chunks.feed(conn.trailing_data[0])
+            elif not request.body_expected:
                 # The engine contract: a bodyless request is complete as returned. h11 has its end ready.
                 end = conn.next_event()
                 if not isinstance(end, h11.EndOfMessage):
                     raise RuntimeError(f"h11 gave {end!r} after a request without a body")
             return request
+        if type(event) is h11.EndOfMessage and event.headers:
+            refuse_control_characters(list(event.headers))  # trailer fields follow the same grammar
         if isinstance(event, h11.Data):
             # h11 annotates `data` as bytes but hands over a bytearray, and ASGI's body is bytes. Read untyped:
             # compiled (mypyc) code would check the annotation and refuse the bytearray.
@@ -65,6 +82,7 @@ class H11Engine(Engine):
         return _SIGNALS[type(event) if isinstance(event, h11.Event) else event]
 
     def start_next_cycle(self) -> None:
+        self._chunks = None
         self._conn.start_next_cycle()
         self._guard.reset(self._conn.trailing_data[0])
 

@@ -11,7 +11,7 @@ import httptools
 from asgi_core import Headers
 
 from ._engine import PeerError, Request
-from ._limits import HeadRejected
+from ._limits import HeadRejected, refuse_control_characters
 
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
 _REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
@@ -86,6 +86,7 @@ class HeadParser:
             reusable = False  # llhttp stops at an upgrade; the head is complete all the same
         except httptools.HttpParserError:
             return _reference_head(head)
+        refuse_control_characters(lines.fields)  # llhttp lets some through (BEL, DEL...)
         method, target, version = line.groups()
         request = Request(method, target, version, lines.fields)
         # A parser that finished a message without a body is ready for the next head; any other is not.
@@ -104,4 +105,6 @@ def _reference_head(head: bytes) -> Request:
         raise PeerError(exc.error_status_hint, str(exc)) from None
     if not isinstance(event, h11.Request):  # a complete head always gives a Request or an error
         raise PeerError(400, "unreadable request head")
-    return Request(event.method, event.target, event.http_version, list(event.headers))
+    headers = list(event.headers)
+    refuse_control_characters(headers)
+    return Request(event.method, event.target, event.http_version, headers)

@@ -6,7 +6,7 @@ import re
 from http import HTTPStatus
 from typing import Final
 
-from asgi_core import Config
+from asgi_core import Config, Headers, has_control_character
 
 from ._engine import PeerError, Request
 
@@ -96,6 +96,15 @@ def check_raw_head(head: bytes) -> None:
         raise HeadRejected(400, "more than one Content-Length")
 
 
+def refuse_control_characters(headers: Headers) -> None:
+    """RFC 9110 section 5.5: a field value holding a control character other than HTAB (BEL, DEL, ESC...) is
+    invalid. h11 refuses only NUL, CR, LF and the whitespace controls, so the h11 path checks the rest here (the
+    fast engine's strict grammar admits none of them)."""
+    for _, value in headers:
+        if has_control_character(value):
+            raise HeadRejected(400, "control character in a header field value")
+
+
 def check_head(request: Request, config: Config) -> None:
     limit = config.limit_request_line
     if limit and len(request.method) + len(request.target) + _REQUEST_LINE_OVERHEAD > limit:
@@ -135,7 +144,10 @@ def check_target(method: bytes, target: bytes) -> None:
     if method == b"CONNECT":
         if b"/" in target or not _HOST.fullmatch(target):
             raise HeadRejected(400, "CONNECT needs an authority-form target (host:port)")
-    elif target == b"*":
+        # A 2xx answer would turn the connection into a tunnel, which ASGI cannot carry: an app could only ever
+        # refuse, so the server does, before the app (RFC 9110 section 15.6.2: a method it does not support).
+        raise HeadRejected(501, "CONNECT (a tunnel) is not served over ASGI")
+    if target == b"*":
         if method != b"OPTIONS":
             raise HeadRejected(400, "the asterisk-form target is for OPTIONS only")
     elif not target.startswith(b"/") and not _ABSOLUTE_FORM.match(target):

@@ -1,15 +1,26 @@
 """HTTP/1.1 connections: engine events in, asgi-core request cycles out.
 
-Connection lifecycle, in h11's terms: IDLE (waiting for a request head, under the head deadline or, between
-requests, the keep-alive timeout) -> a request in flight (one `RequestCycle`; further pipelined requests wait
-in the engine's buffer with reading paused) -> DONE, then either the next cycle or a close. Anything the engine
-rejects gets its 4xx and a close; the app never sees it. The engine (`_engine.py`) is h11 or, when installed,
-the faster httptools one; this module is the same for both.
+A connection is in one `Phase` at a time, and the phase decides what its one deadline means:
+
+    AWAITING_HEAD --request--> IN_FLIGHT --response done--> IDLE ----bytes of a head----> AWAITING_HEAD
+          ^                      |   |                       ^  +--next request parked--> IN_FLIGHT
+          |                      |   +--write buffer full--> WRITE_BLOCKED --drained--+
+          |                      +--body left unread-------> DISCARDING ---body read---+
+          +--- (connection made)           any phase --close / going_away--> CLOSING
+
+AWAITING_HEAD runs under the head deadline (`header_timeout`), IDLE under the keep-alive timeout or, once the
+server drains, the drain's grace (`drain_idle_grace`); IN_FLIGHT and WRITE_BLOCKED have no deadline of their own.
+Further pipelined requests wait in the engine's buffer, with reading paused past a head's worth of bytes, and
+the next one starts only once the client has taken the previous response down to the write buffer's low-water
+mark (WRITE_BLOCKED): a client that does not read costs at most the high-water mark plus one app message.
+Anything the engine rejects gets its 4xx and a close; the app never sees it. The engine (`_engine.py`) is h11
+or, when installed, the faster httptools one; this module is the same for both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from typing import Any, Final
 
 from asgi_core import (
@@ -39,6 +50,30 @@ END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
 NEED_DATA: Final = Signal.NEED_DATA
 PAUSED: Final = Signal.PAUSED
 
+
+class Phase(enum.Enum):
+    """Where a connection is in its life (see the module doc for the transitions)."""
+
+    AWAITING_HEAD = "waiting for a request head, under the head deadline"
+    IDLE = "between requests, under the keep-alive timeout or the drain's grace"
+    IN_FLIGHT = "a request is being answered"
+    WRITE_BLOCKED = "the response is done; the next request waits for the client to read it"
+    DISCARDING = "the response is done; the rest of a request body the app did not read is read and dropped"
+    CLOSING = "the connection is closing or closed"
+
+    __hash__ = object.__hash__
+
+
+AWAITING_HEAD: Final = Phase.AWAITING_HEAD
+IDLE: Final = Phase.IDLE
+IN_FLIGHT: Final = Phase.IN_FLIGHT
+WRITE_BLOCKED: Final = Phase.WRITE_BLOCKED
+DISCARDING: Final = Phase.DISCARDING
+CLOSING: Final = Phase.CLOSING
+#: Once the drain's time is up, how long a closing connection may still flush what it has queued for a client
+#: that does not read, before it is cut.
+_GOING_AWAY_FLUSH: Final = 1.0
+
 _BASE_EXTENSIONS: Final[dict[str, Any]] = {"http.response.pathsend": {}}
 _HTTP11_EXTENSIONS: Final[dict[str, Any]] = {"http.response.pathsend": {}, "http.response.early_hint": {}}
 _TRAILER_EXTENSIONS: Final[dict[str, Any]] = {**_HTTP11_EXTENSIONS, "http.response.trailers": {}}
@@ -64,13 +99,14 @@ class HTTP1Protocol(asyncio.Protocol):
         self._engine_factory: EngineFactory = select_engine(parser)
         self.cycle: RequestCycle | None = None
         self.writer: HTTP1ResponseWriter | None = None
+        #: The response in flight, and any after it, says `Connection: close` and the connection then closes
+        #: (the server is draining).
         self.closing_after_response = False
         self._conn_info: ConnectionInfo
-        self._head_deadline_armed = False
-        self._discarding_body = False
+        self.phase: Phase = AWAITING_HEAD
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
         self.loop = context.loop or asyncio.get_running_loop()
-        # One deadline at a time: the request head's while one is awaited, else the keep-alive wait's.
+        # One deadline at a time; what it means depends on the phase (see `_deadline_passed`).
         self._deadline = Deadline(self.loop, self._deadline_passed)
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
@@ -93,26 +129,28 @@ class HTTP1Protocol(asyncio.Protocol):
         engine = self.engine
         if engine.input_finished:
             return  # RFC 9112 section 9.6: nothing after a request that closes the connection is processed
-        if self.cycle is None:
+        phase = self.phase
+        if phase is IN_FLIGHT or phase is WRITE_BLOCKED:
+            if self._parked_bytes >= 0:
+                # Pipelined bytes wait in the engine while a response is produced or read; past a head's worth,
+                # stop reading.
+                self._parked_bytes += len(data)
+                if self._parked_bytes > self.config.max_head_size:
+                    self.flow.pause_reading("pipelined")
             engine.receive_data(data)
             self._handle_events()
-            if self._between_requests() and not self._head_deadline_armed and not self.transport.is_closing():
-                # Part of a head, and it started in these bytes: the keep-alive wait is over, the head's begins.
-                # (Armed after parsing, not before, so that a head that came whole never arms it.)
-                self._arm_head_deadline()
             return
-        if self._parked_bytes >= 0:
-            # Pipelined bytes wait in the engine while a response is produced; past a head's worth, stop reading.
-            self._parked_bytes += len(data)
-            if self._parked_bytes > self.config.max_head_size:
-                self.flow.pause_reading("pipelined")
         engine.receive_data(data)
         self._handle_events()
+        if self._idle() and not self.transport.is_closing():
+            # Part of a head, and it started in these bytes: the keep-alive wait is over, the head's begins.
+            # (Armed after parsing, not before, so that a head that came whole never arms it.)
+            self._arm_head_deadline()
 
-    def _between_requests(self) -> bool:
-        # A method rather than `self.cycle is None` inline: after a call that may start a cycle, mypy still
-        # narrows the attribute to None, and compiled (mypyc) code would trust that narrowing.
-        return self.cycle is None
+    def _idle(self) -> bool:
+        # A method rather than `self.phase is IDLE` inline: after a call that may change the phase, mypy still
+        # narrows the attribute, and compiled (mypyc) code would trust that narrowing.
+        return self.phase is IDLE
 
     def eof_received(self) -> bool:
         # A client may half-close once its request is sent; it still gets its response, then we close.
@@ -120,12 +158,16 @@ class HTTP1Protocol(asyncio.Protocol):
         if self.cycle is not None:
             self.cycle.peer_closed()
         self._handle_events()
-        if self.cycle is None and not self.transport.is_closing():
-            self.transport.close()
-        return True
+        # A response still to come: this one, or pipelined ones waiting for the client to read (WRITE_BLOCKED).
+        pending = self.cycle is not None or self.phase is WRITE_BLOCKED
+        if not pending and not self.transport.is_closing():
+            self._close()
+        # Keep the transport half-open only for that, and never over TLS: asyncio cannot keep a TLS transport
+        # half-open, closes it all the same and logs a warning for every such connection.
+        return pending and self._conn_info.tls is None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._head_deadline_armed = False
+        self.phase = CLOSING
         self._deadline.close()
         self.context.connections.discard(self)
         self.flow.connection_lost()
@@ -138,20 +180,39 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
+        if self.phase is WRITE_BLOCKED:
+            # The client took the previous response: the next pipelined request may start. Not from inside the
+            # transport's write callback, which is about to look at its buffer again.
+            self.loop.call_soon(self._write_unblocked)
+
+    def _write_unblocked(self) -> None:
+        if self.phase is WRITE_BLOCKED and not self.flow.write_paused:
+            self._next_request()
 
     # ---- ServerConnection ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
+        """Step 1 of the drain: the response in flight (and any later one) says `Connection: close`. An idle
+        connection is not closed under a client that may be sending its next request right now: it waits
+        `drain_idle_grace` more, serves such a request, and closes if none came. One expecting a request head
+        keeps the head deadline."""
         self.closing_after_response = True
-        # Only a connection idle between requests closes now. One still expecting a request head (just
-        # accepted, or part of the next head received) would lose a request its client already sent: it gets
-        # the head deadline to arrive and is answered with `Connection: close`.
-        if self.cycle is None and not self._head_deadline_armed:
-            self.transport.close()
+        if self.phase is IDLE:
+            self._deadline.arm(self.config.drain_idle_grace)
 
     def going_away(self) -> None:
-        """The drain is over: closing makes a request still in flight see `http.disconnect`."""
+        """Step 2 of the drain: a request still in flight sees `http.disconnect` now, whatever its app does
+        next, and the connection closes, cut if its client does not take what is queued soon enough."""
+        if self.phase is CLOSING:
+            return
+        self.phase = CLOSING
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.connection_lost()
+        # An app waiting for the write buffer to drain wakes up too: its next send finds the request over.
+        self.flow.connection_lost()
         self.transport.close()
+        self._deadline.arm(_GOING_AWAY_FLUSH)
 
     # ---- events --------------------------------------------------------------------------------------
 
@@ -196,11 +257,11 @@ class HTTP1Protocol(asyncio.Protocol):
                 return
             else:  # ConnectionClosed: the client closed its side
                 if self.cycle is None:
-                    self.transport.close()
+                    self._close()
                 return  # a request received whole still gets its response (half-close); then we close
 
     def _on_request(self, request: Request) -> None:
-        self._head_deadline_armed = False
+        self.phase = IN_FLIGHT
         self._deadline.cancel()
         headers = request.headers
         conn = apply_forwarded(self.config, self._conn_info, headers) if request.forwarded else self._conn_info
@@ -225,9 +286,7 @@ class HTTP1Protocol(asyncio.Protocol):
             state=self.context.state,
             extensions=extensions.copy(),
         )
-        writer = HTTP1ResponseWriter(
-            self, trailers=trailers, informational=is_11, sendfile=self._sendfile, connect=method == "CONNECT"
-        )
+        writer = HTTP1ResponseWriter(self, trailers=trailers, informational=is_11, sendfile=self._sendfile)
         cycle = RequestCycle(
             scope, writer, self.context, content_length=request.content_length, body_expected=request.body_expected
         )
@@ -237,15 +296,14 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _on_body(self, data: bytes) -> None:
         cycle = self.cycle
-        if cycle is None or self._discarding_body:
+        if cycle is None or self.phase is DISCARDING:
             return
         cycle.feed_body(data)
         if cycle.buffered_body > self.config.request_body_buffer:
             self.flow.pause_reading("body")
 
     def _on_end_of_body(self) -> None:
-        if self._discarding_body:
-            self._discarding_body = False
+        if self.phase is DISCARDING:
             self._next_request()
         elif self.cycle is not None:
             self.cycle.end_body()
@@ -283,7 +341,7 @@ class HTTP1Protocol(asyncio.Protocol):
         if not handler.accepts(upgrade):
             return False
         # Explicit hand-off: the new protocol owns the transport from here, leftover bytes included.
-        self._head_deadline_armed = False
+        self.phase = CLOSING
         self._deadline.close()
         self.context.connections.discard(self)
         protocol = handler.create_protocol(self.context, upgrade)
@@ -302,23 +360,29 @@ class HTTP1Protocol(asyncio.Protocol):
     def response_complete(self) -> None:
         engine = self.engine
         if engine.must_close or self.closing_after_response:
-            self.transport.close()
+            self._close()
             return
         self.cycle = None
         self.writer = None
         if engine.request_complete:
-            self._next_request()
+            if self.flow.write_paused:
+                # The client has not taken this response yet: the next request waits until it has (see
+                # `resume_writing`), so that one that does not read holds at most a write buffer's worth.
+                self.phase = WRITE_BLOCKED
+                self._parked_bytes = max(self._parked_bytes, 0)
+            else:
+                self._next_request()
         elif engine.receiving_body:
             # The app answered without reading the whole body: read and drop the rest to keep the connection,
             # but only as long as an idle connection is kept (a client may never send the body it announced).
-            self._discarding_body = True
-            self._arm_keep_alive()
+            self.phase = DISCARDING
+            self._deadline.arm(self.config.keep_alive_timeout)
             self.flow.resume_reading("body")
         else:
-            self.transport.close()
+            self._close()
 
     def abort(self) -> None:
-        self.transport.close()
+        self._close()
 
     # ---- internals -----------------------------------------------------------------------------------
 
@@ -326,7 +390,11 @@ class HTTP1Protocol(asyncio.Protocol):
         self.engine.start_next_cycle()
         pipelined = self._parked_bytes >= 0
         self._parked_bytes = -1
-        self._arm_keep_alive()
+        self.phase = IDLE
+        # Draining, the next request may still come within the grace (then it is answered with `Connection:
+        # close`); otherwise the keep-alive timeout.
+        config = self.config
+        self._deadline.arm(config.drain_idle_grace if self.closing_after_response else config.keep_alive_timeout)
         if self.flow.reading_paused:
             self.flow.resume_reading("body")
             self.flow.resume_reading("pipelined")
@@ -336,40 +404,41 @@ class HTTP1Protocol(asyncio.Protocol):
     def _reject(self, status: int) -> None:
         """Answer a broken or over-limit request and close; a response already under way is cut instead."""
         cycle = self.cycle
-        if (cycle is not None and cycle.response_started) or self._discarding_body:
-            self.transport.close()  # a response is (or was just) on the wire: an error reply would corrupt it
+        if (cycle is not None and cycle.response_started) or self.phase is DISCARDING:
+            self._close()  # a response is (or was just) on the wire: an error reply would corrupt it
             return
         self.transport.write(error_response(status))
-        self.transport.close()
+        self._close()
         if cycle is not None:
             cycle.connection_lost()
             self.cycle = None
 
+    def _close(self) -> None:
+        if self.phase is not CLOSING:  # else going away, whose deadline to cut the connection stays
+            self.phase = CLOSING
+            self._deadline.cancel()
+        self.transport.close()
+
     def _arm_head_deadline(self) -> None:
-        self._head_deadline_armed = True
+        self.phase = AWAITING_HEAD
         self._deadline.arm(self.config.header_timeout)
 
-    def _arm_keep_alive(self) -> None:
-        self._head_deadline_armed = False
-        self._deadline.arm(self.config.keep_alive_timeout)
-
-    def _cancel_timer(self) -> None:
-        self._head_deadline_armed = False
-        self._deadline.cancel()
-
     def _deadline_passed(self) -> None:
-        if self._head_deadline_armed:
-            self._head_deadline_passed()
-        elif self.cycle is None:
-            self.transport.close()  # idle for the whole keep-alive timeout
-
-    def _head_deadline_passed(self) -> None:
-        if self.cycle is not None or self.transport.is_closing():
-            return
-        if self.engine.trailing_data and not self._discarding_body:
-            self._reject(408)
-        else:
-            self.transport.close()
+        phase = self.phase
+        if phase is AWAITING_HEAD:
+            if self.transport.is_closing():
+                return
+            if self.engine.trailing_data:
+                self._reject(408)
+            else:
+                self._close()
+        elif phase is IDLE or phase is DISCARDING:
+            self._close()  # idle for the whole keep-alive timeout (or the drain's grace)
+        elif phase is CLOSING:
+            # Going away, and the client has not taken what was queued for it: cut the connection.
+            abort = getattr(self.transport, "abort", None)
+            if abort is not None:
+                abort()
 
 
 class _DetachedTransport:

@@ -28,7 +28,6 @@ class HTTP1ResponseWriter:
     __slots__ = (
         "_batch",
         "_batch_size",
-        "_connect",
         "_head",
         "_protocol",
         "can_send_informational",
@@ -44,10 +43,8 @@ class HTTP1ResponseWriter:
         trailers: bool,
         informational: bool,
         sendfile: bool,
-        connect: bool = False,
     ) -> None:
         self._protocol = protocol
-        self._connect = connect
         self._head: bytes | None = None
         self._batch: list[bytes] | None = None  # streamed pieces not written yet
         self._batch_size = 0
@@ -74,10 +71,6 @@ class HTTP1ResponseWriter:
         # section 10.1.1): closing is the only way both sides agree on where a next request would start.
         if protocol.closing_after_response or protocol.engine.waiting_for_100_continue:
             headers = [*headers, _CONNECTION_CLOSE]
-        if self._connect and 200 <= status < 300:  # noqa: PLR2004 - the 2xx class
-            # A 2xx answer to CONNECT turns the connection into a tunnel (RFC 9110 section 9.3.6), which ASGI
-            # cannot carry: refuse it before anything is sent, so that the client gets a clean 500.
-            raise ValueError("a 2xx response to CONNECT would open a tunnel; ASGI cannot serve one")
         self._head = protocol.engine.send_response(status, headers)
 
     def send_data(self, data: bytes) -> None:
