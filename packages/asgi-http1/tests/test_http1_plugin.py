@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from importlib.metadata import entry_points
 
 import asgi_http1
-from asgi_core import PROTOCOLS_GROUP, Receive, Registry, Scope, Send, ServerContext
+import pytest
+from asgi_core import PROTOCOLS_GROUP, Config, ConfigError, Receive, Registry, Scope, Send, ServerContext
+from asgi_http1 import PLUGIN, _engine
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -33,3 +36,15 @@ def test_registry_discovers_the_http_plugin() -> None:
         assert isinstance(protocol, asgi_http1.HTTP1Protocol)
 
     asyncio.run(main())
+
+
+def test_the_parser_setting_is_checked_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_engine.PARSER_ENV, raising=False)
+    PLUGIN.check_config(Config(http1_parser="h11"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda _name: None)  # as if httptools were absent
+    _engine._engine_for.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="http1_parser: 'httptools'; accepted: auto or h11"):
+            PLUGIN.check_config(Config(http1_parser="httptools"))
+    finally:
+        _engine._engine_for.cache_clear()

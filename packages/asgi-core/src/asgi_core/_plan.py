@@ -69,14 +69,16 @@ def plan_protocols(
     is a `ConfigError` naming the setting that asked for it."""
     log = logger or logging.getLogger("asgi_core.error")
     protocol, http_protocols, http2_cleartext = config.protocol, config.http_protocols, config.http2_cleartext
-    default = _require(registry, protocol, "protocol")
+    default = _require(registry, protocol, "protocol", config)
     wanted = list(http_protocols) or ["h1"]
     if protocol != "http":
         if wanted != ["h1"] or http2_cleartext != "off":
             log.warning("http_protocols and http2_cleartext do not apply to protocol %s: ignored", protocol)
         return ProtocolPlan(default=default)
     found = [
-        default if entry == "h1" else _require(registry, _HTTP_PROTOCOLS.get(entry, entry), "http_protocols")
+        default
+        if entry == "h1"
+        else _require(registry, _HTTP_PROTOCOLS.get(entry, entry), "http_protocols", config)
         for entry in wanted
     ]
     datagram = tuple(plugin for plugin in found if isinstance(plugin, DatagramPlugin))
@@ -105,9 +107,12 @@ def plan_protocols(
     return plan
 
 
-def _require(registry: Registry, name: str, setting: str) -> ProtocolPlugin:
+def _require(registry: Registry, name: str, setting: str, config: Config) -> ProtocolPlugin:
     plugin = registry.protocol(name)
     if plugin is not None:
+        check = getattr(plugin, "check_config", None)
+        if check is not None:
+            check(config)  # a plugin's own settings, checked at startup rather than at the first connection
         return plugin
     broken = f"; {name!r} failed to load: {registry.errors[name]}" if name in registry.errors else ""
     installed = ", ".join(registry.protocol_names()) or "none"

@@ -250,9 +250,10 @@ class Engine:
 EngineFactory = Callable[[Config], Engine]
 
 
-def select_engine(parser: str | None = None) -> EngineFactory:
-    """The engine for `parser` ("h11", "httptools" or "auto"), by default from `ASGI_HTTP1_PARSER`."""
-    return _engine_for((parser or os.environ.get(PARSER_ENV) or "auto").strip().lower())
+def select_engine(parser: str | None = None, default: str = "auto") -> EngineFactory:
+    """The engine for `parser` ("h11", "httptools" or "auto"); without one, `ASGI_HTTP1_PARSER` decides, else
+    `default` (the server's `Config.http1_parser`)."""
+    return _engine_for((parser or os.environ.get(PARSER_ENV) or default).strip().lower())
 
 
 @functools.cache

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from asgi_core import ProxyHeader, ServerContext
+from asgi_core import Config, ConfigError, ProxyHeader, ServerContext
 
+from ._engine import select_engine
 from ._protocol import HTTP1Protocol
 
 
@@ -15,6 +16,15 @@ class HTTP1Plugin:
 
     def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
         return HTTP1Protocol(context, proxy=proxy)
+
+    def check_config(self, config: Config) -> None:
+        """At startup: the parser `config.http1_parser` asks for is there (httptools is optional)."""
+        try:
+            select_engine(None, config.http1_parser)
+        except ImportError:
+            raise ConfigError(
+                "http1_parser", config.http1_parser, "auto or h11, as httptools is not installed"
+            ) from None
 
 
 PLUGIN = HTTP1Plugin()

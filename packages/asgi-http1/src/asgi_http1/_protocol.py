@@ -96,7 +96,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.context = context
         self._proxy = proxy
         self.config = context.config
-        self._engine_factory: EngineFactory = select_engine(parser)
+        self._engine_factory: EngineFactory = select_engine(parser, context.config.http1_parser)
         self.cycle: RequestCycle | None = None
         self.writer: HTTP1ResponseWriter | None = None
         #: The response in flight, and any after it, says `Connection: close` and the connection then closes
