@@ -72,7 +72,7 @@ ExecStart=/srv/.venv/bin/gunicorn-asgi app:app --made-up-four
     [
         '<p>--8&lt;-- "examples/standalone.py"</p>',  # a marker snippets did not expand
         '<p>--8 &lt; --"examples/standalone.py"</p>',  # the malformed one the standalone page once showed
-        '<code>-8<- "x.py"</code>',
+        '<code>-8&lt;- "x.py"</code>',
         # inside a highlighted code block: one span per token
         '<span class="o">--</span><span class="mi">8</span> <span class="o">&lt;</span> <span class="o">--</span>',
     ],
