@@ -10,7 +10,8 @@ port, a foreground process stopped by its PID.
 `haproxy(mode=..., server=..., server_options=..., frontend=..., backend=...)` starts one HAProxy with one
 frontend on a free loopback port and one backend server; every HAProxy a test started is stopped when the
 test ends. If HAProxy is missing it is installed with `apt-get install -y haproxy` when running as root (as CI
-does on fresh Debian machines); otherwise the test fails and says how to install it.
+does on fresh Debian machines); otherwise the test fails and says how to install it. `install_debian_package`
+does the same for other programs (Chromium for tests/test_browser_chromium.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import pytest
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
-_install_error: str | None = None
+#: Per package, what its automatic install said (None: it worked); one attempt per test session.
+_install_errors: dict[str, str | None] = {}
 
 # `-db` keeps HAProxy in the foreground; a master-worker-less single process is stopped by one SIGTERM.
 # Timeouts are the balancer's side of the keep-alive race that docs/how-to/load-balancers.md explains.
@@ -65,26 +67,34 @@ def haproxy_binary() -> str:
     found = shutil.which("haproxy") or next(
         (path for path in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(path, os.X_OK)), None
     )
+    return found or install_debian_package("haproxy")
+
+
+def install_debian_package(package: str) -> str:
+    """Install a Debian package whose program has its name (`apt-get install`, once per test session, when
+    root, as CI is) and return the program's path; fail the test with how to install it otherwise."""
+    if package not in _install_errors and hasattr(os, "geteuid") and os.geteuid() == 0:
+        _install_errors[package] = _apt_install(package)
+    found = shutil.which(package) or next(
+        (path for path in (f"/usr/sbin/{package}", f"/usr/bin/{package}") if os.access(path, os.X_OK)), None
+    )
     if found is not None:
         return found
-    if _install_error is None and hasattr(os, "geteuid") and os.geteuid() == 0:
-        _install("haproxy")
-        return haproxy_binary()
+    error = _install_errors.get(package)
     pytest.fail(
-        "haproxy is needed by this test and is not installed. Install Debian's package with "
-        "`sudo apt-get install -y haproxy` (CI runs the tests as root, and then the fixture installs it itself)"
-        + (f"; the automatic install failed: {_install_error}" if _install_error else ""),
+        f"{package} is needed by this test and is not installed. Install Debian's package with "
+        f"`sudo apt-get install -y {package}` (CI runs the tests as root, and then the test installs it itself)"
+        + (f"; the automatic install failed: {error}" if error else ""),
         pytrace=False,
     )
 
 
-def _install(package: str) -> None:
-    """`apt-get install` one Debian package, once per test session; a failure is kept in `_install_error`."""
-    global _install_error  # noqa: PLW0603 - one attempt per test session
+def _apt_install(package: str) -> str | None:
+    """`apt-get update` and `apt-get install` one package: None, or what went wrong."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     apt = ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=300"]
-    # Debian's postinst starts the haproxy service; a policy-rc.d that says no keeps the install from leaving
-    # a daemon behind (docker images ship the same file for the same reason).
+    # Debian's postinst starts a packaged service (haproxy's); a policy-rc.d that says no keeps the install
+    # from leaving a daemon behind (docker images ship the same file for the same reason).
     policy = Path("/usr/sbin/policy-rc.d")
     created_policy = not policy.exists()
     if created_policy:
@@ -94,15 +104,13 @@ def _install(package: str) -> None:
         for command in ([*apt, "update"], [*apt, "install", "-y", "--no-install-recommends", package]):
             result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
             if result.returncode != 0:
-                _install_error = f"`{' '.join(command)}` exited {result.returncode}: {result.stderr[-2000:]}"
-                return
+                return f"`{' '.join(command)}` exited {result.returncode}: {result.stderr[-2000:]}"
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _install_error = f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}"
     finally:
         if created_policy:
             policy.unlink(missing_ok=True)
-    if _install_error is None and shutil.which(package) is None and not Path(f"/usr/sbin/{package}").exists():
-        _install_error = f"`apt-get install {package}` succeeded but no {package} program is on PATH"
+    return None
 
 
 def free_port() -> int:
