@@ -96,3 +96,31 @@ def test_the_committed_settings_reference_is_the_generated_one() -> None:
     generator = load(DOCS / "gen_settings.py")
     committed = (DOCS / "reference" / "settings.md").read_text(encoding="utf-8")
     assert committed == generator.render(), "docs/reference/settings.md is stale: run `python3 dev.py docs`"
+
+
+def test_the_performance_page_shows_the_newest_benchmark_chart() -> None:
+    # `python3 bench/chart.py --docs RESULT.json` keeps the page, its chart and the newest result together.
+    import json
+    import xml.etree.ElementTree as ET
+
+    results = [
+        json.loads(path.read_text()) | {"path": path} for path in (ROOT / "bench" / "results").glob("*.json")
+    ]
+    newest = max((r for r in results if not r["settings"].get("smoke")), key=lambda r: r["started"])
+    fix = f"run `python3 bench/chart.py --docs {newest['path'].relative_to(ROOT)}`"
+    chart = newest["path"].with_suffix(".svg")
+    assert chart.is_file(), fix
+    shown = DOCS / "performance" / "latest.svg"
+    assert shown.read_bytes() == chart.read_bytes(), fix
+    page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    assert "](performance/latest.svg)" in page
+    assert f"`{newest['path'].relative_to(ROOT)}`" in page, fix
+    assert f"\n{newest['command']}\n" in page, fix  # the command that made it, in a console block
+    # A real chart of that run: an SVG whose text names every scenario and every server that ran.
+    texts = {node.text for node in ET.parse(shown).iter() if node.text}
+    for name, scenario in newest["scenarios"].items():
+        assert f"{name}: {scenario['title']}" in texts
+    assert "ours" in texts
+    assert f"![Requests per server CPU-second, each scenario ({newest['date']})]({chart.name})" in (
+        newest["path"].with_suffix(".md").read_text(encoding="utf-8")
+    )
