@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from tests.worker_fixture import EXAMPLES, ROOT, ServerFactory, serve_fixture  # noqa: F401
@@ -31,8 +32,9 @@ def test_plain_gunicorn_serves_with_either_worker_spelling(serve: ServerFactory)
         assert f"Using worker: {spelling}" in server.output()
 
 
-def test_gunicorn_asgi_command_serves_the_readme_quick_start(serve: ServerFactory) -> None:
-    server = serve(app="demo_app:app", chdir=EXAMPLES)
+@pytest.mark.parametrize("engine", ["h11", "httptools"])
+def test_gunicorn_asgi_command_serves_the_readme_quick_start(serve: ServerFactory, engine: str) -> None:
+    server = serve(app="demo_app:app", chdir=EXAMPLES, env={"ASGI_HTTP1_PARSER": engine})
     assert httpx.get(server.url("/")).text == "Hello, world!\n"
     assert httpx.get(server.url("/json")).json()["message"] == "Hello, world!"
     assert httpx.post(server.url("/echo"), content=b"x" * 100_000).content == b"x" * 100_000
