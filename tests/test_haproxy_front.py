@@ -4,6 +4,7 @@ the three ways a pool of servers usually sits behind it, as docs/how-to/load-bal
 - HTTP mode with `option forwardfor`: the app sees the client's address, not HAProxy's.
 - TCP mode with `send-proxy-v2` and `--proxy-protocol v2`: the client's address and port reach the app.
 - HTTP mode speaking HTTP/2 to the backend (`proto h2` in cleartext, `alpn h2` over TLS).
+- Two machines, one of them stopped with SIGTERM under load: no request fails.
 
 The client connects from 127.0.0.2 (still loopback) so that its address differs from HAProxy's 127.0.0.1.
 """
@@ -11,6 +12,7 @@ The client connects from 127.0.0.2 (still loopback) so that its address differs 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import ssl
 import time
@@ -126,3 +128,49 @@ def test_http2_to_a_tls_backend_by_alpn(serve: ServerFactory, haproxy: HAProxyFa
         info = http.get(front.url("/scope")).json()
         assert info["http_version"] == "2"
         assert info["scheme"] == "https"
+
+
+@pytest.mark.parametrize("engine", ["h11", "httptools"])
+def test_a_machine_leaving_the_pool_fails_no_request(
+    serve: ServerFactory, haproxy: HAProxyFactory, engine: str
+) -> None:
+    # docs/how-to/load-balancers.md, "Draining a machine", step 3: even without telling HAProxy first, a
+    # master stopped with SIGTERM under load costs no request, thanks to the server's drain on one side and
+    # `option redispatch` + `retry-on` on the other.
+    leaving = serve("--graceful-timeout", "5", env={"ASGI_HTTP1_PARSER": engine}, wait=False)
+    staying = serve("--graceful-timeout", "5", env={"ASGI_HTTP1_PARSER": engine}, wait=False)
+    leaving.wait_ready()
+    staying.wait_ready()
+    front = haproxy(
+        mode="http",
+        server=f"127.0.0.1:{leaving.port}",
+        server_options="check inter 500ms fall 1",
+        backend=f"""
+            balance roundrobin
+            option redispatch
+            retries 3
+            retry-on conn-failure empty-response
+            server staying 127.0.0.1:{staying.port} check inter 500ms fall 1
+        """,
+    )
+    pids: dict[str, int] = {}
+    failures: list[str] = []
+    deadline = time.monotonic() + 6.0  # bounded: about 3 s before the stop and 3 s after
+    stopped_at: float | None = None
+    with client() as http:
+        while time.monotonic() < deadline:
+            if stopped_at is None and time.monotonic() > deadline - 3.0:
+                leaving.send_signal(signal.SIGTERM)
+                stopped_at = time.monotonic()
+            try:
+                response = http.get(front.url("/pid"))
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            if response.status_code != 200:
+                failures.append(f"{response.status_code} {response.text[:100]}")
+            else:
+                pids[response.text] = pids.get(response.text, 0) + 1
+    assert leaving.wait_exit() == 0
+    assert failures == [], f"{len(failures)} failed of {sum(pids.values()) + len(failures)}: {failures[:5]}"
+    assert len(pids) == 2  # both machines served before one left
