@@ -132,7 +132,10 @@ def gunicorn_sources() -> dict[str, GunicornSource] | None:
     defaults = _gunicorn_defaults()
     sources: dict[str, GunicornSource] = {}
     config_map = importlib.import_module("gunicorn_asgi._config_map")
+    fields = {setting["name"] for setting in describe_settings()}
     for field_name, (setting, flag) in getattr(config_map, "_SOURCES", {}).items():
+        if field_name not in fields:  # the table also names what the worker reads outside Config (`loop`)
+            continue
         sources[field_name] = GunicornSource(setting, flag, added=False, default=defaults.get(setting, _UNKNOWN))
     for spec in getattr(worker, "SETTINGS", ()):
         default = defaults.get(spec.name, spec.default)
