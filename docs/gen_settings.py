@@ -4,7 +4,8 @@ Source of truth: `asgi_core.describe_settings()` (every field of `asgi_core.Conf
 bounds, choices and help), plus, when gunicorn-asgi is installed, the Gunicorn setting that fills each field
 under that worker and Gunicorn's default for it (see `gunicorn_sources`).
 
-The page is generated, never committed: docs/.gitignore lists it. It is written by
+The page is generated and committed, so that links to it work when reading the sources too;
+tests/test_docs_flags.py fails when the committed page differs from `render()`. It is written by
 
 - `python docs/gen_settings.py` (what `python3 dev.py docs` runs before `mkdocs build --strict`), and
 - mkdocs itself, which loads this file as a hook (mkdocs.yml `hooks:`) and calls `on_pre_build` before every
@@ -131,7 +132,10 @@ def gunicorn_sources() -> dict[str, GunicornSource] | None:
     defaults = _gunicorn_defaults()
     sources: dict[str, GunicornSource] = {}
     config_map = importlib.import_module("gunicorn_asgi._config_map")
+    fields = {setting["name"] for setting in describe_settings()}
     for field_name, (setting, flag) in getattr(config_map, "_SOURCES", {}).items():
+        if field_name not in fields:  # the table also names what the worker reads outside Config (`loop`)
+            continue
         sources[field_name] = GunicornSource(setting, flag, added=False, default=defaults.get(setting, _UNKNOWN))
     for spec in getattr(worker, "SETTINGS", ()):
         default = defaults.get(spec.name, spec.default)

@@ -3,12 +3,17 @@ and the clear startup errors that stop Gunicorn instead of rebooting workers for
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import ssl
 from pathlib import Path
+from types import ModuleType
 
 import httpx
+import pytest
+from websockets.sync.client import connect
 
-from tests.worker_fixture import EXAMPLES, ServerFactory, serve_fixture  # noqa: F401
+from tests.worker_fixture import EXAMPLES, ROOT, ServerFactory, serve_fixture  # noqa: F401
 
 WORKER_BOOT_ERROR = 3
 
@@ -27,12 +32,50 @@ def test_plain_gunicorn_serves_with_either_worker_spelling(serve: ServerFactory)
         assert f"Using worker: {spelling}" in server.output()
 
 
-def test_gunicorn_asgi_command_serves_the_readme_quick_start(serve: ServerFactory) -> None:
-    server = serve(app="demo_app:app", chdir=EXAMPLES)
+@pytest.mark.parametrize("engine", ["h11", "httptools"])
+def test_gunicorn_asgi_command_serves_the_readme_quick_start(serve: ServerFactory, engine: str) -> None:
+    server = serve(app="demo_app:app", chdir=EXAMPLES, env={"ASGI_HTTP1_PARSER": engine})
     assert httpx.get(server.url("/")).text == "Hello, world!\n"
     assert httpx.get(server.url("/json")).json()["message"] == "Hello, world!"
     assert httpx.post(server.url("/echo"), content=b"x" * 100_000).content == b"x" * 100_000
+    with httpx.stream("GET", server.url("/stream")) as response:
+        assert response.headers["transfer-encoding"] == "chunked"
+        assert response.read() == b"".join(f"chunk {i}\n".encode() for i in range(10))
+    # The README's WebSocket route echoes text and binary messages.
+    with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as websocket:
+        websocket.send("hello")
+        assert websocket.recv(timeout=5) == "hello"
+        websocket.send(b"\x00\xff")
+        assert websocket.recv(timeout=5) == b"\x00\xff"
+    assert httpx.get(server.url("/ws")).status_code == 426  # plain GET: told to upgrade
     assert "Using worker: gunicorn_asgi.Worker" in server.output()
+    assert "Error" not in server.output()
+
+
+def test_demo_h2_serves_the_demo_over_http2_with_a_throwaway_certificate(
+    serve: ServerFactory, tmp_path: Path
+) -> None:
+    # The same certificate and arguments as `python3 dev.py demo-h2`.
+    dev = _load_dev()
+    cert, key = dev.demo_certificate(tmp_path / "tls")
+    context = ssl.create_default_context(cafile=str(cert))
+    server = serve(*dev.demo_h2_args(cert, key), app="demo_app:app", chdir=EXAMPLES, tls=context)
+    with httpx.Client(http2=True, verify=context) as client:
+        response = client.get(server.url("/json"))
+        assert response.http_version == "HTTP/2"
+        assert response.json()["http_version"] == "2"
+        assert client.get(server.url("/stream")).text.count("chunk") == 10
+    with httpx.Client(http2=False, verify=context) as client:  # HTTP/1.1 is still offered by ALPN
+        assert client.get(server.url("/json")).json()["http_version"] == "1.1"
+
+
+def _load_dev() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "dev.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_asgi_loop_selects_the_event_loop(serve: ServerFactory) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
+
+from . import chart as charts
 
 MiB = 1024 * 1024
 README_START = "<!-- latest-result:start -->"
@@ -160,7 +163,8 @@ def scenario_section(name: str, scenario: dict[str, Any], servers: list[str]) ->
     return lines
 
 
-def markdown(data: dict[str, Any]) -> str:
+def markdown(data: dict[str, Any], chart: str | None = None) -> str:
+    """The written report; `chart` names the SVG drawn beside it (bench/suite/chart.py), shown under Summary."""
     settings = data["settings"]
     lines = [
         f"# Benchmark {data['date']}: {data['scenario_set']}",
@@ -180,7 +184,10 @@ def markdown(data: dict[str, Any]) -> str:
         info = data["servers"][name]
         versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
         lines.append(f"| {name} | {info['title']} | {versions} | {'; '.join(info['notes'])} |")
-    lines += ["", "## Summary", "", *summary_tables(data)]
+    lines += ["", "## Summary", ""]
+    if chart:
+        lines += [f"![Requests per server CPU-second, each scenario ({data['date']})]({chart})", ""]
+    lines += summary_tables(data)
     for name, scenario in data["scenarios"].items():
         lines += ["", *scenario_section(name, scenario, data["servers_order"])]
     lines += [
@@ -194,12 +201,23 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def write(data: dict[str, Any], directory: Path) -> tuple[Path, Path]:
+    """The result as JSON, its chart as SVG (when it can be drawn) and the Markdown report showing it."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{data['date']}-{data['scenario_set']}"
-    md_path, json_path = directory / f"{stem}.md", directory / f"{stem}.json"
-    md_path.write_text(markdown(data))
+    md_path, json_path, svg_path = (directory / f"{stem}.{ext}" for ext in ("md", "json", "svg"))
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    problem = charts.draw(json_path, svg_path)
+    if problem is not None:
+        print(f"[chart] not drawn, the report has its tables only: {problem}", file=sys.stderr)
+    md_path.write_text(markdown(data, chart=None if problem else svg_path.name))
     return md_path, json_path
+
+
+def _chart_line(result_file: Path, base: Path, data: dict[str, Any]) -> list[str]:
+    svg = result_file.with_suffix(".svg")
+    if not svg.exists():
+        return []
+    return [f"![Requests per server CPU-second, each scenario ({data['date']})]({svg.relative_to(base)})", ""]
 
 
 def update_readme(readme: Path, data: dict[str, Any], result_file: Path) -> bool:
@@ -214,6 +232,7 @@ def update_readme(readme: Path, data: dict[str, Any], result_file: Path) -> bool
             f"Latest full run: [{relative}]({relative}), {data['date']}, `{data['command']}`.",
             f"Machine: {data['machine']}. Ours ran as: {data['ours_mode']}.",
             "",
+            *_chart_line(result_file, readme.parent, data),
             *summary_tables(data),
             README_END,
         ]
