@@ -157,3 +157,19 @@ def test_every_setting_is_registered_with_its_flag_and_help() -> None:
     args = parser.parse_args(["--header-timeout", "3", "--no-server-header"])
     assert args.header_timeout == "3"
     assert args.server_header is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("asgi_lifespan", "maybe", "auto, on, off"),
+        ("asgi_loop", "bogus", "auto, asyncio, uvloop"),
+        ("http2_cleartext", "yes", "off, prior-knowledge, upgrade, both"),
+    ],
+)
+def test_a_bad_choice_lists_what_the_setting_accepts(name: str, value: str, accepted: str) -> None:
+    with pytest.raises(
+        ValueError, match=rf"invalid value for {name} \(--[a-z0-9-]+\): '{value}'; accepted: {accepted}"
+    ):
+        gunicorn_config(**{name: value})
+    assert gunicorn_config(**{name: accepted.split(", ")[-1]})  # a listed value is taken

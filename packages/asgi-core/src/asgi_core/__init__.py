@@ -16,7 +16,7 @@ from ._deadline import Deadline
 from ._errors import ClientDisconnected, ConfigError, InvalidMessage
 from ._fields import has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
-from ._loop import LoopFactory, loop_factory, run
+from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
@@ -37,6 +37,7 @@ from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
     "ASGI_VERSION",
+    "LOOPS",
     "PROTOCOLS_GROUP",
     "UPGRADES_GROUP",
     "ASGIApp",

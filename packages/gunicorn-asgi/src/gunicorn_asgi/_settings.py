@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from asgi_core import Config, parse_setting
+from asgi_core import LOOPS, Config, parse_setting
 
 SECTION = "gunicorn-asgi"
 
@@ -111,4 +111,36 @@ def register() -> list[str]:
             attrs["meta"] = "STRING" if spec.is_text else "NUMBER"
         type(f"ASGI_{spec.name}", (gconfig.Setting,), attrs)
         added.append(spec.name)
+    _name_the_choices(gconfig)
     return added
+
+
+#: Gunicorn's choice settings that the worker reads, and what each accepts: Gunicorn's own messages for them
+#: ("Invalid ASGI lifespan: maybe") do not say.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "asgi_loop": LOOPS,
+    "asgi_lifespan": _CONFIG_FIELDS["lifespan"].metadata["choices"],
+    "http2_cleartext": _CONFIG_FIELDS["http2_cleartext"].metadata["choices"],
+    "http_parser": ("auto", "fast", "python"),
+}
+
+
+def _name_the_choices(gconfig: Any) -> None:
+    for setting in gconfig.KNOWN_SETTINGS:
+        accepted = _CHOICES.get(setting.name)
+        original = getattr(setting, "validator", None)
+        if accepted is None or original is None or getattr(original, "names_choices", False):
+            continue
+        setting.validator = staticmethod(_choice_validator(setting.name, setting.cli[0], accepted, original))
+
+
+def _choice_validator(
+    name: str, flag: str, accepted: tuple[str, ...], original: Callable[[object], Any]
+) -> Callable[[object], Any]:
+    def validate(value: object) -> Any:
+        if isinstance(value, str) and value.strip().lower() not in accepted:
+            raise ValueError(f"invalid value for {name} ({flag}): {value!r}; accepted: {', '.join(accepted)}")
+        return original(value)
+
+    validate.names_choices = True  # type: ignore[attr-defined]
+    return validate
