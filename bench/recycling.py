@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from suite import venvs
+from suite.servers import SERVERS
+
 BENCH = Path(__file__).resolve().parent
 VENVS = BENCH / ".venvs"
 LOAD = BENCH / "clients" / "recycle_load.py"
@@ -120,6 +123,9 @@ def main() -> int:
     parser.add_argument("--only", default="ours,gunicorn,uvicorn")
     args = parser.parse_args()
     chosen = [name for name in args.only.split(",") if name]
+    if "ours" in chosen:  # the working tree, built and installed as a user gets it (not editable)
+        for note in venvs.ensure_ours(SERVERS["ours"], compiled=False):
+            print(f"[ours] {note}", flush=True)
     if "uvicorn" in chosen:
         ensure_uvicorn_worker()
     table = servers()
