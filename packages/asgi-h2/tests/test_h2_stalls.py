@@ -248,7 +248,7 @@ def test_no_new_request_is_read_while_the_write_buffer_is_full() -> None:
 
 def test_the_send_timeout_is_a_setting() -> None:
     async def build() -> float:
-        context = ServerContext(app=big_response([]), config=Config(http2_send_timeout=0.25))
+        context = ServerContext(app=big_response([]), config=Config(send_timeout=0.25))
         return H2Protocol(context).limits.send_timeout
 
     assert asyncio.run(build()) == 0.25

@@ -276,3 +276,55 @@ def test_going_away_closes_a_connection_whose_client_reads_nothing() -> None:
         going_away(server)
         wait_until_closed(server)
         assert disconnected.wait(TIMEOUT)
+
+
+# ---- the send deadline ----------------------------------------------------------------------------------------
+
+
+def test_a_client_that_reads_nothing_is_cut_after_the_send_timeout() -> None:
+    # A streaming response to a client that never reads: memory is bounded by the write buffer, and after
+    # send_timeout without progress the connection is cut, so that the app hears of it and the socket is freed.
+    outcome: list[str] = []
+
+    async def endless(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+        except OSError:  # asgi_core.ClientDisconnected
+            outcome.append("disconnected")
+
+    config = Config(lifespan="off", send_timeout=0.5)
+    with serving(endless, config) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(request("/"))
+        deadline = time.monotonic() + 5
+        while not outcome and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outcome == ["disconnected"]
+        sock.settimeout(5)
+        received = 0
+        while chunk := sock.recv(1 << 20):  # the response was endless: an end of stream means the server cut it
+            received += len(chunk)
+        assert received < 16 * MIB  # what the socket buffers held, not more
+
+
+def test_a_slow_but_steady_reader_is_not_cut() -> None:
+    async def big(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % (4 * MIB))]}
+        )
+        for _ in range(64):
+            await send({"type": "http.response.body", "body": b"y" * 65536, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = Config(lifespan="off", send_timeout=0.5)
+    with serving(big, config) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(request("/"))
+        stream = sock.makefile("rb")
+        head = stream.readline()
+        assert head.startswith(b"HTTP/1.1 200")
+        received = 0
+        while received < 2 * MIB:  # 2 MiB in about 1.6 s: slower than the whole response, never stalled long
+            received += len(stream.read(65536))
+            time.sleep(0.05)
+        assert received >= 2 * MIB

@@ -173,10 +173,11 @@ class Config:
         16384, "Largest HTTP/2 frame payload we accept.", minimum=16384, maximum=2**24 - 1
     )
     http2_max_header_list_size: int = _setting(65536, "Largest decoded HTTP/2 header list in bytes.", minimum=1024)
-    http2_send_timeout: float = _setting(
+    send_timeout: float = _setting(
         30.0,
-        "Seconds an HTTP/2 stream may hold data its peer's flow-control window admits none of before it is reset, "
-        "and a connection whose writes stay blocked before it is closed.",
+        "Seconds a connection may stay unable to write because its client reads nothing (its write buffer full) "
+        "before it is cut, and an HTTP/2 stream may hold data its peer's flow-control window admits none of "
+        "before it is reset. Memory stays bounded either way; this frees the connection.",
         minimum=0.001,
     )
     http2_cleartext: str = _setting(

@@ -83,7 +83,7 @@ class H2Protocol(asyncio.Protocol):
         self.context = context
         self._proxy = proxy
         self.config = context.config
-        self.limits = limits or H2Limits(send_timeout=self.config.http2_send_timeout)
+        self.limits = limits or H2Limits(send_timeout=self.config.send_timeout)
         self.streams: dict[int, OutboundStream] = {}
         self._upgrade = upgrade
         self._loop = context.loop or asyncio.get_running_loop()

@@ -9,7 +9,7 @@ A connection is in one `Phase` at a time, and the phase decides what its one dea
           +--- (connection made)           any phase --close / going_away--> CLOSING
 
 AWAITING_HEAD runs under the head deadline (`header_timeout`), IDLE under the keep-alive timeout or, once the
-server drains, the drain's grace (`drain_idle_grace`); IN_FLIGHT and WRITE_BLOCKED have no deadline of their own.
+server drains, the drain's grace (`drain_idle_grace`); IN_FLIGHT and WRITE_BLOCKED run under the send deadline (`send_timeout`) while the client reads nothing.
 Further pipelined requests wait in the engine's buffer, with reading paused past a head's worth of bytes, and
 the next one starts only once the client has taken the previous response down to the write buffer's low-water
 mark (WRITE_BLOCKED): a client that does not read costs at most the high-water mark plus one app message.
@@ -177,10 +177,16 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
+        phase = self.phase
+        if phase is IN_FLIGHT or phase is WRITE_BLOCKED:
+            # The send deadline: a client that reads nothing for send_timeout loses the connection.
+            self._deadline.arm(self.config.send_timeout)
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
-        if self.phase is WRITE_BLOCKED:
+        if self.phase is IN_FLIGHT:
+            self._deadline.cancel()
+        elif self.phase is WRITE_BLOCKED:
             # The client took the previous response: the next pipelined request may start. Not from inside the
             # transport's write callback, which is about to look at its buffer again.
             self.loop.call_soon(self._write_unblocked)
@@ -434,11 +440,20 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._close()
         elif phase is IDLE or phase is DISCARDING:
             self._close()  # idle for the whole keep-alive timeout (or the drain's grace)
+        elif phase is IN_FLIGHT or phase is WRITE_BLOCKED:
+            if self.flow.write_paused:  # the send deadline: nothing taken by the client for send_timeout
+                self.context.logger.debug(
+                    "HTTP/1.1 client %s read nothing for send_timeout", self._conn_info.client
+                )
+                self._abort_transport()
         elif phase is CLOSING:
             # Going away, and the client has not taken what was queued for it: cut the connection.
-            abort = getattr(self.transport, "abort", None)
-            if abort is not None:
-                abort()
+            self._abort_transport()
+
+    def _abort_transport(self) -> None:
+        abort = getattr(self.transport, "abort", None)
+        if abort is not None:
+            abort()
 
 
 class _DetachedTransport:

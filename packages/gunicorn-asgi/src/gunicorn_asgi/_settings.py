@@ -56,7 +56,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("header_timeout", "--header-timeout", "0 disables it.", zero_is_off=True),
     SettingSpec("max_request_body_size", "--max-request-body-size", "0 means no limit.", zero_is_off=True),
     SettingSpec("drain_idle_grace", "--drain-idle-grace"),
-    SettingSpec("http2_send_timeout", "--http2-send-timeout"),
+    SettingSpec("send_timeout", "--send-timeout"),
     SettingSpec("lifespan_startup_timeout", "--lifespan-startup-timeout"),
     SettingSpec("lifespan_shutdown_timeout", "--lifespan-shutdown-timeout"),
     SettingSpec("websocket_ping_interval", "--websocket-ping-interval", "0 disables pings.", zero_is_off=True),
