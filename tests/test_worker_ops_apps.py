@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from typing import Any
 
 Scope = dict[str, Any]
 
 #: What the leaky app keeps alive: it only ever grows, as a real leak does.
 _LEAKED: list[bytearray] = []
-_LEAK_PER_REQUEST = 256 * 1024
+_LEAK_PER_REQUEST = 16 * 1024
+#: The pause per leaking request: it bounds how fast memory grows under load, so a test never eats the machine.
+_LEAK_PAUSE = 0.005
 
 
 async def _reply(send: Any, body: bytes, content_type: bytes = b"text/plain") -> None:
@@ -19,11 +23,21 @@ async def _reply(send: Any, body: bytes, content_type: bytes = b"text/plain") ->
 
 
 async def leaky_app(scope: Scope, receive: Any, send: Any) -> None:
-    """Leaks 256 KiB per request to /leak (touched, so it is resident); other paths leak nothing."""
+    """Leaks 16 KiB per request to /leak (touched, so it is resident); /rss and /pid tell the worker's RSS in
+    bytes and its pid; other paths leak nothing."""
     if scope["type"] != "http":
         return
-    if scope["path"] == "/leak":
+    path = scope["path"]
+    if path == "/leak":
         _LEAKED.append(bytearray(b"x") * _LEAK_PER_REQUEST)
+        await asyncio.sleep(_LEAK_PAUSE)
+    elif path == "/rss":
+        with open("/proc/self/statm", "rb") as statm:  # noqa: ASYNC230 - a tiny local read
+            await _reply(send, str(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")).encode())
+        return
+    elif path == "/pid":
+        await _reply(send, str(os.getpid()).encode())
+        return
     await _reply(send, b"ok")
 
 

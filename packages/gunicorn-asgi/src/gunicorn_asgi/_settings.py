@@ -17,6 +17,8 @@ from typing import Any
 
 from asgi_core import Config, parse_setting
 
+from ._ops_settings import register_ops
+
 SECTION = "gunicorn-asgi"
 
 _CONFIG_FIELDS = {f.name: f for f in fields(Config)}
@@ -110,4 +112,4 @@ def register() -> list[str]:
             attrs["meta"] = "STRING" if spec.is_text else "NUMBER"
         type(f"ASGI_{spec.name}", (gconfig.Setting,), attrs)
         added.append(spec.name)
-    return added
+    return added + register_ops(gconfig, known)

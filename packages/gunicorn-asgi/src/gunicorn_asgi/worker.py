@@ -54,6 +54,7 @@ from ._access_log import is_custom_hook, make_access_logger
 from ._config_map import build_config, setting, startup_error
 from ._errors import StartupError
 from ._hooks import wrap_app
+from ._memory import MIB, MemoryWatch
 from ._tls import build_ssl_context
 
 WORKER_BOOT_ERROR: int = Arbiter.WORKER_BOOT_ERROR
@@ -77,6 +78,8 @@ class ASGIWorker(Worker):
         self._stop: asyncio.Event | None = None
         self._quick: asyncio.Event | None = None
         self._restarting = False
+        #: Reads the RSS from the heartbeat when --max-worker-memory (or the metrics) need it.
+        self.memory: MemoryWatch | None = None
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -103,6 +106,9 @@ class ASGIWorker(Worker):
         self.registry = Registry(logger=self.log.error_log)
         self.protocol_config = build_config(cfg)
         self.ssl_context = build_ssl_context(cfg)
+        limit = int(setting(cfg, "max_worker_memory", 0) or 0)
+        if limit:
+            self.memory = MemoryWatch(limit * MIB)
         try:
             self.loop_name, self.loop_factory = loop_factory(setting(cfg, "asgi_loop", "auto") or "auto")
             # That every protocol asked for is installed: the Server plans the same way once the app is loaded.
@@ -220,19 +226,37 @@ class ASGIWorker(Worker):
         self.nr += 1
         if self.nr >= self.max_requests and not self._restarting and self.alive:
             self.log.info("Autorestarting worker after current request.")
-            self._restarting = True
-            # Drain before this request's response starts, so that response already says Connection: close.
-            if self.server is not None:
-                self.server.begin_drain(restarting=True)
-            self._request_stop()
+            self._recycle()
+
+    def _recycle(self) -> None:
+        """Retire this worker through the graceful drain; the arbiter starts its replacement."""
+        self._restarting = True
+        # Drain before a request's response starts, so that response already says Connection: close.
+        if self.server is not None:
+            self.server.begin_drain(restarting=True)
+        self._request_stop()
+
+    def _check_memory(self, now: float) -> None:
+        memory = self.memory
+        if memory is None or not memory.due(now):
+            return
+        if memory.over_limit() and not self._restarting and self.alive and self.server is not None:
+            self.log.warning(
+                "worker RSS %.1f MiB is over --max-worker-memory %d MiB: recycling it (graceful drain)",
+                memory.rss / MIB,
+                memory.limit // MIB,
+            )
+            self._recycle()
 
     async def _heartbeat(self) -> None:
         # The arbiter kills a worker that has not notified within --timeout: beating from the loop itself
         # means a loop blocked by the app stops the beats, and the worker is replaced.
         interval = min(1.0, self.timeout / 2) if self.timeout > 0 else 1.0
         interval = max(interval, 0.05)
+        loop = asyncio.get_running_loop()
         while True:
             self.notify()
+            self._check_memory(loop.time())
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 self._request_stop()
