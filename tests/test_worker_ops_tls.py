@@ -97,3 +97,24 @@ def test_tls_without_a_client_certificate(
 def test_plaintext_has_no_tls_extension(serve: ServerFactory) -> None:
     server = serve(app=APP)
     assert httpx.get(server.url("/")).json()["tls"] is None
+
+
+def test_the_mtls_how_to_app_works_as_documented(serve: ServerFactory, ca: trustme.CA, tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "how-to" / "mtls.md").read_text(encoding="utf-8")
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mtls_doc_app.py").write_text(code)
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server = serve(
+        "--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem"),
+        "--ca-certs", str(tmp_path / "ca.pem"), "--cert-reqs", "1",
+        app="mtls_doc_app:app", chdir=tmp_path, tls=_client_context(ca, None),
+    )  # fmt: skip
+    leaf = ca.issue_cert("alice@example.com", common_name="alice")
+    allowed = httpx.get(server.url("/"), verify=_client_context(ca, leaf))
+    assert allowed.status_code == 200
+    assert allowed.text.startswith("hello CN=alice,OU=")
+    refused = httpx.get(server.url("/"), verify=_client_context(ca, None))
+    assert refused.status_code == 403
