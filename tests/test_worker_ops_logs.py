@@ -4,9 +4,12 @@ command line and from a config file; --access-logformat still applies with the f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +124,23 @@ def test_json_log_lines_carry_the_worker_pid_across_workers(serve: ServerFactory
     assert pids
     assert os.getpid() not in pids
     assert all(isinstance(pid, int) for pid in pids)
+
+
+def test_statsd_metrics_are_still_sent_with_json_lines(serve: ServerFactory, tmp_path: Path) -> None:
+    access = tmp_path / "access.log"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as statsd:
+        statsd.bind(("127.0.0.1", 0))
+        statsd.settimeout(5)
+        port = statsd.getsockname()[1]
+        server = serve("--access-logfile", str(access), "--access-log-json", "--statsd-host", f"127.0.0.1:{port}")
+        httpx.get(server.url("/status?code=404"))
+        packets: list[str] = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any("status.404" in p for p in packets):
+            with contextlib.suppress(TimeoutError):
+                packets.append(statsd.recv(4096).decode())
+    assert "gunicorn.request.status.404:1|c|@1.0" in packets
+    assert any(re.fullmatch(r"gunicorn\.request\.duration:[\d.]+\|ms", p) for p in packets)
+    lines = _lines(access, 2)
+    assert lines[-1]["status"] == 404  # one JSON line, no text line beside it
+    assert len(access.read_text().splitlines()) == 2

@@ -95,6 +95,22 @@ def logger_wants_access(log: Any, cfg: Any) -> bool:
     return access_log_enabled(log, cfg) or type(log).access is not Logger.access
 
 
+def statsd_observer(log: Any) -> Callable[[AccessRecord], None] | None:
+    """The request metrics Gunicorn's statsd logger sends from its `access()`, for when that is not called."""
+    from gunicorn.instrument.statsd import Statsd  # noqa: PLC0415 - as above
+
+    if not isinstance(log, Statsd):
+        return None
+    timer = log.timer
+
+    def observe(record: AccessRecord) -> None:
+        timer("gunicorn.request.duration", record.duration * 1000)
+        log.increment("gunicorn.requests", 1)
+        log.increment(f"gunicorn.request.status.{record.status}", 1)
+
+    return observe
+
+
 def is_custom_hook(hook: object) -> bool:
     """Whether a Gunicorn server hook was set by the user (the defaults live in gunicorn.config)."""
     return hook is not None and getattr(hook, "__module__", None) != "gunicorn.config"
@@ -116,6 +132,9 @@ def make_access_logger(
     )
     if json_log is not None:
         observers = (*observers, json_log)
+        statsd = statsd_observer(log)  # Gunicorn's access() is not called for JSON lines: send its metrics here
+        if statsd is not None:
+            observers = (*observers, statsd)
     wants_log = json_log is None and logger_wants_access(log, cfg)
     if not wants_log and post_request is None:
         if not observers:
