@@ -88,9 +88,11 @@ def test_counts_match_the_requests_sent_across_worker_recycling(serve: ServerFac
     assert list(tmpdir.iterdir()) == []  # removed with the master
 
 
-def test_gauges_open_connections_websocket_sessions_and_rss(serve: ServerFactory) -> None:
+def test_gauges_open_connections_websocket_sessions_and_rss(serve: ServerFactory, tmp_path: Path) -> None:
     metrics = free_port()
-    server = serve("--workers", "2", "--metrics-bind", f"127.0.0.1:{metrics}")
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text(f"metrics_bind = '127.0.0.1:{metrics}'\nmax_worker_memory = 4096\n")
+    server = serve("--workers", "2", "--config", str(config))
     with httpx.Client() as client:
         for n in range(30):
             client.get(server.url(f"/status?code={200 + n % 3}"))
