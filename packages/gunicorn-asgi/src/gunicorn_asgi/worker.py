@@ -257,7 +257,8 @@ class ASGIWorker(Worker):
             self.server.begin_drain(restarting=True)
         self._request_stop()
 
-    def _check_memory(self, now: float) -> None:
+    def _watch_process(self, now: float) -> None:
+        """From the heartbeat, every `MemoryWatch.period`: the RSS against --max-worker-memory, the gauges."""
         memory = self.memory
         if memory is None or not memory.due(now):
             return
@@ -280,7 +281,7 @@ class ASGIWorker(Worker):
         loop = asyncio.get_running_loop()
         while True:
             self.notify()
-            self._check_memory(loop.time())
+            self._watch_process(loop.time())
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 self._request_stop()
