@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,7 +62,12 @@ def test_a_worker_under_the_limit_is_never_recycled(serve: ServerFactory) -> Non
     assert httpx.get(server.url("/pid")).text == pid  # the same worker, never replaced
 
 
-def test_a_bad_value_stops_startup_naming_the_setting(serve: ServerFactory) -> None:
+def test_a_bad_value_stops_startup_naming_the_setting(serve: ServerFactory, tmp_path: Path) -> None:
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text("max_worker_memory = 'lots'\n")
+    from_file = serve("--config", str(config), app=APP, wait=False)
+    assert from_file.wait_exit() != 0
+    assert "invalid value for max_worker_memory (--max-worker-memory): 'lots'" in from_file.output()
     for value in ("-1", "lots", "1.5"):
         server = serve("--max-worker-memory", value, app=APP, wait=False)
         assert server.wait_exit() != 0
