@@ -10,8 +10,11 @@ Variants (each a fresh server, one worker, the benchmark app's plaintext route, 
 
 One round runs every variant once, in a rotated order; the median over rounds is reported, with the cost per
 request against `off` in microseconds of the worker's time (one saturated worker: 1e6 / rps per request).
+On a shared machine those swing with the neighbours' load, so the script ends with the in-process cost of each
+observer alone (the JSON line's formatting, the metrics' counter and histogram), best of five runs.
 
     python bench/ops_cost.py [--rounds 3] [--duration 4] [--connections 32] [--server-cpu 1 --client-cpu 0]
+                             [--variants off,text-log,json-log,metrics]
 
 Run it with an interpreter that has the workspace packages and prometheus-client (the hatch test env:
 `python3 dev.py run hatch-test.py3.11:python bench/ops_cost.py`, or that env's python directly). Needs `wrk`.
@@ -100,6 +103,39 @@ def wrk(port: int, seconds: float, connections: int, cpu: int | None) -> float:
     return float(match.group(1))
 
 
+def micro(tmp: Path, count: int = 50_000) -> dict[str, float]:
+    """Microseconds per record of each observer alone, in this process (best of 5 runs of `count`): stable on a
+    busy machine, where wrk's figures swing with the neighbours' load."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp)
+    from asgi_core import AccessRecord  # noqa: PLC0415 - only the micro part needs the packages in-process
+    from gunicorn_asgi._json_log import JsonAccessLog  # noqa: PLC0415
+    from gunicorn_asgi._metrics import WorkerMetrics  # noqa: PLC0415
+
+    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"wrk/4.2"), (b"accept", b"*/*")]
+    record = AccessRecord(
+        "GET", "/plaintext", b"", "1.1", 200, 13, 0.0003, ("127.0.0.1", 40000), headers, [], "http"
+    )
+
+    class _Log:
+        access_log = None
+
+    json_log, metrics = JsonAccessLog(_Log()), WorkerMetrics()
+    candidates = {
+        "json line (format only)": lambda: json_log.line(record, time.time()),
+        "metrics observe": lambda: metrics.observe(record),
+    }
+    results: dict[str, float] = {}
+    for name, call in candidates.items():
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(count):
+                call()
+            best = min(best, (time.perf_counter() - started) / count * 1e6)
+        results[name] = best
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -109,18 +145,24 @@ def main() -> None:
     parser.add_argument("--server-cpu", type=int, default=1)
     parser.add_argument("--client-cpu", type=int, default=0)
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--variants", default="off,text-log,json-log,metrics", help="comma-separated; off first")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("ops_cost.py needs wrk (Debian: apt-get install wrk)")
     server_cpu = None if args.no_pin else args.server_cpu
     client_cpu = None if args.no_pin else args.client_cpu
+    chosen = [name.strip() for name in args.variants.split(",") if name.strip()]
+    if not chosen or chosen[0] != "off" or not set(chosen) <= set(variants(Path())):
+        sys.exit(f"--variants: 'off' first, then any of {', '.join(variants(Path()))}")
     per_run = args.duration + args.warmup + 2.0
-    if per_run * 4 * args.rounds > BUDGET:
-        sys.exit(f"{args.rounds} rounds of {per_run:.0f} s x 4 variants exceed the {BUDGET:.0f} s budget")
+    if per_run * len(chosen) * args.rounds > BUDGET:
+        sys.exit(
+            f"{args.rounds} rounds of {per_run:.0f} s x {len(chosen)} variants exceed the {BUDGET:.0f} s budget"
+        )
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="ops-cost-") as tmp_name:
         tmp = Path(tmp_name)
-        names = list(variants(tmp))
+        names = chosen
         for number in range(args.rounds):
             order = names[number % len(names) :] + names[: number % len(names)]  # rotate: no variant always first
             for name in order:
@@ -135,6 +177,9 @@ def main() -> None:
                 results.setdefault(name, []).append(rps)
                 print(f"round {number + 1} {name:9} {rps:10.0f} req/s", file=sys.stderr, flush=True)
         json_lines = (tmp / "json.log").read_text().splitlines() if (tmp / "json.log").exists() else []
+        metrics_dir = tmp / "micro-metrics"
+        metrics_dir.mkdir()
+        in_process = micro(metrics_dir)
     base = statistics.median(results["off"])
     print(f"| variant | req/s (median of {args.rounds}) | vs off | cost per request |")
     print("| --- | --- | --- | --- |")
@@ -143,6 +188,9 @@ def main() -> None:
         cost = 1e6 / rps - 1e6 / base
         print(f"| {name} | {rps:.0f} | {100 * (rps / base - 1):+.1f}% | {cost:+.2f} µs |")
     print(f"\n(json-log wrote {len(json_lines)} lines; every round: {results})")
+    print("\nIn-process, per record (best of 5 x 50,000):")
+    for name, micros in in_process.items():
+        print(f"- {name}: {micros:.2f} µs")
 
 
 if __name__ == "__main__":
