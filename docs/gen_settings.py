@@ -235,7 +235,31 @@ def render() -> str:
         lines += [f"## {title}", "", intro, ""]
         for setting in members:
             lines += _render_setting(setting, sources)
+    lines += _render_worker_settings()
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _render_worker_settings() -> list[str]:
+    """The gunicorn-asgi worker's own settings (not `Config` fields): `gunicorn_asgi.describe_ops_settings()`."""
+    try:
+        worker = importlib.import_module("gunicorn_asgi")
+    except ModuleNotFoundError as exc:
+        if exc.name != "gunicorn_asgi":
+            raise
+        return []
+    lines = [
+        "## Worker operations",
+        "",
+        "Settings of the gunicorn-asgi worker and its master, not of any protocol: added by the `gunicorn-asgi`",
+        "command (a command-line flag, or the same name in `gunicorn.conf.py`).",
+        "",
+    ]
+    for item in worker.describe_ops_settings():
+        name = item["name"]
+        facts = [f"**Flag** `{item['flag']}`", f"**Default** {format_default(item['default'])}"]
+        facts.append(f"**Accepted** {item['accepted']}")
+        lines += [f"### `{name}` {{#{_anchor(name)}}}", "", " · ".join(facts), "", item["help"], ""]
+    return lines
 
 
 def write(path: Path = OUTPUT) -> bool:

@@ -32,6 +32,7 @@ from ._registry import (
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
 from ._server import Server, listen
+from ._tls import tls_extension
 from ._transport import FlowControl, StreamTransport, Transport
 from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
 
@@ -97,5 +98,6 @@ __all__ = [
     "run",
     "serve",
     "split_target",
+    "tls_extension",
     "validate_headers",
 ]

@@ -6,9 +6,11 @@ import ipaddress
 import ssl
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from ._config import Config, Network
 from ._proxy import ProxyHeader
+from ._tls import tls_extension
 from ._transport import Transport
 from ._types import Address, Headers
 
@@ -22,6 +24,8 @@ class ConnectionInfo:
     scheme: str  # "http" or "https"
     tls: ssl.SSLObject | None = None
     alpn_protocol: str | None = None
+    #: `scope["extensions"]["tls"]` for every request on a TLS connection (see `_tls.py`), made once here.
+    tls_extension: dict[str, Any] | None = None
 
     @classmethod
     def from_transport(cls, transport: Transport, proxy: ProxyHeader | None = None) -> ConnectionInfo:
@@ -41,6 +45,8 @@ class ConnectionInfo:
             scheme="https" if tls is not None else "http",
             tls=tls,
             alpn_protocol=tls.selected_alpn_protocol() if tls is not None else None,
+            # asyncio's and uvloop's TLS transports both hand out an ssl.SSLObject; anything else gets none.
+            tls_extension=tls_extension(tls) if isinstance(tls, ssl.SSLObject) else None,
         )
 
     def with_peer(self, client: Address | None, scheme: str) -> ConnectionInfo:

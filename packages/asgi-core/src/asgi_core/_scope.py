@@ -82,7 +82,7 @@ def build_http_scope(
         "headers": headers,
         "client": conn.client,
         "server": conn.server,
-        "extensions": extensions,
+        "extensions": extensions if conn.tls_extension is None else {**extensions, "tls": conn.tls_extension},
     }
     if state is not None:
         scope["state"] = state.copy()  # shallow copy per request, as the lifespan spec asks
@@ -121,7 +121,8 @@ def build_websocket_scope(
         "client": conn.client,
         "server": conn.server,
         "subprotocols": subprotocols,
-        "extensions": extensions,
+        # A new dict: the caller's may be a constant shared by every connection.
+        "extensions": extensions if conn.tls_extension is None else {**extensions, "tls": conn.tls_extension},
     }
     if state is not None:
         scope["state"] = state.copy()

@@ -7,10 +7,19 @@ through the asgi-core registry; see the README for the settings it honours and a
 
 from .__about__ import __version__
 from ._errors import StartupError
+from ._ops_settings import describe_ops_settings
 from ._settings import SETTINGS, register
 from .worker import ASGIWorker
 
 #: The dotted-path spelling: `--worker-class gunicorn_asgi.Worker`.
 Worker = ASGIWorker
 
-__all__ = ["SETTINGS", "ASGIWorker", "StartupError", "Worker", "__version__", "register"]
+__all__ = [
+    "SETTINGS",
+    "ASGIWorker",
+    "StartupError",
+    "Worker",
+    "__version__",
+    "describe_ops_settings",
+    "register",
+]

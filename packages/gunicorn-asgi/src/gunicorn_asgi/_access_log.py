@@ -15,6 +15,7 @@ from typing import Any
 from asgi_core import AccessRecord, Headers, Scope
 
 from ._config_map import setting
+from ._json_log import JsonAccessLog
 
 
 class RequestView:
@@ -94,23 +95,67 @@ def logger_wants_access(log: Any, cfg: Any) -> bool:
     return access_log_enabled(log, cfg) or type(log).access is not Logger.access
 
 
+def statsd_observer(log: Any) -> Callable[[AccessRecord], None] | None:
+    """The request metrics Gunicorn's statsd logger sends from its `access()`, for when that is not called."""
+    from gunicorn.instrument.statsd import Statsd  # noqa: PLC0415 - as above
+
+    if not isinstance(log, Statsd):
+        return None
+    timer = log.timer
+
+    def observe(record: AccessRecord) -> None:
+        timer("gunicorn.request.duration", record.duration * 1000)
+        log.increment("gunicorn.requests", 1)
+        log.increment(f"gunicorn.request.status.{record.status}", 1)
+
+    return observe
+
+
 def is_custom_hook(hook: object) -> bool:
     """Whether a Gunicorn server hook was set by the user (the defaults live in gunicorn.config)."""
     return hook is not None and getattr(hook, "__module__", None) != "gunicorn.config"
 
 
-def make_access_logger(worker: Any, log: Any, cfg: Any) -> Callable[[AccessRecord], None] | None:
-    """The `ServerContext.access_log` callback, or `None` when nothing would use the records."""
+def make_access_logger(
+    worker: Any, log: Any, cfg: Any, observers: tuple[Callable[[AccessRecord], None], ...] = ()
+) -> Callable[[AccessRecord], None] | None:
+    """The `ServerContext.access_log` callback, or `None` when nothing would use the records.
+
+    With `--access-log-json` the line is written as JSON (`_json_log.py`) instead of through Gunicorn's
+    `access()`, so `--access-logformat` applies only when it is off. `observers` (the metrics) see every record.
+    """
     post_request = setting(cfg, "post_request")
     if not is_custom_hook(post_request):
         post_request = None
-    wants_log = logger_wants_access(log, cfg)
+    json_log = (
+        JsonAccessLog(log) if setting(cfg, "access_log_json", False) and access_log_enabled(log, cfg) else None
+    )
+    if json_log is not None:
+        observers = (*observers, json_log)
+        statsd = statsd_observer(log)  # Gunicorn's access() is not called for JSON lines: send its metrics here
+        if statsd is not None:
+            observers = (*observers, statsd)
+    wants_log = json_log is None and logger_wants_access(log, cfg)
     if not wants_log and post_request is None:
-        return None
+        if not observers:
+            return None
+        if len(observers) == 1:
+            only = observers[0]
+
+            def observe_one(record: AccessRecord) -> None:
+                try:
+                    only(record)
+                except Exception:
+                    log.exception("Failed to log request")
+
+            return observe_one
 
     def record_access(record: AccessRecord) -> None:
         try:
-            log_record(record)
+            for observe in observers:
+                observe(record)
+            if wants_log or post_request is not None:
+                log_record(record)
         except Exception:
             log.exception("Failed to log request")
 

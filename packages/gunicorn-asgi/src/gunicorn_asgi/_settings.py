@@ -17,6 +17,8 @@ from typing import Any
 
 from asgi_core import LOOPS, Config, parse_setting
 
+from ._ops_settings import register_ops
+
 SECTION = "gunicorn-asgi"
 
 _CONFIG_FIELDS = {f.name: f for f in fields(Config)}
@@ -112,7 +114,7 @@ def register() -> list[str]:
         type(f"ASGI_{spec.name}", (gconfig.Setting,), attrs)
         added.append(spec.name)
     _name_the_choices(gconfig)
-    return added
+    return added + register_ops(gconfig, known)
 
 
 #: Gunicorn's choice settings that the worker reads, and what each accepts: Gunicorn's own messages for them

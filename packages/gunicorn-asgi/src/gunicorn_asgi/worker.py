@@ -46,6 +46,7 @@ from asgi_core import (
     plan_protocols,
     run,
 )
+from asgi_wsproto import WebSocketProtocol
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
@@ -53,7 +54,11 @@ from .__about__ import __version__
 from ._access_log import is_custom_hook, make_access_logger
 from ._config_map import build_config, setting, startup_error
 from ._errors import StartupError
+from ._exporter import start_exporter
 from ._hooks import wrap_app
+from ._memory import MIB, MemoryWatch
+from ._metrics import WorkerMetrics
+from ._ops_settings import parse_bind
 from ._tls import build_ssl_context
 
 WORKER_BOOT_ERROR: int = Arbiter.WORKER_BOOT_ERROR
@@ -77,6 +82,9 @@ class ASGIWorker(Worker):
         self._stop: asyncio.Event | None = None
         self._quick: asyncio.Event | None = None
         self._restarting = False
+        #: Reads the RSS from the heartbeat when --max-worker-memory (or the metrics) need it.
+        self.memory: MemoryWatch | None = None
+        self.metrics: WorkerMetrics | None = None
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -87,6 +95,14 @@ class ASGIWorker(Worker):
                 "one event loop; scale with --workers and --worker-connections",
                 threads,
             )
+        # Runs in the master before any worker is forked: the metrics directory must exist by then.
+        bind = parse_bind(setting(cfg, "metrics_bind"))
+        if bind is not None:
+            try:
+                directory = start_exporter(bind)
+            except StartupError as exc:
+                raise RuntimeError(str(exc)) from None  # Gunicorn prints it and exits with status 1
+            log.info("Prometheus metrics at http://%s:%s/metrics (files in %s)", *bind, directory)
 
     # ---- boot ----------------------------------------------------------------------------------------
 
@@ -103,6 +119,11 @@ class ASGIWorker(Worker):
         self.registry = Registry(logger=self.log.error_log)
         self.protocol_config = build_config(cfg)
         self.ssl_context = build_ssl_context(cfg)
+        limit = int(setting(cfg, "max_worker_memory", 0) or 0)
+        if parse_bind(setting(cfg, "metrics_bind")) is not None:
+            self.metrics = WorkerMetrics()
+        if limit or self.metrics is not None:
+            self.memory = MemoryWatch(limit * MIB)  # a limit of 0 only reads, for the RSS gauge
         try:
             self.loop_name, self.loop_factory = loop_factory(setting(cfg, "asgi_loop", "auto") or "auto")
             # That every protocol asked for is installed: the Server plans the same way once the app is loaded.
@@ -162,6 +183,8 @@ class ASGIWorker(Worker):
                     self.log.error("%s", exc)  # noqa: TRY400 - as above
         finally:
             heartbeat.cancel()
+            if self.metrics is not None:
+                self.metrics.close()
         return 0
 
     async def _serve_connections(self, state: dict[str, Any] | None) -> None:
@@ -182,7 +205,9 @@ class ASGIWorker(Worker):
             registry=self.registry,
             ssl_context=self.ssl_context,
             state=state,
-            access_log=make_access_logger(self, self.log, cfg),
+            access_log=make_access_logger(
+                self, self.log, cfg, (self.metrics.observe,) if self.metrics is not None else ()
+            ),
             logger=self.log.error_log,
         )
         # What is alive now (Gunicorn, the app and its imports, the lifespan state) lives as long as the worker:
@@ -220,19 +245,43 @@ class ASGIWorker(Worker):
         self.nr += 1
         if self.nr >= self.max_requests and not self._restarting and self.alive:
             self.log.info("Autorestarting worker after current request.")
-            self._restarting = True
-            # Drain before this request's response starts, so that response already says Connection: close.
-            if self.server is not None:
-                self.server.begin_drain(restarting=True)
-            self._request_stop()
+            self._recycle("max_requests")
+
+    def _recycle(self, reason: str) -> None:
+        """Retire this worker through the graceful drain; the arbiter starts its replacement."""
+        if self.metrics is not None:
+            self.metrics.recycled(reason)
+        self._restarting = True
+        # Drain before a request's response starts, so that response already says Connection: close.
+        if self.server is not None:
+            self.server.begin_drain(restarting=True)
+        self._request_stop()
+
+    def _watch_process(self, now: float) -> None:
+        """From the heartbeat, every `MemoryWatch.period`: the RSS against --max-worker-memory, the gauges."""
+        memory = self.memory
+        if memory is None or not memory.due(now):
+            return
+        over = memory.over_limit()
+        if self.metrics is not None:
+            self.metrics.beat(self.server, memory.rss, WebSocketProtocol)
+        if over and not self._restarting and self.alive and self.server is not None:
+            self.log.warning(
+                "worker RSS %.1f MiB is over --max-worker-memory %d MiB: recycling it (graceful drain)",
+                memory.rss / MIB,
+                memory.limit // MIB,
+            )
+            self._recycle("max_worker_memory")
 
     async def _heartbeat(self) -> None:
         # The arbiter kills a worker that has not notified within --timeout: beating from the loop itself
         # means a loop blocked by the app stops the beats, and the worker is replaced.
         interval = min(1.0, self.timeout / 2) if self.timeout > 0 else 1.0
         interval = max(interval, 0.05)
+        loop = asyncio.get_running_loop()
         while True:
             self.notify()
+            self._watch_process(loop.time())
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 self._request_stop()

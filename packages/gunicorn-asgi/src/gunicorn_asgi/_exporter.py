@@ -1,0 +1,87 @@
+"""The master's side of `--metrics-bind`: one Prometheus endpoint for the whole server.
+
+Started from the worker class's `check_config`, which Gunicorn's arbiter calls in the master before it forks
+any worker: the master makes a private directory for prometheus_client's multiprocess files, puts it in
+`PROMETHEUS_MULTIPROC_DIR` (so every worker forked from then on writes there), and serves `GET /metrics` from
+a daemon thread with a collector that sums every file. The directory is removed when the master exits.
+
+An operator who sets `PROMETHEUS_MULTIPROC_DIR` keeps that directory (and its cleaning); the app's own
+prometheus_client metrics, made in the workers, are exported beside ours either way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from ._errors import StartupError
+from ._metrics import import_prometheus
+
+DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Marks a directory as made by a gunicorn-asgi master: a master re-executed by USR2 inherits the
+#: environment, and must make its own rather than share (and later remove) its parent's.
+_OWNED_ENV = "GUNICORN_ASGI_METRICS_DIR"
+_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
+
+
+class _LiveCollector:
+    """prometheus_client's MultiProcessCollector, after dropping live gauges of processes that are gone (a
+    worker killed by the arbiter never gets to remove its own)."""
+
+    def __init__(self, directory: str) -> None:
+        multiprocess = import_prometheus("multiprocess")
+        self._directory = directory
+        self._multiprocess = multiprocess
+        self._inner = multiprocess.MultiProcessCollector(None, path=directory)
+
+    def collect(self) -> Iterable[Any]:
+        for name in os.listdir(self._directory):
+            match = _LIVE_FILE.match(name)
+            if match and not _alive(int(match.group(1))):
+                self._multiprocess.mark_process_dead(int(match.group(1)), self._directory)
+        return self._inner.collect()  # type: ignore[no-any-return]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_exporter(bind: tuple[str, int]) -> str:
+    """Serve the metrics on `bind` from this (the master) process; returns the multiprocess directory."""
+    prometheus = import_prometheus()
+    directory = os.environ.get(DIR_ENV)
+    owned = not directory or directory == os.environ.get(_OWNED_ENV)
+    if owned:
+        directory = tempfile.mkdtemp(prefix="gunicorn-asgi-metrics-")
+        os.environ[DIR_ENV] = os.environ[_OWNED_ENV] = directory
+        atexit.register(_remove, directory, os.getpid())
+    assert directory is not None  # noqa: S101 - set above
+    values = import_prometheus("values")
+    values.ValueClass = values.get_value_class()  # multiprocess from now on, even if imported earlier
+    registry = prometheus.CollectorRegistry(auto_describe=False)
+    registry.register(_LiveCollector(directory))
+    host, port = bind
+    try:
+        prometheus.start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise StartupError(f"--metrics-bind {host}:{port}: cannot listen there: {exc.strerror or exc}") from None
+    return directory
+
+
+def _remove(directory: str, master_pid: int) -> None:
+    # Workers are forked from the master and run its atexit handlers too: only the master cleans up.
+    if os.getpid() == master_pid:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(directory)

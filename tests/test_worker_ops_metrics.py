@@ -1,0 +1,140 @@
+"""--metrics-bind through a real Gunicorn master: Prometheus text scraped with httpx while load runs, the
+counts checked against the requests sent, kept across worker recycling; the gauges; the directory cleaned up;
+a clear error without prometheus_client or with a port already taken."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.sync.client import connect
+
+from tests.worker_fixture import ROOT, ServerFactory, free_port, serve_fixture, until  # noqa: F401
+
+LOAD = ROOT / "bench" / "clients" / "recycle_load.py"
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of `GET /metrics`, parsed by prometheus_client's own parser: (name, labels) -> value."""
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def load(port: int, seconds: float, connections: int = 8) -> dict[str, Any]:
+    command = [sys.executable, str(LOAD), "--port", str(port), "--seconds", str(seconds)]
+    command += ["--connections", str(connections)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    assert done.returncode == 0, done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
+
+
+def test_counts_match_the_requests_sent_across_worker_recycling(serve: ServerFactory, tmp_path: Path) -> None:
+    metrics = free_port()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    server = serve(
+        "--workers", "2", "--max-requests", "400", "--max-requests-jitter", "20", "--graceful-timeout", "5",
+        "--metrics-bind", f"127.0.0.1:{metrics}",
+        env={"TMPDIR": str(tmpdir)},
+    )  # fmt: skip
+    assert len(list(tmpdir.iterdir())) == 1  # the master's private multiprocess directory
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(load(server.port, 6)), daemon=True)
+    thread.start()
+    during = []
+    while thread.is_alive():
+        during.append(value(scrape(metrics), "gunicorn_asgi_requests_total", protocol="http", status_class="2xx"))
+        time.sleep(0.5)
+    thread.join()
+    assert len(during) >= 5
+    assert during == sorted(during), during  # counters never go back, recycles included
+    assert during[-1] > 0
+    for _ in range(3):
+        httpx.get(server.url("/status?code=404"))
+    recycles = server.output().count("Autorestarting worker")
+    assert recycles >= 2, f"only {recycles} recycles: the load was too light ({result})"
+    # Every response the client read was counted once. A request the client saw fail (the load client never
+    # retries) may or may not have been served: recycling under this load can lose some today (the same
+    # happens in tests/test_worker_drain.py, without metrics), so those are allowed either way.
+    sent_ok = result["requests"] + 1  # and the fixture's readiness probe
+    samples = scrape(metrics)
+    served = value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="2xx")
+    assert sent_ok <= served <= sent_ok + result["failed"], (served, result)
+    assert value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="4xx") == 3
+    assert value(samples, "gunicorn_asgi_request_duration_seconds_count") == served + 3
+    assert value(samples, "gunicorn_asgi_request_duration_seconds_bucket", le="+Inf") == served + 3
+    assert value(samples, "gunicorn_asgi_worker_recycles_total", reason="max_requests") == recycles
+    assert ("gunicorn_asgi_worker_recycles_total", (("reason", "max_worker_memory"),)) in samples
+    server.stop()
+    assert list(tmpdir.iterdir()) == []  # removed with the master
+
+
+def test_gauges_open_connections_websocket_sessions_and_rss(serve: ServerFactory, tmp_path: Path) -> None:
+    metrics = free_port()
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text(f"metrics_bind = '127.0.0.1:{metrics}'\nmax_worker_memory = 4096\n")
+    server = serve("--workers", "2", "--config", str(config))
+    with httpx.Client() as client:
+        for n in range(30):
+            client.get(server.url(f"/status?code={200 + n % 3}"))
+    samples = scrape(metrics)
+    assert value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="2xx") == 31  # + probe
+    assert value(samples, "gunicorn_asgi_request_duration_seconds_count") == 31
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=5) == "hi"
+
+        def session_seen() -> bool:
+            samples = scrape(metrics)
+            return value(samples, "gunicorn_asgi_websocket_sessions") == 1
+
+        until(session_seen, 10, "the open WebSocket session never showed")
+        samples = scrape(metrics)
+        assert value(samples, "gunicorn_asgi_open_connections") >= 1
+        rss = {labels: v for (name, labels), v in samples.items() if name == "gunicorn_asgi_worker_rss_bytes"}
+        assert len(rss) == 2  # one per live worker, labelled by pid
+        assert all(v > 1024 * 1024 for v in rss.values())
+    assert value(samples, "gunicorn_asgi_requests_total", protocol="websocket", status_class="1xx") == 1
+    until(lambda: value(scrape(metrics), "gunicorn_asgi_websocket_sessions") == 0, 10, "session never left")
+
+
+def test_without_prometheus_client_startup_fails_clearly(serve: ServerFactory, tmp_path: Path) -> None:
+    hidden = tmp_path / "hide" / "prometheus_client"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('No module named prometheus_client')\n")
+    server = serve(
+        "--metrics-bind", f"127.0.0.1:{free_port()}", env={"PYTHONPATH": str(hidden.parent)}, wait=False
+    )
+    assert server.wait_exit() == 1
+    output = server.output()
+    assert "--metrics-bind needs the prometheus_client package, which is not installed" in output, output
+    assert "pip install 'gunicorn-asgi[metrics]'" in output
+
+
+def test_a_taken_port_fails_clearly(serve: ServerFactory) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = serve("--metrics-bind", f"127.0.0.1:{port}", wait=False)
+        assert server.wait_exit() == 1
+    assert f"--metrics-bind 127.0.0.1:{port}: cannot listen there" in server.output()
