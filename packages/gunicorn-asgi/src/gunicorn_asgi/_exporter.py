@@ -27,6 +27,7 @@ DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Marks a directory as made by a gunicorn-asgi master: a master re-executed by USR2 inherits the
 #: environment, and must make its own rather than share (and later remove) its parent's.
 _OWNED_ENV = "GUNICORN_ASGI_METRICS_DIR"
+_READ_ATTEMPTS = 5
 _LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
 
 
@@ -45,7 +46,14 @@ class _LiveCollector:
             match = _LIVE_FILE.match(name)
             if match and not _alive(int(match.group(1))):
                 self._multiprocess.mark_process_dead(int(match.group(1)), self._directory)
-        return self._inner.collect()  # type: ignore[no-any-return]
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                return list(self._inner.collect())
+            except FileNotFoundError:
+                # A retiring worker removed its files between the listing and the reading: read them again.
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise
+        return []
 
 
 def _alive(pid: int) -> bool:
