@@ -1,0 +1,297 @@
+"""HTTP/3 connections: QUIC events in, through aioquic's HTTP/3 layer, one asgi-core request cycle per stream.
+
+Connection lifecycle: SERVING (request streams come and go) -> DRAINING (`shutdown()`: a GOAWAY names the
+first request stream we will not serve, RFC 9114 section 5.2; the streams before it finish, later ones are
+rejected with H3_REQUEST_REJECTED, which the client may retry elsewhere) -> CLOSED once no stream is left,
+or after the drain's idle grace if none was open. `going_away()`, an exhausted abuse limit, the peer's close
+or QUIC's idle timeout go straight to CLOSED: every cycle still running sees `http.disconnect`.
+
+Each connection is registered in `context.connections` from its first packet to its close, so the server
+counts and drains it like a TCP one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import Final
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol, QuicStreamHandler
+from aioquic.h3 import events as h3
+from aioquic.h3.connection import ErrorCode, H3Connection
+from aioquic.quic import events as quic_events
+from aioquic.quic.connection import NetworkAddress, QuicConnection
+from asgi_core import ConnectionInfo, Deadline, Headers, ServerContext, apply_forwarded
+
+from . import _quic
+from ._headers import HeadRejected, RequestHead, parse_request
+from ._limits import Admission, H3Limits, ResetCounter
+from ._request import RequestStream
+from ._streams import new_request, reply_status
+
+
+class ConnectionState(enum.Enum):
+    SERVING = "serving"
+    DRAINING = "draining"
+    CLOSED = "closed"
+
+
+SERVING: Final = ConnectionState.SERVING
+DRAINING: Final = ConnectionState.DRAINING
+CLOSED: Final = ConnectionState.CLOSED
+
+
+class H3Protocol(QuicConnectionProtocol):
+    """One QUIC connection serving ASGI over HTTP/3; made by `H3Server` for each new connection."""
+
+    def __init__(
+        self,
+        quic: QuicConnection,
+        stream_handler: QuicStreamHandler | None = None,
+        *,
+        context: ServerContext,
+        limits: H3Limits,
+    ) -> None:
+        super().__init__(quic, stream_handler)
+        self.context = context
+        self.config = config = context.config
+        self.limits = limits
+        self.loop: asyncio.AbstractEventLoop = self._loop
+        self.high_water = config.write_buffer_high_water
+        concurrent = limits.max_concurrent_streams or config.http2_max_concurrent_streams
+        _quic.limit_concurrent_streams(quic, concurrent)
+        self.streams: dict[int, RequestStream] = {}
+        self.h3: H3Connection | None = None
+        self.state = SERVING
+        self._admission = Admission(self._loop, context.logger, concurrent, limits.max_pending_streams)
+        self._resets = ResetCounter(limits.max_resets, limits.reset_window)
+        self._waiting_acks: set[RequestStream] = set()
+        #: Ended responses whose last bytes the peer has not acknowledged: a draining connection waits for them.
+        self._flushing: set[int] = set()
+        self._next_stream_id = 0  # the lowest client request stream id not seen yet
+        self._goaway_id: int | None = None
+        self._linger = Deadline(self._loop, self._close_idle)
+        self._conn_info: ConnectionInfo | None = None
+        self._soon: asyncio.Handle | None = None
+
+    # ---- asyncio.DatagramProtocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.context.connections.add(self)
+
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        if self._conn_info is None:
+            self._conn_info = self._connection_info(addr)
+        super().datagram_received(data, addr)
+        if self._waiting_acks:
+            self._wake_acknowledged()
+        if self.state is DRAINING:
+            self._close_if_idle()
+
+    def quic_event_received(self, event: quic_events.QuicEvent) -> None:
+        if isinstance(event, quic_events.ProtocolNegotiated):
+            self.h3 = H3Connection(self._quic)
+            if self.context.draining:
+                self.shutdown()
+        elif isinstance(event, quic_events.StreamReset):
+            self._peer_reset(event.stream_id)
+        elif isinstance(event, quic_events.StopSendingReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.cut()  # the client does not want the response: the app sees http.disconnect
+        elif isinstance(event, quic_events.ConnectionTerminated):
+            self._terminated()
+            return
+        if self.h3 is None or self.state is CLOSED:
+            return
+        for h3_event in self.h3.handle_event(event):
+            if isinstance(h3_event, h3.HeadersReceived):
+                self._headers_received(h3_event)
+            elif isinstance(h3_event, h3.DataReceived):
+                stream = self.streams.get(h3_event.stream_id)
+                if stream is not None:
+                    if h3_event.data:
+                        stream.receive_data(h3_event.data)
+                    if h3_event.stream_ended:
+                        stream.end_of_body()
+
+    # ---- ServerConnection ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Step 1 of the drain: GOAWAY naming the first request we will not serve; close once idle."""
+        if self.state is not SERVING or self.h3 is None:
+            return  # before the handshake ends, `quic_event_received` calls this again
+        self.state = DRAINING
+        self._goaway_id = self._next_stream_id
+        _quic.send_goaway(self.h3, self._quic, self._goaway_id)
+        self.transmit()
+        if not self.streams:
+            self._linger.arm(self.config.drain_idle_grace)
+            self._close_if_idle()
+
+    def going_away(self) -> None:
+        """Step 2: every stream still open is cancelled, its app told, and the connection closed."""
+        self._close(ErrorCode.H3_NO_ERROR, "server going away")
+
+    # ---- what the streams call -----------------------------------------------------------------------
+
+    def send_headers(self, stream_id: int, headers: Headers, *, end_stream: bool) -> None:
+        if self.h3 is not None and self.state is not CLOSED:
+            self.h3.send_headers(stream_id, headers, end_stream=end_stream)
+            self._transmit_later()
+
+    def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
+        if self.h3 is not None and self.state is not CLOSED:
+            self.h3.send_data(stream_id, data, end_stream)
+            self._transmit_later()
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None:
+        if self.state is not CLOSED:
+            self._quic.reset_stream(stream_id, error_code)
+            self._transmit_later()
+
+    def unacknowledged(self, stream_id: int) -> int:
+        return _quic.unacknowledged(self._quic, stream_id)
+
+    def wait_for_acks(self, stream: RequestStream) -> None:
+        self._waiting_acks.add(stream)
+
+    def stream_done(self, stream: RequestStream) -> None:
+        """The stream's response ended or it was cut: forget it (and close a draining connection left idle)."""
+        if self.streams.pop(stream.stream_id, None) is None:
+            return
+        self._waiting_acks.discard(stream)
+        self._admission.withdraw(stream)
+        if self.state is CLOSED:
+            return
+        if not stream.peer_ended:
+            # RFC 9114 section 4.1: the response is complete, the rest of the request is not needed.
+            self._quic.stop_stream(stream.stream_id, ErrorCode.H3_NO_ERROR)
+            self._transmit_later()
+        if self.state is DRAINING:
+            self._flushing.add(stream.stream_id)
+            self._close_if_idle()
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    def _headers_received(self, event: h3.HeadersReceived) -> None:
+        stream_id = event.stream_id
+        stream = self.streams.get(stream_id)
+        if stream is not None:  # trailers: the body is over (their fields are not passed on, as for HTTP/2)
+            if event.stream_ended:
+                stream.end_of_body()
+            return
+        if stream_id < self._next_stream_id:
+            return  # a stream we already answered (rejected, or served and stopped)
+        self._next_stream_id = stream_id + 4
+        if self._goaway_id is not None and stream_id >= self._goaway_id:
+            self.reset_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED)
+            return
+        try:
+            head = parse_request(event.headers, self.config, self.limits.max_field_section_size)
+        except HeadRejected as exc:
+            reply_status(self, stream_id, exc.status, head_only=_is_head(event.headers))
+            if not event.stream_ended:
+                self._quic.stop_stream(stream_id, ErrorCode.H3_NO_ERROR)
+            return
+        if head.method == "CONNECT":
+            # Extended CONNECT (RFC 9220) is not offered (no SETTINGS_ENABLE_CONNECT_PROTOCOL): see the reference.
+            reply_status(self, stream_id, 501, head_only=False)
+            return
+        self._open(stream_id, head, ended=event.stream_ended)
+
+    def _open(self, stream_id: int, head: RequestHead, *, ended: bool) -> None:
+        conn = self._conn_info or self._connection_info(None)
+        if self.config.forwarded_allow_ips:
+            conn = apply_forwarded(self.config, conn, head.headers)
+        stream = new_request(self, stream_id, head, conn, ended=ended)
+        self.streams[stream_id] = stream
+        if not self._admission.admit(stream):
+            self.context.logger.warning("HTTP/3 peer %s opened too many streams at once", conn.client)
+            self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many streams waiting")
+
+    def _peer_reset(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            stream.cut()
+        if not self._resets.add():
+            self.context.logger.warning("HTTP/3 peer reset too many streams: closing the connection")
+            self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many stream resets")
+
+    def _wake_acknowledged(self) -> None:
+        low = self.high_water // 2
+        for stream in list(self._waiting_acks):
+            if stream.closed or self.unacknowledged(stream.stream_id) <= low:
+                self._waiting_acks.discard(stream)
+                stream.wake()
+
+    def _close_if_idle(self) -> None:
+        """A draining connection closes once no stream is open and the peer has every response's last byte
+        (a CONNECTION_CLOSE would discard what it has not acknowledged)."""
+        if self.streams:
+            return
+        self._flushing = {sid for sid in self._flushing if self.unacknowledged(sid)}
+        if not self._flushing:
+            self._close(ErrorCode.H3_NO_ERROR, "")
+
+    def _close_idle(self) -> None:
+        """The drain's idle grace passed: whatever is still unacknowledged is given up."""
+        if not self.streams:
+            self._close(ErrorCode.H3_NO_ERROR, "")
+
+    def _close(self, error_code: int, reason: str) -> None:
+        if self.state is CLOSED:
+            return
+        self.state = CLOSED
+        self.close(error_code=error_code, reason_phrase=reason)
+        self._release()
+
+    def _terminated(self) -> None:
+        self.state = CLOSED
+        self._release()
+
+    def _release(self) -> None:
+        """The connection serves nothing more: every stream is cut and the server stops counting it."""
+        self._linger.close()
+        self.context.connections.discard(self)
+        self._admission.clear()
+        streams = list(self.streams.values())
+        self.streams.clear()
+        self._waiting_acks.clear()
+        for stream in streams:
+            stream.cut()
+
+    def abandon(self) -> None:
+        """The endpoint closed under the connection: no packet can go out any more."""
+        self._terminated()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+
+    def _transmit_later(self) -> None:
+        # Many sends of one loop iteration (headers, data, several streams) leave in one round of datagrams.
+        if self._soon is None:
+            self._soon = self._loop.call_soon(self._transmit_now)
+
+    def _transmit_now(self) -> None:
+        self._soon = None
+        if self._transport is not None and not self._transport.is_closing():
+            self.transmit()
+
+    def _connection_info(self, addr: NetworkAddress | None) -> ConnectionInfo:
+        transport = self._transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        return ConnectionInfo(
+            client=(str(addr[0]), int(addr[1])) if addr is not None else None,
+            server=(str(sockname[0]), int(sockname[1])) if sockname else None,
+            scheme="https",
+            alpn_protocol="h3",
+        )
+
+
+def _is_head(headers: Headers) -> bool:
+    return any(name == b":method" and value == b"HEAD" for name, value in headers)
