@@ -186,6 +186,9 @@ class H3Peer:
 
     def _flush(self) -> bool:
         moved = False
+        timer = self.quic.get_timer()
+        if timer is not None and timer <= self.loop.time():
+            self.quic.handle_timer(now=self.loop.time())  # loss recovery, and the end of the closing period
         for data, _ in self.quic.datagrams_to_send(now=self.loop.time()):
             moved = True
             self.server.datagram_received(data, CLIENT_ADDR)

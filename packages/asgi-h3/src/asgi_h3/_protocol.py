@@ -214,6 +214,9 @@ class H3Protocol(QuicConnectionProtocol):
     def _peer_reset(self, stream_id: int) -> None:
         stream = self.streams.get(stream_id)
         if stream is not None:
+            # The request is cancelled: our half goes too, so that QUIC frees the stream (and its slot) now,
+            # whatever the app still does (RFC 9114 section 4.1.1).
+            self.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             stream.cut()
         if not self._resets.add():
             self.context.logger.warning("HTTP/3 peer reset too many streams: closing the connection")
