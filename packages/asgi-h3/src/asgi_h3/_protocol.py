@@ -60,6 +60,7 @@ class H3Protocol(QuicConnectionProtocol):
         self.high_water = config.write_buffer_high_water
         concurrent = limits.max_concurrent_streams or config.http2_max_concurrent_streams
         _quic.limit_concurrent_streams(quic, concurrent)
+        _quic.pace(quic, self._body_held)
         self.streams: dict[int, RequestStream] = {}
         self.h3: H3Connection | None = None
         self.state = SERVING
@@ -154,6 +155,10 @@ class H3Protocol(QuicConnectionProtocol):
     def unacknowledged(self, stream_id: int) -> int:
         return _quic.unacknowledged(self._quic, stream_id)
 
+    def body_read(self) -> None:
+        """An app took request body: the stream's credit grows (`_quic.PacedConnection`) in the next packet."""
+        self._transmit_later()
+
     def wait_for_acks(self, stream: RequestStream) -> None:
         self._waiting_acks.add(stream)
 
@@ -221,6 +226,12 @@ class H3Protocol(QuicConnectionProtocol):
         if not self._resets.add():
             self.context.logger.warning("HTTP/3 peer reset too many streams: closing the connection")
             self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many stream resets")
+
+    def _body_held(self, stream_id: int) -> int | None:
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.cycle is None or stream.peer_ended:
+            return None
+        return stream.cycle.buffered_body
 
     def _wake_acknowledged(self) -> None:
         low = self.high_water // 2

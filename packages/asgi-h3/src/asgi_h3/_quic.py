@@ -1,15 +1,64 @@
 """The few aioquic internals HTTP/3 serving needs, in one place so that an aioquic upgrade is checked here.
 
 aioquic's public API has no setting for the peer's concurrent-stream limit, no measure of what a stream still
-holds unacknowledged (write backpressure), and no way to send GOAWAY (RFC 9114 section 5.2); each is a
-one-line reach into an attribute of `QuicConnection` or `H3Connection`, tested by this package's tests.
+holds unacknowledged (write backpressure), no way to send GOAWAY (RFC 9114 section 5.2), and it raises a
+stream's receive window as data arrives rather than as the application reads it. Each is a reach into an
+attribute or method of `QuicConnection` or `H3Connection`, covered by this package's tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import FrameType, H3Connection, encode_frame
-from aioquic.quic.connection import QuicConnection
+from aioquic.quic.connection import MAX_STREAM_DATA_FRAME_CAPACITY, QuicConnection
+from aioquic.quic.packet import QuicFrameType
+from aioquic.quic.packet_builder import QuicPacketBuilder
+from aioquic.quic.stream import QuicStream
+
+
+class PacedConnection(QuicConnection):
+    """aioquic's connection, with a request stream's receive window following what its app has read.
+
+    aioquic doubles a stream's window whenever the peer has sent half of it, whoever reads the data: a client
+    could then push any request body into the server's memory while the app reads none of it. Here the credit
+    of a stream with a request body waiting for its app (`body_held` says how many bytes wait) is the offset
+    the app has read up to plus one window (RFC 9000 section 4.1), so the peer can never have more than a
+    window of body waiting. Other streams (control, QPACK) keep aioquic's rule.
+    """
+
+    #: Bytes of a stream's request body received but not yet read by its app; None for streams it does not pace.
+    body_held: Callable[[int], int | None]
+
+    def _write_stream_limits(self, builder: QuicPacketBuilder, space: object, stream: QuicStream) -> None:
+        stream_id = stream.stream_id
+        held = self.body_held(stream_id) if stream_id is not None and stream.max_stream_data_local else None
+        if held is None or stream_id is None:
+            super()._write_stream_limits(builder, space, stream)  # type: ignore[arg-type]
+            return
+        window = self._configuration.max_stream_data
+        credit = stream.receiver.starting_offset() - held + window
+        # Raised in steps of at least half a window, so that reading a few bytes does not cost a frame.
+        if credit - stream.max_stream_data_local >= window // 2:
+            stream.max_stream_data_local = credit
+        if stream.max_stream_data_local_sent != stream.max_stream_data_local:
+            buf = builder.start_frame(
+                QuicFrameType.MAX_STREAM_DATA,
+                capacity=MAX_STREAM_DATA_FRAME_CAPACITY,
+                handler=self._on_max_stream_data_delivery,
+                handler_args=(stream,),
+            )
+            buf.push_uint_var(stream_id)
+            buf.push_uint_var(stream.max_stream_data_local)
+            stream.max_stream_data_local_sent = stream.max_stream_data_local
+
+
+def pace(quic: QuicConnection, body_held: Callable[[int], int | None]) -> None:
+    """Make `quic` (fresh from aioquic's server) a `PacedConnection` whose apps' reads set the credit."""
+    quic.__class__ = PacedConnection
+    assert isinstance(quic, PacedConnection)  # noqa: S101 - for the type checker
+    quic.body_held = body_held
 
 
 def limit_concurrent_streams(quic: QuicConnection, streams: int) -> None:

@@ -95,7 +95,7 @@ class RequestStream:
             self.protocol.send_headers(self.stream_id, _CONTINUE, end_stream=False)
 
     def body_consumed(self, size: int) -> None:
-        """Nothing to do: aioquic extends the peer's QUIC windows itself (see the reference page)."""
+        self.protocol.body_read()
 
     def send_informational(self, status: int, headers: Headers) -> None:
         if self.closed:
