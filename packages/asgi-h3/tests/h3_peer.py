@@ -37,6 +37,8 @@ class StreamResult:
     body: bytearray = field(default_factory=bytearray)
     ended: bool = False
     reset: int | None = None
+    #: The error code of the server's STOP_SENDING: it wants no more of the request.
+    stopped: int | None = None
 
     @property
     def status(self) -> int:
@@ -209,6 +211,10 @@ class H3Peer:
             result = self.results.get(event.stream_id)
             if result is not None:
                 result.reset = event.error_code
+        elif isinstance(event, quic_events.StopSendingReceived):
+            result = self.results.get(event.stream_id)
+            if result is not None:
+                result.stopped = event.error_code
         elif isinstance(event, quic_events.ConnectionTerminated):
             self.terminated = event
         for h3_event in self.h3.handle_event(event):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_core import Message, Receive, Scope, Send
+from asgi_core import Config, Message, Receive, Scope, Send
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -192,5 +192,83 @@ def test_early_hints_go_out_before_the_response(tmp_path: Path) -> None:
         result = await peer.response(peer.request(b"/"))
         assert result.heads[0] == [(b":status", b"103"), (b"link", b"</style.css>; rel=preload")]
         assert result.status == 200
+
+    asyncio.run(main())
+
+
+def test_expect_continue_is_answered_when_the_app_reads(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, body=await read_body(receive))
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        stream_id = peer.request(b"/", method=b"POST", headers=[(b"expect", b"100-continue")], end=False)
+        result = peer.results[stream_id]
+        await peer.until(lambda: bool(result.heads))
+        assert result.heads == [[(b":status", b"100")]]
+        peer.send_data(stream_id, b"body", end=True)
+        assert bytes((await peer.response(stream_id)).body) == b"body"
+
+    asyncio.run(main())
+
+
+def test_response_before_the_whole_request_stops_the_rest(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, status=403, body=b"no")
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        stream_id = peer.request(b"/upload", method=b"POST", body=b"start", end=False)
+        result = await peer.response(stream_id)
+        assert result.status == 403
+        await peer.until(lambda: result.stopped is not None)
+        assert result.stopped == 0x100  # STOP_SENDING H3_NO_ERROR: the client may stop sending (section 4.1)
+
+    asyncio.run(main())
+
+
+def test_body_over_max_request_body_size_is_413(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, body=await read_body(receive))
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path), config=Config(max_request_body_size=1000))
+        await peer.connect()
+        big = peer.request(b"/", method=b"POST", body=b"x" * 5000)
+        assert (await peer.response(big)).status == 413
+        small = peer.request(b"/", method=b"POST", body=b"x" * 10)
+        assert bytes((await peer.response(small)).body) == b"x" * 10
+
+    asyncio.run(main())
+
+
+def test_extended_connect_is_not_served(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a CONNECT never reaches the app")
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        stream_id = peer.request(b"/chat", method=b"CONNECT", headers=[(b":protocol", b"websocket")], end=False)
+        assert (await peer.response(stream_id)).status == 501
+
+    asyncio.run(main())
+
+
+def test_malformed_request_closes_the_connection_with_message_error(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a malformed request never reaches the app")
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        protocol = peer.protocol
+        peer.request(b"/", headers=[(b"Upper-Case", b"x")])
+        await peer.until(lambda: peer.terminated is not None)
+        assert peer.terminated is not None
+        assert peer.terminated.error_code == 0x10E  # H3_MESSAGE_ERROR
+        await peer.until(lambda: protocol not in peer.context.connections)
 
     asyncio.run(main())
