@@ -111,6 +111,8 @@ class H3Peer:
         self.results: dict[int, StreamResult] = {}
         self.control: bytearray = bytearray()
         self.terminated: quic_events.ConnectionTerminated | None = None
+        #: While set, what the server sends is held back (nothing lost, nothing acknowledged) until it is cleared.
+        self.hold_server = False
 
     @property
     def protocol(self) -> H3Protocol:
@@ -194,7 +196,10 @@ class H3Peer:
         for data, _ in self.quic.datagrams_to_send(now=self.loop.time()):
             moved = True
             self.server.datagram_received(data, CLIENT_ADDR)
-        sent, self.server_transport.sent = self.server_transport.sent, []
+        if self.hold_server:
+            sent = []
+        else:
+            sent, self.server_transport.sent = self.server_transport.sent, []
         for data, _ in sent:
             moved = True
             self.quic.receive_datagram(data, SERVER_ADDR, now=self.loop.time())

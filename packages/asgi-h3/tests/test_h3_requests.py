@@ -272,3 +272,52 @@ def test_malformed_request_closes_the_connection_with_message_error(tmp_path: Pa
         await peer.until(lambda: protocol not in peer.context.connections)
 
     asyncio.run(main())
+
+
+def test_whole_response_with_a_wrong_content_length_is_500(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, body=b"short", headers=[(b"content-length", b"10")])
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        result = await peer.response(peer.request(b"/"))
+        assert result.status == 500
+        assert result.headers[b"content-length"] == str(len(result.body)).encode()
+
+    asyncio.run(main())
+
+
+def test_head_gets_the_length_without_the_body(tmp_path: Path) -> None:
+    """Seen on the server side: aioquic's client refuses a HEAD response whose content-length is not 0
+    (it does not know the request was HEAD), which RFC 9110 section 9.3.2 allows."""
+    sent: list[tuple[int, list[tuple[bytes, bytes]], bool]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, body=b"twelve bytes")
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        protocol = peer.protocol
+        send_headers, send_data = protocol.send_headers, protocol.send_data
+
+        def spy_headers(stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool) -> None:
+            sent.append((stream_id, headers, end_stream))
+            send_headers(stream_id, headers, end_stream=end_stream)
+
+        def spy_data(stream_id: int, data: bytes, *, end_stream: bool) -> None:
+            raise AssertionError("no DATA frame for a HEAD response")
+
+        protocol.send_headers = spy_headers  # type: ignore[method-assign]
+        protocol.send_data = spy_data  # type: ignore[method-assign]
+        stream_id = peer.request(b"/", method=b"HEAD")
+        await peer.until(lambda: bool(sent))
+        ((sent_on, head, end_stream),) = sent
+        assert sent_on == stream_id
+        assert end_stream
+        assert (b":status", b"200") in head
+        assert (b"content-length", b"12") in head
+        del send_data
+
+    asyncio.run(main())

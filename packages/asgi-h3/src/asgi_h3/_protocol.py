@@ -60,7 +60,8 @@ class H3Protocol(QuicConnectionProtocol):
         self.high_water = config.write_buffer_high_water
         concurrent = limits.max_concurrent_streams or config.http2_max_concurrent_streams
         _quic.limit_concurrent_streams(quic, concurrent)
-        _quic.pace(quic, self._body_held)
+        #: Request streams whose body is still coming: their QUIC credit follows their app's reads.
+        self.paced = _quic.pace(quic).paced
         self.streams: dict[int, RequestStream] = {}
         self.h3: H3Connection | None = None
         self.state = SERVING
@@ -84,7 +85,12 @@ class H3Protocol(QuicConnectionProtocol):
     def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
         if self._conn_info is None:
             self._conn_info = self._connection_info(addr)
-        super().datagram_received(data, addr)
+        self._quic.receive_datagram(data, addr, now=self._loop.time())  # type: ignore[arg-type]
+        self._process_events()
+        # aioquic's protocol transmits here at once; a moment later, the responses of the apps this packet
+        # started (a plain one completes in its task's first step), and the packets that came with it, leave
+        # together with its ACK: one round of datagrams instead of two or more.
+        self._transmit_later()
         if self._waiting_acks:
             self._wake_acknowledged()
         if self.state is DRAINING:
@@ -115,6 +121,7 @@ class H3Protocol(QuicConnectionProtocol):
                     if h3_event.data:
                         stream.receive_data(h3_event.data)
                     if h3_event.stream_ended:
+                        self.paced.pop(stream.stream_id, None)
                         stream.end_of_body()
 
     # ---- ServerConnection ----------------------------------------------------------------------------
@@ -166,6 +173,7 @@ class H3Protocol(QuicConnectionProtocol):
         """The stream's response ended or it was cut: forget it (and close a draining connection left idle)."""
         if self.streams.pop(stream.stream_id, None) is None:
             return
+        self.paced.pop(stream.stream_id, None)
         self._waiting_acks.discard(stream)
         self._admission.withdraw(stream)
         if self.state is CLOSED:
@@ -185,6 +193,7 @@ class H3Protocol(QuicConnectionProtocol):
         stream = self.streams.get(stream_id)
         if stream is not None:  # trailers: the body is over (their fields are not passed on, as for HTTP/2)
             if event.stream_ended:
+                self.paced.pop(stream_id, None)
                 stream.end_of_body()
             return
         if stream_id < self._next_stream_id:
@@ -212,6 +221,8 @@ class H3Protocol(QuicConnectionProtocol):
             conn = apply_forwarded(self.config, conn, head.headers)
         stream = new_request(self, stream_id, head, conn, ended=ended)
         self.streams[stream_id] = stream
+        if not ended and stream.cycle is not None:
+            self.paced[stream_id] = stream.cycle
         if not self._admission.admit(stream):
             self.context.logger.warning("HTTP/3 peer %s opened too many streams at once", conn.client)
             self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many streams waiting")
@@ -226,12 +237,6 @@ class H3Protocol(QuicConnectionProtocol):
         if not self._resets.add():
             self.context.logger.warning("HTTP/3 peer reset too many streams: closing the connection")
             self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many stream resets")
-
-    def _body_held(self, stream_id: int) -> int | None:
-        stream = self.streams.get(stream_id)
-        if stream is None or stream.cycle is None or stream.peer_ended:
-            return None
-        return stream.cycle.buffered_body
 
     def _wake_acknowledged(self) -> None:
         low = self.high_water // 2
@@ -273,6 +278,7 @@ class H3Protocol(QuicConnectionProtocol):
         streams = list(self.streams.values())
         self.streams.clear()
         self._waiting_acks.clear()
+        self.paced.clear()
         for stream in streams:
             stream.cut()
 

@@ -8,7 +8,7 @@ attribute or method of `QuicConnection` or `H3Connection`, covered by this packa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import FrameType, H3Connection, encode_frame
@@ -18,27 +18,34 @@ from aioquic.quic.packet_builder import QuicPacketBuilder
 from aioquic.quic.stream import QuicStream
 
 
+class BodyBuffer(Protocol):
+    """What holds a request body for its app (asgi-core's `RequestCycle`)."""
+
+    @property
+    def buffered_body(self) -> int: ...
+
+
 class PacedConnection(QuicConnection):
     """aioquic's connection, with a request stream's receive window following what its app has read.
 
     aioquic doubles a stream's window whenever the peer has sent half of it, whoever reads the data: a client
     could then push any request body into the server's memory while the app reads none of it. Here the credit
-    of a stream with a request body waiting for its app (`body_held` says how many bytes wait) is the offset
-    the app has read up to plus one window (RFC 9000 section 4.1), so the peer can never have more than a
-    window of body waiting. Other streams (control, QPACK) keep aioquic's rule.
+    of a stream in `paced` (a request whose body is still coming) is the offset its app has read up to plus
+    one window (RFC 9000 section 4.1), so the peer can never have more than a window of body waiting. Other
+    streams (bodiless requests, control and QPACK streams) keep aioquic's rule.
     """
 
-    #: Bytes of a stream's request body received but not yet read by its app; None for streams it does not pace.
-    body_held: Callable[[int], int | None]
+    #: Request streams whose body is still arriving, and what holds it for the app.
+    paced: dict[int | None, BodyBuffer]
 
     def _write_stream_limits(self, builder: QuicPacketBuilder, space: object, stream: QuicStream) -> None:
-        stream_id = stream.stream_id
-        held = self.body_held(stream_id) if stream_id is not None and stream.max_stream_data_local else None
-        if held is None or stream_id is None:
+        # Called for every stream in every packet aioquic builds: the common case is one dict lookup.
+        body = self.paced.get(stream.stream_id)
+        if body is None or not stream.max_stream_data_local:
             super()._write_stream_limits(builder, space, stream)  # type: ignore[arg-type]
             return
         window = self._configuration.max_stream_data
-        credit = stream.receiver.starting_offset() - held + window
+        credit = stream.receiver.starting_offset() - body.buffered_body + window
         # Raised in steps of at least half a window, so that reading a few bytes does not cost a frame.
         if credit - stream.max_stream_data_local >= window // 2:
             stream.max_stream_data_local = credit
@@ -49,16 +56,17 @@ class PacedConnection(QuicConnection):
                 handler=self._on_max_stream_data_delivery,
                 handler_args=(stream,),
             )
-            buf.push_uint_var(stream_id)
+            buf.push_uint_var(stream.stream_id or 0)  # never None: paced streams are request streams
             buf.push_uint_var(stream.max_stream_data_local)
             stream.max_stream_data_local_sent = stream.max_stream_data_local
 
 
-def pace(quic: QuicConnection, body_held: Callable[[int], int | None]) -> None:
-    """Make `quic` (fresh from aioquic's server) a `PacedConnection` whose apps' reads set the credit."""
+def pace(quic: QuicConnection) -> PacedConnection:
+    """`quic` (fresh from aioquic's server) as a `PacedConnection`, pacing no stream yet."""
     quic.__class__ = PacedConnection
     assert isinstance(quic, PacedConnection)  # noqa: S101 - for the type checker
-    quic.body_held = body_held
+    quic.paced = {}
+    return quic
 
 
 def limit_concurrent_streams(quic: QuicConnection, streams: int) -> None:

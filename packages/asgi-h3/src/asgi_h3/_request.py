@@ -109,17 +109,28 @@ class RequestStream:
 
     def start_response(self, status: int, headers: Headers) -> None:
         head = response_head(status, headers)
-        declared = None
-        if not self.head_request and status not in _BODYLESS:
-            for name, value in head:
-                if name == b"content-length":
-                    try:
-                        declared = int(value)
-                    except ValueError:
-                        raise ValueError(f"invalid content-length {value!r}") from None
+        self._declared_length = None if self.head_request or status in _BODYLESS else _declared_length(head)
         self._head = head
-        self._declared_length = declared
         self._expect_continue = False
+
+    def send_whole(self, status: int, headers: Headers, body: bytes) -> None:
+        """A response in one piece (asgi-core's cycle offers it): HEADERS and one DATA frame carrying the
+        stream's FIN, or HEADERS alone with it. A head that cannot be sent, or a content-length other than
+        the body's, raises `ValueError` with nothing sent (the app's failure then becomes a 500)."""
+        head = response_head(status, headers)
+        if not self.head_request and status not in _BODYLESS:
+            declared = _declared_length(head)
+            if declared is not None and declared != len(body):
+                raise ValueError(f"content-length {declared} for a body of {len(body)} bytes")
+        if self.closed:
+            return
+        self._expect_continue = False
+        if body:
+            self.protocol.send_headers(self.stream_id, head, end_stream=False)
+            self.protocol.send_data(self.stream_id, body, end_stream=True)
+        else:
+            self.protocol.send_headers(self.stream_id, head, end_stream=True)
+        self._ended()
 
     def send_data(self, data: bytes) -> None:
         self._sent += len(data)
@@ -182,3 +193,13 @@ class RequestStream:
         self.closed = True
         self.wake()
         self.protocol.stream_done(self)
+
+
+def _declared_length(head: Headers) -> int | None:
+    for name, value in head:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"invalid content-length {value!r}") from None
+    return None
