@@ -171,6 +171,14 @@ class H3Peer:
         await self.until(lambda: result.ended or result.reset is not None)
         return result
 
+    def take_datagrams(self) -> list[bytes]:
+        """What the client would send now, kept back from the server (to deliver later, in any order)."""
+        return [data for data, _ in self.quic.datagrams_to_send(now=self.loop.time())]
+
+    def deliver(self, datagrams: list[bytes]) -> None:
+        for data in datagrams:
+            self.server.datagram_received(data, CLIENT_ADDR)
+
     def goaway_ids(self) -> list[int]:
         """Stream ids of the GOAWAY frames on the server's control stream so far."""
         buf = Buffer(data=bytes(self.control))

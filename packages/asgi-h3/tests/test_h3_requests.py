@@ -117,6 +117,27 @@ def test_many_concurrent_streams_on_one_connection(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_requests_arriving_out_of_order_are_all_served(tmp_path: Path) -> None:
+    """QUIC delivers each stream in order, but not the streams in the order they were opened."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, body=scope["path"].encode())
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        first = peer.request(b"/first")
+        early = peer.take_datagrams()
+        second = peer.request(b"/second")
+        late = peer.take_datagrams()
+        peer.deliver(late)
+        peer.deliver(early)
+        assert bytes((await peer.response(second)).body) == b"/second"
+        assert bytes((await peer.response(first)).body) == b"/first"
+
+    asyncio.run(main())
+
+
 def test_app_error_on_one_stream_spares_the_others(tmp_path: Path) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == "/fail-before":

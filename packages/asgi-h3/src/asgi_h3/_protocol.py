@@ -70,7 +70,10 @@ class H3Protocol(QuicConnectionProtocol):
         self._waiting_acks: set[RequestStream] = set()
         #: Ended responses whose last bytes the peer has not acknowledged: a draining connection waits for them.
         self._flushing: set[int] = set()
-        self._next_stream_id = 0  # the lowest client request stream id not seen yet
+        self._next_stream_id = 0  # above every client request stream id seen: what a GOAWAY names
+        #: Request streams whose rest we refused (STOP_SENDING) and whose end has not come: what still arrives
+        #: on them is no new request. Bounded by QUIC's stream limit, as each holds its slot until it ends.
+        self._stopped: set[int] = set()
         self._goaway_id: int | None = None
         self._linger = Deadline(self._loop, self._close_idle)
         self._conn_info: ConnectionInfo | None = None
@@ -102,6 +105,7 @@ class H3Protocol(QuicConnectionProtocol):
             if self.context.draining:
                 self.shutdown()
         elif isinstance(event, quic_events.StreamReset):
+            self._stopped.discard(event.stream_id)
             self._peer_reset(event.stream_id)
         elif isinstance(event, quic_events.StopSendingReceived):
             stream = self.streams.get(event.stream_id)
@@ -117,7 +121,10 @@ class H3Protocol(QuicConnectionProtocol):
                 self._headers_received(h3_event)
             elif isinstance(h3_event, h3.DataReceived):
                 stream = self.streams.get(h3_event.stream_id)
-                if stream is not None:
+                if stream is None:
+                    if h3_event.stream_ended:
+                        self._stopped.discard(h3_event.stream_id)
+                else:
                     if h3_event.data:
                         stream.receive_data(h3_event.data)
                     if h3_event.stream_ended:
@@ -179,9 +186,7 @@ class H3Protocol(QuicConnectionProtocol):
         if self.state is CLOSED:
             return
         if not stream.peer_ended:
-            # RFC 9114 section 4.1: the response is complete, the rest of the request is not needed.
-            self._quic.stop_stream(stream.stream_id, ErrorCode.H3_NO_ERROR)
-            self._transmit_later()
+            self._stop_reading(stream.stream_id)  # RFC 9114 section 4.1: the rest of the request is not needed
         if self.state is DRAINING:
             self._flushing.add(stream.stream_id)
             self._close_if_idle()
@@ -196,24 +201,37 @@ class H3Protocol(QuicConnectionProtocol):
                 self.paced.pop(stream_id, None)
                 stream.end_of_body()
             return
-        if stream_id < self._next_stream_id:
-            return  # a stream we already answered (rejected, or served and stopped)
-        self._next_stream_id = stream_id + 4
+        if stream_id in self._stopped:  # trailers of a request whose rest we refused
+            if event.stream_ended:
+                self._stopped.discard(stream_id)
+            return
+        # Streams arrive in any order (QUIC orders data within a stream only): every new id is a new request.
+        self._next_stream_id = max(self._next_stream_id, stream_id + 4)
+        ended = event.stream_ended
         if self._goaway_id is not None and stream_id >= self._goaway_id:
             self.reset_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED)
+            if not ended:
+                self._stop_reading(stream_id)
             return
         try:
             head = parse_request(event.headers, self.config, self.limits.max_field_section_size)
         except HeadRejected as exc:
             reply_status(self, stream_id, exc.status, head_only=_is_head(event.headers))
-            if not event.stream_ended:
-                self._quic.stop_stream(stream_id, ErrorCode.H3_NO_ERROR)
+            if not ended:
+                self._stop_reading(stream_id)
             return
         if head.method == "CONNECT":
-            # Extended CONNECT (RFC 9220) is not offered (no SETTINGS_ENABLE_CONNECT_PROTOCOL): see the reference.
+            # Extended CONNECT (RFC 9220) has no upgrade handler here yet: see the reference page.
             reply_status(self, stream_id, 501, head_only=False)
+            if not ended:
+                self._stop_reading(stream_id)
             return
-        self._open(stream_id, head, ended=event.stream_ended)
+        self._open(stream_id, head, ended=ended)
+
+    def _stop_reading(self, stream_id: int) -> None:
+        self._quic.stop_stream(stream_id, ErrorCode.H3_NO_ERROR)
+        self._stopped.add(stream_id)
+        self._transmit_later()
 
     def _open(self, stream_id: int, head: RequestHead, *, ended: bool) -> None:
         conn = self._conn_info or self._connection_info(None)
@@ -279,6 +297,7 @@ class H3Protocol(QuicConnectionProtocol):
         self.streams.clear()
         self._waiting_acks.clear()
         self.paced.clear()
+        self._stopped.clear()
         for stream in streams:
             stream.cut()
 
