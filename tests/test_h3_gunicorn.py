@@ -22,6 +22,7 @@ from tests.worker_fixture import ServerFactory, serve_fixture  # noqa: F401
 
 WORKER_BOOT_ERROR = 3
 H3_NO_ERROR = 0x100
+H3_EXCESSIVE_LOAD = 0x107
 #: Lets Gunicorn's validator accept h3 (the worker decides what is installed).
 ALLOW_H3 = "import gunicorn.config\ngunicorn.config.VALID_HTTP_PROTOCOLS |= {'h3'}\n"
 HOOK = "from asgi_h3 import ssl_context_hook as ssl_context\n"
@@ -95,6 +96,69 @@ def test_gunicorn_serves_http3_beside_http1_and_http2(
 
     assert asyncio.run(over_h3()) == [b"1000000"] * 4
     assert "h3" in server.output()
+
+
+#: The app of the tests below: a streamed response, an app failure, and an echo.
+H3_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/fail":
+        raise RuntimeError("this request fails")
+    if scope["path"] == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for number in range(20):
+            await send({"type": "http.response.body", "body": b"chunk %02d\\n" % number, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+"""
+
+
+def test_streams_errors_and_a_reset_flood_on_one_gunicorn_worker(
+    serve: ServerFactory, ca: trustme.CA, tls_args: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "h3_app.py").write_text(H3_APP)
+    server = serve(
+        "--config",
+        config_file(tmp_path, ALLOW_H3 + HOOK),
+        *tls_args,
+        "--http-protocols",
+        "h3,h1",
+        app="h3_app:app",
+        chdir=tmp_path,
+        tls=client_context(ca),
+    )
+
+    async def main() -> None:
+        async with connect(server.port, ca.cert_pem.bytes()) as client:
+            streamed = await client.request(b"/stream")
+            assert bytes(streamed.body) == b"".join(b"chunk %02d\n" % n for n in range(20))
+            many = [client.start(b"/%d" % n) for n in range(300)]
+            failing = client.start(b"/fail")
+            await asyncio.wait_for(asyncio.gather(*(r.done.wait() for r in [*many, failing])), 20)
+            assert [bytes(r.body) for r in many] == [b"/%d" % n for n in range(300)]
+            assert failing.status == 500
+            assert (await client.request(b"/after")).status == 200
+        async with connect(server.port, ca.cert_pem.bytes()) as flooder:
+            for _ in range(400):  # more than H3Limits.max_resets (200 per 10 s)
+                stream_id = flooder._quic.get_next_available_stream_id()
+                flooder.h3.send_headers(stream_id, [(b":method", b"POST"), (b":scheme", b"https"),
+                                                    (b":authority", b"localhost"), (b":path", b"/")])  # fmt: skip
+                flooder._quic.reset_stream(stream_id, 0x10C)
+                flooder.transmit()
+                await asyncio.sleep(0.001)
+                if flooder.terminated is not None:
+                    break
+            await asyncio.wait_for(flooder.wait_closed(), 5)
+            assert flooder.terminated is not None
+            assert flooder.terminated.error_code == H3_EXCESSIVE_LOAD
+        async with connect(server.port, ca.cert_pem.bytes()) as client:
+            assert (await client.request(b"/still-serving")).status == 200
+
+    asyncio.run(main())
+    assert "Exception in ASGI application" in server.output()
 
 
 def test_sigterm_drains_http3_with_goaway_and_finishes_the_request(
