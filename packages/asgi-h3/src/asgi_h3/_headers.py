@@ -21,6 +21,9 @@ CONNECTION_SPECIFIC: Final = frozenset(
 _REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/3")
 #: RFC 9114 section 4.2.2: a field's size counts 32 bytes of overhead besides its name and value.
 _FIELD_OVERHEAD: Final = 32
+_NAME_CACHE_SIZE: Final = 512
+#: Response field names already found to be lower-case tokens that HTTP/3 may carry.
+_good_names: Final[set[bytes]] = set()
 
 
 class HeadRejected(Exception):
@@ -116,11 +119,16 @@ def fields(headers: Headers) -> Headers:
     that is no token or a value with a control character raises `ValueError` (RFC 9110 section 5)."""
     result: Headers = []
     for raw_name, raw_value in headers:
-        name = raw_name.lower()
-        if name in CONNECTION_SPECIFIC:
-            continue
-        if not is_token(name):
-            raise ValueError(f"invalid header name {raw_name!r}")
+        if raw_name in _good_names:  # the names an app sends are few and come back with every response
+            name = raw_name
+        else:
+            name = raw_name.lower()
+            if name in CONNECTION_SPECIFIC:
+                continue
+            if not is_token(name):
+                raise ValueError(f"invalid header name {raw_name!r}")
+            if name == raw_name and len(_good_names) < _NAME_CACHE_SIZE:
+                _good_names.add(name)
         value = raw_value.strip(b" \t")
         if has_control_character(value):
             raise ValueError(f"invalid value for header {raw_name!r}")

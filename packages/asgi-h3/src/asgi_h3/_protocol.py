@@ -60,8 +60,9 @@ class H3Protocol(QuicConnectionProtocol):
         self.high_water = config.write_buffer_high_water
         concurrent = limits.max_concurrent_streams or config.http2_max_concurrent_streams
         _quic.limit_concurrent_streams(quic, concurrent)
-        #: Request streams whose body is still coming: their QUIC credit follows their app's reads.
-        self.paced = _quic.pace(quic).paced
+        #: Request streams whose body is still coming: their QUIC credit follows their app's reads. The
+        #: connection becomes a `PacedConnection` with its first request body: until then it pays nothing.
+        self.paced: dict[int | None, _quic.BodyBuffer] = {}
         self.streams: dict[int, RequestStream] = {}
         self.h3: H3Connection | None = None
         self.state = SERVING
@@ -240,6 +241,8 @@ class H3Protocol(QuicConnectionProtocol):
         stream = new_request(self, stream_id, head, conn, ended=ended)
         self.streams[stream_id] = stream
         if not ended and stream.cycle is not None:
+            if not isinstance(self._quic, _quic.PacedConnection):
+                _quic.pace(self._quic, self.paced)
             self.paced[stream_id] = stream.cycle
         if not self._admission.admit(stream):
             self.context.logger.warning("HTTP/3 peer %s opened too many streams at once", conn.client)

@@ -61,12 +61,11 @@ class PacedConnection(QuicConnection):
             stream.max_stream_data_local_sent = stream.max_stream_data_local
 
 
-def pace(quic: QuicConnection) -> PacedConnection:
-    """`quic` (fresh from aioquic's server) as a `PacedConnection`, pacing no stream yet."""
+def pace(quic: QuicConnection, paced: dict[int | None, BodyBuffer]) -> None:
+    """Make `quic` (aioquic's) a `PacedConnection` pacing the streams in `paced` (which its owner fills)."""
     quic.__class__ = PacedConnection
     assert isinstance(quic, PacedConnection)  # noqa: S101 - for the type checker
-    quic.paced = {}
-    return quic
+    quic.paced = paced
 
 
 def limit_concurrent_streams(quic: QuicConnection, streams: int) -> None:
