@@ -10,6 +10,7 @@ from pathlib import Path
 
 from asgi_core import Config, Receive, Scope, Send
 from asgi_h3 import H3Limits
+from asgi_h3._request import RequestStream
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,7 +43,9 @@ def test_request_body_credit_follows_what_the_app_reads(tmp_path: Path) -> None:
         stream_id = peer.request(b"/upload", method=b"POST", body=body)
         for _ in range(20):
             await peer.settle()
-        cycle = peer.protocol.streams[stream_id].cycle
+        stream = peer.protocol.streams[stream_id]
+        assert isinstance(stream, RequestStream)
+        cycle = stream.cycle
         assert cycle is not None
         assert 0 < cycle.buffered_body <= 2 * WINDOW  # held back by the window, not the whole 4 MiB
         reading.set()

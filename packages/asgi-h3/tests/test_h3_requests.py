@@ -265,19 +265,6 @@ def test_body_over_max_request_body_size_is_413(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_extended_connect_is_not_served(tmp_path: Path) -> None:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError("a CONNECT never reaches the app")
-
-    async def main() -> None:
-        peer = H3Peer(app, certificate_files(tmp_path))
-        await peer.connect()
-        stream_id = peer.request(b"/chat", method=b"CONNECT", headers=[(b":protocol", b"websocket")], end=False)
-        assert (await peer.response(stream_id)).status == 501
-
-    asyncio.run(main())
-
-
 def test_malformed_request_closes_the_connection_with_message_error(tmp_path: Path) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("a malformed request never reaches the app")

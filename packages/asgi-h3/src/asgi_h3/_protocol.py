@@ -27,7 +27,11 @@ from . import _quic
 from ._headers import HeadRejected, RequestHead, parse_request
 from ._limits import Admission, H3Limits, ResetCounter
 from ._request import RequestStream
-from ._streams import new_request, reply_status
+from ._streams import new_request, open_tunnel, reply_status
+from ._tunnel import TunnelStream
+
+#: What a request stream carries: a request for the app, or an extended CONNECT's tunnel.
+Stream = RequestStream | TunnelStream
 
 
 class ConnectionState(enum.Enum):
@@ -63,12 +67,12 @@ class H3Protocol(QuicConnectionProtocol):
         #: Request streams whose body is still coming: their QUIC credit follows their app's reads. The
         #: connection becomes a `PacedConnection` with its first request body: until then it pays nothing.
         self.paced: dict[int | None, _quic.BodyBuffer] = {}
-        self.streams: dict[int, RequestStream] = {}
+        self.streams: dict[int, Stream] = {}
         self.h3: H3Connection | None = None
         self.state = SERVING
         self._admission = Admission(self._loop, context.logger, concurrent, limits.max_pending_streams)
         self._resets = ResetCounter(limits.max_resets, limits.reset_window)
-        self._waiting_acks: set[RequestStream] = set()
+        self._waiting_acks: set[Stream] = set()
         #: Ended responses whose last bytes the peer has not acknowledged: a draining connection waits for them.
         self._flushing: set[int] = set()
         self._next_stream_id = 0  # above every client request stream id seen: what a GOAWAY names
@@ -174,16 +178,17 @@ class H3Protocol(QuicConnectionProtocol):
         """An app took request body: the stream's credit grows (`_quic.PacedConnection`) in the next packet."""
         self._transmit_later()
 
-    def wait_for_acks(self, stream: RequestStream) -> None:
+    def wait_for_acks(self, stream: Stream) -> None:
         self._waiting_acks.add(stream)
 
-    def stream_done(self, stream: RequestStream) -> None:
+    def stream_done(self, stream: Stream) -> None:
         """The stream's response ended or it was cut: forget it (and close a draining connection left idle)."""
         if self.streams.pop(stream.stream_id, None) is None:
             return
         self.paced.pop(stream.stream_id, None)
         self._waiting_acks.discard(stream)
-        self._admission.withdraw(stream)
+        if isinstance(stream, RequestStream):
+            self._admission.withdraw(stream)
         if self.state is CLOSED:
             return
         if not stream.peer_ended:
@@ -222,12 +227,27 @@ class H3Protocol(QuicConnectionProtocol):
                 self._stop_reading(stream_id)
             return
         if head.method == "CONNECT":
-            # Extended CONNECT (RFC 9220) has no upgrade handler here yet: see the reference page.
-            reply_status(self, stream_id, 501, head_only=False)
+            self._connect(stream_id, head, ended=ended)
+            return
+        self._open(stream_id, head, ended=ended)
+
+    def _connect(self, stream_id: int, head: RequestHead, *, ended: bool) -> None:
+        """Extended CONNECT (RFC 9220) to the upgrade handler of its `:protocol`; a plain CONNECT is 501."""
+        conn = self._conn_info or self._connection_info(None)
+        opened = open_tunnel(self, stream_id, head, conn) if head.protocol is not None else 501
+        if isinstance(opened, int):
+            reply_status(self, stream_id, opened, head_only=False)
             if not ended:
                 self._stop_reading(stream_id)
             return
-        self._open(stream_id, head, ended=ended)
+        tunnel, inner = opened
+        self.streams[stream_id] = tunnel
+        self.paced[stream_id] = tunnel
+        if not isinstance(self._quic, _quic.PacedConnection):
+            _quic.pace(self._quic, self.paced)
+        tunnel.attach(inner)
+        if ended:
+            tunnel.end_of_body()
 
     def _stop_reading(self, stream_id: int) -> None:
         self._quic.stop_stream(stream_id, ErrorCode.H3_NO_ERROR)

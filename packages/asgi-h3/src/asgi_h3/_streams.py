@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
-from asgi_core import ConnectionInfo, Headers, RequestCycle, build_http_scope
+from asgi_core import ConnectionInfo, Headers, RequestCycle, UpgradeRequest, build_http_scope
 
 from ._headers import RequestHead
 from ._request import RequestStream
+from ._tunnel import TunnelStream
 
 if TYPE_CHECKING:
     from ._protocol import H3Protocol
@@ -48,6 +50,30 @@ def new_request(
         scope, stream, protocol.context, content_length=head.content_length, body_expected=not ended
     )
     return stream
+
+
+def open_tunnel(
+    protocol: H3Protocol, stream_id: int, head: RequestHead, conn: ConnectionInfo
+) -> tuple[TunnelStream, asyncio.Protocol] | int:
+    """An extended CONNECT (RFC 9220) handed to the upgrade handler registered for its `:protocol`, or the
+    status to refuse it with: 501 when none is, 400 when the handler does not accept the request."""
+    name = (head.protocol or "").lower()
+    registry = protocol.context.registry
+    handler = registry.upgrade(name) if registry is not None and name and name != "h2c" else None
+    if handler is None:
+        return 501
+    request = UpgradeRequest(
+        method="CONNECT",
+        target=head.path,
+        http_version="3",
+        headers=head.headers,
+        conn=conn,
+        leftover=b"",
+        config=protocol.config,
+    )
+    if not handler.accepts(request):
+        return 400
+    return TunnelStream(protocol, stream_id, conn), handler.create_protocol(protocol.context, request)
 
 
 def reply_status(protocol: H3Protocol, stream_id: int, status: int, *, head_only: bool) -> None:
