@@ -13,7 +13,7 @@ from asgi_core import Registry, ServerContext, StreamTransport, UpgradeRequest
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from h3_peer import H3Peer, certificate_files
+from h3_peer import H3Peer, StreamResult, certificate_files
 
 EVENTS: list[str] = []
 
@@ -115,6 +115,10 @@ def test_unknown_protocol_is_501_and_a_refused_request_400(tmp_path: Path) -> No
         assert (await peer.response(unknown)).status == 501
         refused = peer.request(b"/refused", method=b"CONNECT", headers=connect_headers(b"shout"), end=False)
         assert (await peer.response(refused)).status == 400
+        plain = peer.quic.get_next_available_stream_id()  # a CONNECT to a host: no proxying here
+        peer.h3.send_headers(plain, [(b":method", b"CONNECT"), (b":authority", b"example.com:443")])
+        peer.results[plain] = StreamResult()
+        assert (await peer.response(plain)).status == 501
         ok = peer.request(b"/chat", method=b"CONNECT", headers=connect_headers(b"shout"), end=False)
         await peer.until(lambda: bool(peer.results[ok].heads))
         assert peer.results[ok].status == 200
