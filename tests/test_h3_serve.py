@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trustme
 from asgi_core import Config, ConfigError, Receive, Scope, Send, Server, listen
-from asgi_h3 import attach_certificate
+from asgi_h3 import H3Server, attach_certificate
 
 from tests.h3_client import connect
 
@@ -150,3 +150,26 @@ def test_h3_needs_the_certificate_files(ca: trustme.CA, tmp_path: Path) -> None:
 def test_h3_needs_tls() -> None:
     with pytest.raises(ConfigError, match="h3 only with TLS"):
         Server(app, Config(http_protocols=("h3", "h1")))
+
+
+def test_closed_connections_leave_nothing_behind(ca: trustme.CA, tmp_path: Path) -> None:
+    """hypercorn's HTTP/3 was reported to leak per connection (its issue 309): here every QUIC connection its
+    client closed is gone from the endpoint's table and the server's connection count."""
+
+    async def main() -> None:
+        async with running(server_tls(ca, tmp_path)) as server:
+            port = server.sockets[0].getsockname()[1]
+            endpoint = server._datagram_transports[0].get_protocol()
+            assert isinstance(endpoint, H3Server)
+            for _ in range(20):
+                async with connect(port, ca.cert_pem.bytes()) as client:
+                    assert (await client.request(b"/")).status == 200
+            for _ in range(500):
+                if not endpoint._protocols and not server.context.connections:
+                    break
+                await asyncio.sleep(0.01)
+            assert endpoint._protocols == {}
+            assert len(server.context.connections) == 0
+            assert server.requests_served == 20
+
+    asyncio.run(main())
