@@ -7,7 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from asgi_core import Config, Receive, Scope, Send
+import pytest
+from asgi_core import ClientDisconnected, Config, Receive, Scope, Send
 from asgi_h3 import H3Limits
 
 if str(Path(__file__).resolve().parent) not in sys.path:
@@ -129,3 +130,58 @@ def test_apps_ignoring_reset_streams_do_not_pile_up(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert started == 4  # the cap on running apps held
+
+
+def test_a_stream_whose_client_acknowledges_nothing_is_reset(tmp_path: Path) -> None:
+    outcome: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/next":
+            await ok(send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"z" * 65536, "more_body": True})
+        except ClientDisconnected:
+            outcome.append("disconnected")
+
+    async def main() -> None:
+        limits = H3Limits(send_timeout=0.2)
+        peer = H3Peer(app, certificate_files(tmp_path), limits=limits)
+        await peer.connect()
+        stream_id = peer.request(b"/download")
+        peer.hold_server = True  # the client keeps the connection but acknowledges nothing from here
+        await peer.until(lambda: outcome == ["disconnected"], timeout=5)
+        peer.hold_server = False
+        await peer.until(lambda: peer.results[stream_id].reset is not None)
+        assert peer.results[stream_id].reset == 0x10C  # H3_REQUEST_CANCELLED
+        assert (await peer.response(peer.request(b"/next"))).status == 200  # the connection goes on
+
+    asyncio.run(main())
+
+
+def test_requests_refused_for_the_peers_errors_count_as_resets(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await ok(send)
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path), limits=H3Limits(max_resets=20, reset_window=60.0))
+        await peer.connect()
+        for _ in range(30):
+            peer.request(b"/", headers=[(b"x-big", b"a" * 10_000)])  # 431 each (limit_request_field_size)
+            await peer.settle(quiet_rounds=1)
+            if peer.terminated is not None:
+                break
+        await peer.until(lambda: peer.terminated is not None)
+        assert peer.terminated is not None
+        assert peer.terminated.error_code == H3_EXCESSIVE_LOAD
+
+    asyncio.run(main())
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"H3Limits\.max_resets must be at least 1"):
+        H3Limits(max_resets=0)
+    with pytest.raises(ValueError, match=r"H3Limits\.send_timeout must be a positive number of seconds"):
+        H3Limits(send_timeout=0)

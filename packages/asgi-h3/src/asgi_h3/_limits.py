@@ -34,6 +34,22 @@ class H3Limits:
     #: The QUIC receive windows offered, per stream and for the connection (aioquic doubles them as they fill).
     max_stream_data: int = 256 * 1024
     max_data: int = 1024 * 1024
+    #: Seconds a response (or tunnel) stream may wait with no byte acknowledged by the client before it is
+    #: reset; None: the Config's `http2_send_timeout`, the same bound as for HTTP/2.
+    send_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_pending_streams", "max_resets", "max_field_section_size", "max_stream_data", "max_data"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"H3Limits.{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
+            raise ValueError(
+                f"H3Limits.max_concurrent_streams must be at least 1, got {self.max_concurrent_streams!r}"
+            )
+        for name in ("reset_window", "idle_timeout", "send_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"H3Limits.{name} must be a positive number of seconds, got {value!r}")
 
 
 class ResetCounter:

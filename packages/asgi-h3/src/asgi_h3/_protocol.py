@@ -72,7 +72,11 @@ class H3Protocol(QuicConnectionProtocol):
         self.state = SERVING
         self._admission = Admission(self._loop, context.logger, concurrent, limits.max_pending_streams)
         self._resets = ResetCounter(limits.max_resets, limits.reset_window)
-        self._waiting_acks: set[Stream] = set()
+        #: Streams whose sender waits for the client to acknowledge, with their unacknowledged bytes when
+        #: last seen to go down and the time then: a stream that makes no progress for `send_timeout` is reset.
+        self._waiting_acks: dict[Stream, tuple[int, float]] = {}
+        self._send_timeout = limits.send_timeout if limits.send_timeout is not None else config.http2_send_timeout
+        self._stalls = Deadline(self._loop, self._reset_stalled)
         #: Ended responses whose last bytes the peer has not acknowledged: a draining connection waits for them.
         self._flushing: set[int] = set()
         self._next_stream_id = 0  # above every client request stream id seen: what a GOAWAY names
@@ -179,14 +183,16 @@ class H3Protocol(QuicConnectionProtocol):
         self._transmit_later()
 
     def wait_for_acks(self, stream: Stream) -> None:
-        self._waiting_acks.add(stream)
+        self._waiting_acks[stream] = (self.unacknowledged(stream.stream_id), self._loop.time())
+        if not self._stalls.armed:
+            self._stalls.arm(self._send_timeout)
 
     def stream_done(self, stream: Stream) -> None:
         """The stream's response ended or it was cut: forget it (and close a draining connection left idle)."""
         if self.streams.pop(stream.stream_id, None) is None:
             return
         self.paced.pop(stream.stream_id, None)
-        self._waiting_acks.discard(stream)
+        self._waiting_acks.pop(stream, None)
         if isinstance(stream, RequestStream):
             self._admission.withdraw(stream)
         if self.state is CLOSED:
@@ -225,6 +231,7 @@ class H3Protocol(QuicConnectionProtocol):
             reply_status(self, stream_id, exc.status, head_only=_is_head(event.headers))
             if not ended:
                 self._stop_reading(stream_id)
+            self._count_reset()
             return
         if head.method == "CONNECT":
             self._connect(stream_id, head, ended=ended)
@@ -239,6 +246,7 @@ class H3Protocol(QuicConnectionProtocol):
             reply_status(self, stream_id, opened, head_only=False)
             if not ended:
                 self._stop_reading(stream_id)
+            self._count_reset()
             return
         tunnel, inner = opened
         self.streams[stream_id] = tunnel
@@ -275,16 +283,42 @@ class H3Protocol(QuicConnectionProtocol):
             # whatever the app still does (RFC 9114 section 4.1.1).
             self.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             stream.cut()
+        self._count_reset()
+
+    def _count_reset(self) -> None:
+        """A stream the peer reset, or one we refused for the peer's error (HTTP/2's "MadeYouReset" is the
+        same trick): past `max_resets` in `reset_window` the connection is closed."""
         if not self._resets.add():
-            self.context.logger.warning("HTTP/3 peer reset too many streams: closing the connection")
+            self.context.logger.warning("HTTP/3 peer reset or spoilt too many streams: closing the connection")
             self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many stream resets")
 
     def _wake_acknowledged(self) -> None:
         low = self.high_water // 2
-        for stream in list(self._waiting_acks):
-            if stream.closed or self.unacknowledged(stream.stream_id) <= low:
-                self._waiting_acks.discard(stream)
+        now = self._loop.time()
+        waiting = self._waiting_acks
+        for stream, (seen, _) in list(waiting.items()):
+            unacknowledged = self.unacknowledged(stream.stream_id)
+            if stream.closed or unacknowledged <= low:
+                del waiting[stream]
                 stream.wake()
+            elif unacknowledged < seen:
+                waiting[stream] = (unacknowledged, now)  # progress: the stall clock starts again
+
+    def _reset_stalled(self) -> None:
+        """Streams whose client acknowledged nothing for `send_timeout` are reset (their apps see a disconnect):
+        a client that keeps the connection alive but takes no data must not hold apps and buffers forever."""
+        now = self._loop.time()
+        timeout = self._send_timeout
+        for stream, (_, since) in list(self._waiting_acks.items()):
+            if now - since >= timeout and not stream.closed:
+                self.context.logger.info(
+                    "HTTP/3 stream %d: no data acknowledged for %.0f s", stream.stream_id, timeout
+                )
+                self.reset_stream(stream.stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+                stream.cut()
+        if self._waiting_acks:
+            earliest = min(since for _, since in self._waiting_acks.values())
+            self._stalls.arm(max(earliest + timeout - now, 0.0))
 
     def _close_if_idle(self) -> None:
         """A draining connection closes once no stream is open and the peer has every response's last byte
@@ -314,6 +348,7 @@ class H3Protocol(QuicConnectionProtocol):
     def _release(self) -> None:
         """The connection serves nothing more: every stream is cut and the server stops counting it."""
         self._linger.close()
+        self._stalls.close()
         self.context.connections.discard(self)
         self._admission.clear()
         streams = list(self.streams.values())
