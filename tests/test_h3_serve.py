@@ -173,3 +173,23 @@ def test_closed_connections_leave_nothing_behind(ca: trustme.CA, tmp_path: Path)
             assert server.requests_served == 20
 
     asyncio.run(main())
+
+
+def test_new_connections_wait_at_the_connection_cap(ca: trustme.CA, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running(server_tls(ca, tmp_path), max_connections=1) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with connect(port, ca.cert_pem.bytes()) as first:
+                assert (await first.request(b"/")).status == 200
+                with pytest.raises(asyncio.TimeoutError):
+                    async with connect(port, ca.cert_pem.bytes(), timeout=0.5):
+                        pass
+                assert (await first.request(b"/again")).status == 200
+            for _ in range(500):  # the first one's closing period ends
+                if not server.context.connections:
+                    break
+                await asyncio.sleep(0.01)
+            async with connect(port, ca.cert_pem.bytes()) as second:
+                assert (await second.request(b"/")).status == 200
+
+    asyncio.run(main())

@@ -120,6 +120,7 @@ class H3Protocol(QuicConnectionProtocol):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.cut()  # the client does not want the response: the app sees http.disconnect
+            self._count_reset()
         elif isinstance(event, quic_events.ConnectionTerminated):
             self._terminated()
             return

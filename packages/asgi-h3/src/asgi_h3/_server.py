@@ -6,9 +6,12 @@ import asyncio
 import ssl
 from functools import partial
 
+from aioquic._buffer import Buffer
 from aioquic.asyncio.server import QuicServer
 from aioquic.h3.connection import H3_ALPN
 from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import NetworkAddress
+from aioquic.quic.packet import pull_quic_header
 from asgi_core import ServerContext
 
 from ._certs import CertificateFiles, certificate_of
@@ -23,6 +26,26 @@ class H3Server(QuicServer):
         super().__init__(
             configuration=configuration, create_protocol=partial(H3Protocol, context=context, limits=limits)
         )
+        self._context = context
+
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        context = self._context
+        if len(context.connections) >= context.config.max_connections and not self._known(data):
+            # At the server's connection cap (TCP and QUIC together) a packet that would open a connection is
+            # dropped, as a full accept backlog leaves a SYN unanswered: the client retries or stays on TCP.
+            return
+        super().datagram_received(data, addr)
+
+    def _known(self, data: bytes | str) -> bool:
+        """Whether the packet belongs to a connection this endpoint serves."""
+        try:
+            header = pull_quic_header(
+                Buffer(data=data),  # type: ignore[arg-type]
+                host_cid_length=self._configuration.connection_id_length,
+            )
+        except ValueError:
+            return False
+        return header.destination_cid in self._protocols
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The server closed the endpoint (the end of its drain): what is left can send nothing more."""
