@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgi_core import Config, Message, Receive, Scope, Send
+from asgi_h3 import H3Limits
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -327,5 +328,18 @@ def test_head_gets_the_length_without_the_body(tmp_path: Path) -> None:
         assert (b":status", b"200") in head
         assert (b"content-length", b"12") in head
         del send_data
+
+    asyncio.run(main())
+
+
+def test_address_validation_with_retry(tmp_path: Path) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, body=b"validated")
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path), limits=H3Limits(retry=True))
+        await peer.connect()
+        assert bytes((await peer.response(peer.request(b"/"))).body) == b"validated"
+        assert peer.quic._retry_count == 1  # the server sent a Retry before keeping any state
 
     asyncio.run(main())

@@ -37,6 +37,10 @@ class H3Limits:
     #: Seconds a response (or tunnel) stream may wait with no byte acknowledged by the client before it is
     #: reset; None: the Config's `http2_send_timeout`, the same bound as for HTTP/2.
     send_timeout: float | None = None
+    #: Validate each client's address with a Retry packet before any connection state is kept (RFC 9000
+    #: section 8.1): one more round trip per connection, against floods of Initial packets from spoofed
+    #: addresses.
+    retry: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_pending_streams", "max_resets", "max_field_section_size", "max_stream_data", "max_data"):

@@ -24,7 +24,9 @@ class H3Server(QuicServer):
 
     def __init__(self, context: ServerContext, configuration: QuicConfiguration, limits: H3Limits) -> None:
         super().__init__(
-            configuration=configuration, create_protocol=partial(H3Protocol, context=context, limits=limits)
+            configuration=configuration,
+            create_protocol=partial(H3Protocol, context=context, limits=limits),
+            retry=limits.retry,
         )
         self._context = context
 
