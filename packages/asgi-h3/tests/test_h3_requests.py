@@ -267,14 +267,24 @@ def test_body_over_max_request_body_size_is_413(tmp_path: Path) -> None:
 
 
 def test_malformed_request_closes_the_connection_with_message_error(tmp_path: Path) -> None:
+    seen: list[Message] = []
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError("a malformed request never reaches the app")
+        seen.append(await receive())
+        seen.append(await receive())
 
     async def main() -> None:
         peer = H3Peer(app, certificate_files(tmp_path))
         await peer.connect()
         protocol = peer.protocol
+        peer.request(b"/upload", method=b"POST", body=b"part", end=False)
+        await peer.until(lambda: len(seen) == 1)
         peer.request(b"/", headers=[(b"Upper-Case", b"x")])
+        await peer.settle()
+        # aioquic closed the connection for the malformed request: the server lets it go at once (the app
+        # in flight sees the disconnect, the connection is no longer counted), not after the closing period.
+        assert seen[1:] == [{"type": "http.disconnect"}]
+        assert protocol not in peer.context.connections
         await peer.until(lambda: peer.terminated is not None)
         assert peer.terminated is not None
         assert peer.terminated.error_code == 0x10E  # H3_MESSAGE_ERROR
@@ -341,5 +351,26 @@ def test_address_validation_with_retry(tmp_path: Path) -> None:
         await peer.connect()
         assert bytes((await peer.response(peer.request(b"/"))).body) == b"validated"
         assert peer.quic._retry_count == 1  # the server sent a Retry before keeping any state
+
+    asyncio.run(main())
+
+
+def test_client_closing_the_connection_is_http_disconnect_at_once(tmp_path: Path) -> None:
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+        seen.append(await receive())
+
+    async def main() -> None:
+        peer = H3Peer(app, certificate_files(tmp_path))
+        await peer.connect()
+        protocol = peer.protocol
+        peer.request(b"/upload", method=b"POST", body=b"part", end=False)
+        await peer.until(lambda: len(seen) == 1)
+        peer.quic.close(error_code=0x100)
+        await peer.settle()
+        assert seen[1:] == [{"type": "http.disconnect"}]
+        assert protocol not in peer.context.connections
 
     asyncio.run(main())

@@ -99,6 +99,8 @@ class H3Protocol(QuicConnectionProtocol):
             self._conn_info = self._connection_info(addr)
         self._quic.receive_datagram(data, addr, now=self._loop.time())  # type: ignore[arg-type]
         self._process_events()
+        if self.state is not CLOSED and _quic.closing(self._quic):
+            self._terminated()  # the peer closed: its apps hear of it now, not after the draining period
         # aioquic's protocol transmits here at once; a moment later, the responses of the apps this packet
         # started (a plain one completes in its task's first step), and the packets that came with it, leave
         # together with its ACK: one round of datagrams instead of two or more.
@@ -126,7 +128,11 @@ class H3Protocol(QuicConnectionProtocol):
             return
         if self.h3 is None or self.state is CLOSED:
             return
-        for h3_event in self.h3.handle_event(event):
+        h3_events = self.h3.handle_event(event)
+        if _quic.closing(self._quic):  # aioquic closed it for a protocol error: nothing more is served
+            self._terminated()
+            return
+        for h3_event in h3_events:
             if isinstance(h3_event, h3.HeadersReceived):
                 self._headers_received(h3_event)
             elif isinstance(h3_event, h3.DataReceived):

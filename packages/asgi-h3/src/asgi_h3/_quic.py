@@ -84,6 +84,12 @@ def unacknowledged(quic: QuicConnection, stream_id: int) -> int:
     return sender._buffer_stop - sender._buffer_start  # noqa: SLF001
 
 
+def closing(quic: QuicConnection) -> bool:
+    """Whether the connection is closing: closed by us, by the peer, or by aioquic's HTTP/3 layer for a peer's
+    protocol error (which it handles without telling its user until the closing period ends)."""
+    return quic._close_event is not None  # noqa: SLF001
+
+
 def send_goaway(h3: H3Connection, quic: QuicConnection, stream_id: int) -> None:
     """A GOAWAY frame on our control stream: requests on `stream_id` and later ones will not be processed."""
     control = h3._local_control_stream_id  # noqa: SLF001 - aioquic sends no GOAWAY itself
