@@ -54,7 +54,7 @@ def wants_websocket(request: UpgradeRequest) -> bool:
     Such a request is ordinary HTTP and goes to the app as such. Anything that does ask to switch to websocket
     is ours from then on, and if it is not a valid handshake it gets its 4xx here, never an `http` scope.
     """
-    if request.http_version == "2":
+    if request.http_version in ("2", "3"):
         return request.method == "CONNECT"
     return request.http_version == "1.1" and b"upgrade" in header_tokens(request.headers, b"connection")
 
@@ -62,7 +62,7 @@ def wants_websocket(request: UpgradeRequest) -> bool:
 def check_request(request: UpgradeRequest) -> bytes | None:
     """Validate the handshake; returns the `Sec-WebSocket-Key` (None over HTTP/2) or raises HandshakeError."""
     headers = request.headers
-    tunnelled = request.http_version == "2"
+    tunnelled = request.http_version in ("2", "3")
     if not tunnelled and request.method != "GET":
         raise HandshakeError(400, f"a WebSocket handshake must be a GET request, not {request.method}")
     versions = [value.strip() for name, value in headers if name == b"sec-websocket-version"]

@@ -70,7 +70,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.context = context
         self.config = context.config
         self.request = request
-        self.tunnelled = request.http_version == "2"
+        self.tunnelled = request.http_version in ("2", "3")
         self.session: WebSocketSession | None = None
         self._loop = context.loop or asyncio.get_running_loop()
         self._key: bytes | None = None
