@@ -1,9 +1,8 @@
 """HTTP/3 through a real Gunicorn master: the worker never names asgi-h3, yet serves it from the registry when
 it is installed, and starts cleanly when it is not.
 
-Two stand-ins sit in the Gunicorn config file until gunicorn-asgi does their work (see docs/how-to/http3.md):
-Gunicorn's own `--http-protocols` validator knows only h1 and h2, and the worker does not yet record its
-certificate files on the SSLContext for aioquic (`asgi_h3.ssl_context_hook` does).
+`gunicorn-asgi` accepts `--http-protocols h3,...` because a plugin named `h3` is installed, and hands the
+certificate's files (`--certfile`, `--keyfile`) to the server for QUIC's own TLS: no config file is needed.
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ from tests.worker_fixture import ServerFactory, serve_fixture  # noqa: F401
 WORKER_BOOT_ERROR = 3
 H3_NO_ERROR = 0x100
 H3_EXCESSIVE_LOAD = 0x107
-#: Lets Gunicorn's validator accept h3 (the worker decides what is installed).
-ALLOW_H3 = "import gunicorn.config\ngunicorn.config.VALID_HTTP_PROTOCOLS |= {'h3'}\n"
-HOOK = "from asgi_h3 import ssl_context_hook as ssl_context\n"
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +43,6 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def config_file(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "gunicorn_h3.conf.py"
-    path.write_text(text)
-    return str(path)
-
-
 def hide_asgi_h3(tmp_path: Path) -> str:
     """A directory whose `asgi_h3` cannot be imported: first on the path, as if asgi-h3 were not installed."""
     fake = tmp_path / "no_asgi_h3" / "asgi_h3"
@@ -65,8 +55,6 @@ def test_gunicorn_serves_http3_beside_http1_and_http2(
     serve: ServerFactory, ca: trustme.CA, tls_args: list[str], tmp_path: Path
 ) -> None:
     server = serve(
-        "--config",
-        config_file(tmp_path, ALLOW_H3 + HOOK),
         *tls_args,
         "--http-protocols",
         "h3,h2,h1",
@@ -121,8 +109,6 @@ def test_streams_errors_and_a_reset_flood_on_one_gunicorn_worker(
 ) -> None:
     (tmp_path / "h3_app.py").write_text(H3_APP)
     server = serve(
-        "--config",
-        config_file(tmp_path, ALLOW_H3 + HOOK),
         *tls_args,
         "--http-protocols",
         "h3,h1",
@@ -165,8 +151,6 @@ def test_sigterm_drains_http3_with_goaway_and_finishes_the_request(
     serve: ServerFactory, ca: trustme.CA, tls_args: list[str], tmp_path: Path
 ) -> None:
     server = serve(
-        "--config",
-        config_file(tmp_path, ALLOW_H3 + HOOK),
         *tls_args,
         "--http-protocols",
         "h3,h2,h1",
@@ -208,8 +192,6 @@ def test_asking_for_h3_without_asgi_h3_stops_with_a_clear_error(
     serve: ServerFactory, tls_args: list[str], tmp_path: Path
 ) -> None:
     server = serve(
-        "--config",
-        config_file(tmp_path, ALLOW_H3),
         *tls_args,
         "--http-protocols",
         "h3,h2,h1",

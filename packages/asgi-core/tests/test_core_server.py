@@ -430,6 +430,8 @@ def test_datagram_protocols_get_an_endpoint_on_the_tls_port(tls: tuple[ssl.SSLCo
     config = Config(http_protocols=("h1", "h3"))
     with pytest.raises(ConfigError, match="h3 only with TLS"):
         Server(_app, config, registry=found)
+    with pytest.raises(ConfigError, match="protocol: 'h3'; accepted: a stream protocol"):
+        Server(_app, Config(protocol="h3"), registry=found, ssl_context=tls[0])
 
     async def run() -> tuple[bytes, str, bool]:
         sock = listener()

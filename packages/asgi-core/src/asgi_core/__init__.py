@@ -9,7 +9,7 @@ from .__about__ import __version__
 from ._app import app_problem
 from ._config import Config, describe_settings, parse_networks, parse_setting
 from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
-from ._context import AccessRecord, ServerConnection, ServerContext
+from ._context import AccessRecord, CertificateFiles, ServerConnection, ServerContext
 from ._cycle import RequestCycle, ResponseState, ResponseWriter
 from ._dates import http_date
 from ._deadline import Deadline
@@ -18,12 +18,11 @@ from ._fields import has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
-from ._plan import ProtocolPlan, plan_protocols
+from ._plan import DatagramPlugin, ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._registry import (
     PROTOCOLS_GROUP,
     UPGRADES_GROUP,
-    DatagramPlugin,
     ProtocolPlugin,
     Registry,
     UpgradeHandler,
@@ -44,6 +43,7 @@ __all__ = [
     "ASGIApp",
     "AccessRecord",
     "Address",
+    "CertificateFiles",
     "ClientDisconnected",
     "Config",
     "ConfigError",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, MutableSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ._config import Config
 from ._types import Address, ASGIApp, Headers
@@ -30,6 +30,15 @@ class AccessRecord:
     request_headers: Headers
     response_headers: Headers
     scheme: str
+
+
+class CertificateFiles(NamedTuple):
+    """Where the server's certificate chain and key were loaded from: what a protocol with its own TLS stack
+    (QUIC: HTTP/3) needs, since an `ssl.SSLContext` cannot be read back."""
+
+    certfile: str
+    keyfile: str | None = None
+    password: str | bytes | None = None
 
 
 class ServerConnection(Protocol):
@@ -74,6 +83,8 @@ class ServerContext:
     #: An `Alt-Svc` value added to every response that has none (RFC 7838): how clients find the server's
     #: HTTP/3 endpoint. The Server sets it when it opens datagram endpoints.
     alt_svc: bytes | None = None
+    #: The files of the server's TLS certificate, when it has one and knows them (see `CertificateFiles`).
+    certificate: CertificateFiles | None = None
     #: Set when the server stops taking requests (graceful shutdown, max_requests): responses then say
     #: `Connection: close` and idle connections are closed.
     draining: bool = False

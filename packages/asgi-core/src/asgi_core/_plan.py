@@ -8,13 +8,18 @@ name, so a protocol package that gets installed is served without a change here 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._config import Config
 from ._errors import ConfigError
-from ._registry import DatagramPlugin, ProtocolPlugin, Registry
+from ._registry import ProtocolPlugin, Registry
+
+if TYPE_CHECKING:
+    from ._context import ServerContext
 
 #: `http_protocols` entries (Gunicorn's vocabulary) -> registry protocol names.
 _HTTP_PROTOCOLS = {"h1": "http", "h2": "h2"}
@@ -27,6 +32,24 @@ class Recognizing(Protocol):
 
     def recognizes(self, data: bytes) -> bool | None:
         """True: these first bytes are mine; False: they are not; None: too few bytes to tell."""
+
+
+@runtime_checkable
+class DatagramPlugin(Protocol):
+    """A protocol served on datagram (UDP) endpoints beside a server's stream sockets, such as HTTP/3 on QUIC.
+
+    Named in `http_protocols` like any HTTP version (`h3`); the server then opens a datagram socket on the address
+    of each of its TLS stream sockets (same port, `SO_REUSEPORT`, so every worker has its own) and serves it with
+    the protocol made here. The protocol registers each of its connections in `context.connections`, so the
+    server counts and drains them like the others.
+    """
+
+    name: str
+    alpn: tuple[str, ...]
+
+    def create_datagram_protocol(
+        self, context: ServerContext, ssl_context: ssl.SSLContext
+    ) -> asyncio.DatagramProtocol: ...
 
 
 @dataclass
@@ -70,6 +93,8 @@ def plan_protocols(
     log = logger or logging.getLogger("asgi_core.error")
     protocol, http_protocols, http2_cleartext = config.protocol, config.http_protocols, config.http2_cleartext
     default = _require(registry, protocol, "protocol", config)
+    if isinstance(default, DatagramPlugin):
+        raise ConfigError("protocol", protocol, f"a stream protocol; serve {protocol} with http_protocols instead")
     wanted = list(http_protocols) or ["h1"]
     if protocol != "http":
         if wanted != ["h1"] or http2_cleartext != "off":

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from ._config import Config
 from ._connection import ConnectionInfo
@@ -39,24 +38,6 @@ class ProtocolPlugin(Protocol):
 
         A plugin may also define `check_config(config)`, which the server calls at startup and which raises
         `ConfigError` for settings the plugin cannot honour (a parser that is not installed)."""
-
-
-@runtime_checkable
-class DatagramPlugin(Protocol):
-    """A protocol served on datagram (UDP) endpoints beside a server's stream sockets, such as HTTP/3 on QUIC.
-
-    Named in `http_protocols` like any HTTP version (`h3`); the server then opens a datagram socket on the address
-    of each of its TLS stream sockets (same port, `SO_REUSEPORT`, so every worker has its own) and serves it with
-    the protocol made here. The protocol registers each of its connections in `context.connections`, so the
-    server counts and drains them like the others.
-    """
-
-    name: str
-    alpn: tuple[str, ...]
-
-    def create_datagram_protocol(
-        self, context: ServerContext, ssl_context: ssl.SSLContext
-    ) -> asyncio.DatagramProtocol: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from typing import Any
 from ._accept import Acceptor, ConnectionSet, ProxyPolicy
 from ._choose import Chooser
 from ._config import Config
-from ._context import AccessRecord, ServerContext
+from ._context import AccessRecord, CertificateFiles, ServerContext
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader
 from ._registry import Registry
@@ -60,6 +60,8 @@ class Server:
     The settings it reads are `Config`'s: `protocol`, `http_protocols`, `http2_cleartext`, `max_connections`,
     `proxy_protocol` and `proxy_allow_ips`, `header_timeout` (the TLS handshake's and the PROXY header's
     deadline too), `drain_idle_grace`. A protocol that is not installed is a `ConfigError` here, at startup.
+    `certificate` names the files `ssl_context`'s certificate came from, for protocols with a TLS stack of their
+    own (HTTP/3 on QUIC).
     Lifespan is the host's: run it around the server (as `serve()` does) and pass its `state`.
     """
 
@@ -73,6 +75,7 @@ class Server:
         state: dict[str, Any] | None = None,
         access_log: Callable[[AccessRecord], None] | None = None,
         logger: logging.Logger | None = None,
+        certificate: CertificateFiles | None = None,
     ) -> None:
         config = config or Config()
         self.logger = logger or logging.getLogger("asgi_core.error")
@@ -97,6 +100,7 @@ class Server:
             logger=self.logger,
             registry=self.registry,
             connections=ConnectionSet(),
+            certificate=certificate,
         )
         #: The listening sockets, once started, and the datagram sockets opened beside them (HTTP/3).
         self.sockets: list[socket.socket] = []

@@ -35,7 +35,7 @@ class H3Limits:
     max_stream_data: int = 256 * 1024
     max_data: int = 1024 * 1024
     #: Seconds a response (or tunnel) stream may wait with no byte acknowledged by the client before it is
-    #: reset; None: the Config's `http2_send_timeout`, the same bound as for HTTP/2.
+    #: reset; None: the Config's `send_timeout`, the same bound as for HTTP/2.
     send_timeout: float | None = None
     #: Validate each client's address with a Retry packet before any connection state is kept (RFC 9000
     #: section 8.1): one more round trip per connection, against floods of Initial packets from spoofed

@@ -75,7 +75,7 @@ class H3Protocol(QuicConnectionProtocol):
         #: Streams whose sender waits for the client to acknowledge, with their unacknowledged bytes when
         #: last seen to go down and the time then: a stream that makes no progress for `send_timeout` is reset.
         self._waiting_acks: dict[Stream, tuple[int, float]] = {}
-        self._send_timeout = limits.send_timeout if limits.send_timeout is not None else config.http2_send_timeout
+        self._send_timeout = limits.send_timeout if limits.send_timeout is not None else config.send_timeout
         self._stalls = Deadline(self._loop, self._reset_stalled)
         #: Ended responses whose last bytes the peer has not acknowledged: a draining connection waits for them.
         self._flushing: set[int] = set()

@@ -74,5 +74,10 @@ def create_server(
 ) -> asyncio.DatagramProtocol:
     """An `H3Server` for `context`, with the certificate recorded on `ssl_context` (or given as files)."""
     limits = limits or H3Limits()
-    files = ssl_context if isinstance(ssl_context, CertificateFiles) else certificate_of(ssl_context)
+    if isinstance(ssl_context, CertificateFiles):
+        files = ssl_context
+    elif context.certificate is not None:  # the server knows its certificate's files (the Gunicorn worker does)
+        files = CertificateFiles(*context.certificate)
+    else:
+        files = certificate_of(ssl_context)
     return H3Server(context, quic_configuration(files, limits), limits)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from asgi_core import LOOPS, Config, parse_setting
+from asgi_core import LOOPS, Config, Registry, parse_setting
 
 from ._ops_settings import register_ops
 
@@ -114,7 +114,16 @@ def register() -> list[str]:
         type(f"ASGI_{spec.name}", (gconfig.Setting,), attrs)
         added.append(spec.name)
     _name_the_choices(gconfig)
+    _accept_installed_protocols(gconfig)
     return added + register_ops(gconfig, known)
+
+
+def _accept_installed_protocols(gconfig: Any) -> None:
+    """Gunicorn's `--http-protocols` knows h1 and h2; any protocol plugin installed for asgi-core's registry (an
+    HTTP/3 package, say) is one the worker can serve, so its name is accepted too (unknown names still fail)."""
+    valid = getattr(gconfig, "VALID_HTTP_PROTOCOLS", None)
+    if valid is not None:
+        gconfig.VALID_HTTP_PROTOCOLS = frozenset(valid) | frozenset(Registry(discover=True).protocol_names())
 
 
 #: Gunicorn's choice settings that the worker reads, and what each accepts: Gunicorn's own messages for them

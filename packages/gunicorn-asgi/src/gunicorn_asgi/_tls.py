@@ -9,12 +9,21 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from asgi_core import CertificateFiles
+
 from ._config_map import setting
 from ._errors import StartupError
 
 
 def tls_enabled(cfg: Any) -> bool:
     return bool(setting(cfg, "certfile") or setting(cfg, "keyfile"))
+
+
+def certificate_files(cfg: Any) -> CertificateFiles | None:
+    """`--certfile` and `--keyfile`, for protocols that run TLS themselves (QUIC)."""
+    return (
+        CertificateFiles(setting(cfg, "certfile"), setting(cfg, "keyfile") or None) if tls_enabled(cfg) else None
+    )
 
 
 def build_ssl_context(cfg: Any) -> ssl.SSLContext | None:

@@ -59,7 +59,7 @@ from ._hooks import wrap_app
 from ._memory import MIB, MemoryWatch
 from ._metrics import WorkerMetrics
 from ._ops_settings import parse_bind
-from ._tls import build_ssl_context
+from ._tls import build_ssl_context, certificate_files
 
 WORKER_BOOT_ERROR: int = Arbiter.WORKER_BOOT_ERROR
 
@@ -209,6 +209,7 @@ class ASGIWorker(Worker):
                 self, self.log, cfg, (self.metrics.observe,) if self.metrics is not None else ()
             ),
             logger=self.log.error_log,
+            certificate=certificate_files(cfg),
         )
         # What is alive now (Gunicorn, the app and its imports, the lifespan state) lives as long as the worker:
         # frozen, the cyclic GC no longer walks all of it at every full collection while requests are served.
