@@ -86,6 +86,17 @@ def main() -> int:
         print(f"HTTP/2 over TLS: curl -k --http2 https://127.0.0.1:{port + 443}/json", flush=True)
         where = ["--no-control-socket", "--bind", f"127.0.0.1:{port + 443}", "--chdir", str(ROOT / "examples")]
         args = ["run", "gunicorn-asgi", *where, *demo_h2_args(cert, key), *args[1:], "demo_app:app"]
+    if args[0] == "wheels":
+        # What a release uploads: every package as a pure wheel (and sdist) in dist/, the fallback anywhere, and
+        # asgi-core, asgi-http1 and asgi-h2 compiled with mypyc for this platform and Python in dist/compiled/.
+        status = subprocess.call([str(HATCH), "build", "--all"], cwd=ROOT)
+        compiled = [
+            sys.executable,
+            str(ROOT / "tools" / "compiled_wheels.py"),
+            "--out",
+            str(ROOT / "dist" / "compiled"),
+        ]
+        return status or subprocess.call([*compiled, *args[1:]], cwd=ROOT)
     if args[0] in SHORTCUTS:
         args = [*SHORTCUTS[args[0]], *args[1:]]
     return subprocess.call([str(HATCH), *args], cwd=ROOT)

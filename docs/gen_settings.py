@@ -149,7 +149,9 @@ def _gunicorn_defaults() -> dict[str, object]:
     """Gunicorn's own settings and their defaults (before gunicorn-asgi registers its additions)."""
     from gunicorn.config import KNOWN_SETTINGS  # noqa: PLC0415 - only needed when the worker is installed
 
-    return {setting.name: setting.default for setting in KNOWN_SETTINGS}
+    # Once gunicorn-asgi has registered its settings in this process (a test may have), they are in the list too:
+    # they are told apart by their section.
+    return {setting.name: setting.default for setting in KNOWN_SETTINGS if setting.section != "gunicorn-asgi"}
 
 
 def _render_setting(setting: dict[str, Any], sources: dict[str, GunicornSource] | None) -> list[str]:
