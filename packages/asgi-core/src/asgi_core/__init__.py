@@ -10,7 +10,7 @@ from ._app import app_problem
 from ._config import Config, describe_settings, parse_networks, parse_setting
 from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
 from ._context import AccessRecord, ServerConnection, ServerContext
-from ._cycle import RequestCycle, ResponseState, ResponseWriter
+from ._cycle import RequestCycle, ResponseState
 from ._dates import http_date
 from ._deadline import Deadline
 from ._errors import ClientDisconnected, ConfigError, InvalidMessage
@@ -29,6 +29,9 @@ from ._registry import (
     UpgradeHandler,
     UpgradeRequest,
 )
+from ._request_state import RequestState
+from ._response_writer import ResponseWriter
+from ._responses import REASONS, error_response, reason_phrase
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
 from ._server import Server, listen
@@ -39,6 +42,7 @@ __all__ = [
     "ASGI_VERSION",
     "LOOPS",
     "PROTOCOLS_GROUP",
+    "REASONS",
     "UPGRADES_GROUP",
     "ASGIApp",
     "AccessRecord",
@@ -64,6 +68,7 @@ __all__ = [
     "Receive",
     "Registry",
     "RequestCycle",
+    "RequestState",
     "ResponseState",
     "ResponseWriter",
     "Scope",
@@ -82,6 +87,7 @@ __all__ = [
     "build_websocket_scope",
     "decode_path",
     "describe_settings",
+    "error_response",
     "has_control_character",
     "http_date",
     "is_field_value",
@@ -94,6 +100,7 @@ __all__ = [
     "peer_in",
     "peer_is_trusted",
     "plan_protocols",
+    "reason_phrase",
     "run",
     "serve",
     "split_target",
