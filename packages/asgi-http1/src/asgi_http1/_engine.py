@@ -19,7 +19,6 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Final
 
 from asgi_core import Config, Headers
@@ -50,7 +49,6 @@ _FIELD_KINDS: Final = {
     b"x-forwarded-for": _FORWARDING,
     b"x-forwarded-proto": _FORWARDING,
 }
-REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
 class PeerError(Exception):

@@ -18,10 +18,10 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from asgi_core import Config, Headers
+from asgi_core import REASONS, Config, Headers
 
 from ._chunked import ChunkedReader
-from ._engine import REASONS, Engine, Event, PeerError, Request, Signal
+from ._engine import Engine, Event, PeerError, Request, Signal
 from ._errors import FramingError
 from ._framing import (
     BodyWriter,

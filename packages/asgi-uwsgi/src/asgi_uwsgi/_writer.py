@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from asgi_core import Headers, has_control_character, is_token
+from asgi_core import Headers, has_control_character, is_token, reason_phrase
 
 if TYPE_CHECKING:
     from ._protocol import UwsgiProtocol
 
-_REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 _BODYLESS_STATUSES: Final = frozenset({204, 304})
 _MAX_LENGTH_DIGITS: Final = 18
 
@@ -29,7 +27,7 @@ def response_head(status: int, headers: Headers) -> tuple[bytes, int | None]:
     """Status line and header block, and the declared Content-Length (None without one). `ValueError` for a
     header that cannot be written as it is, or a Content-Length nginx would refuse (not a number, or two
     different ones: "upstream sent duplicate header line")."""
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
     length: bytes | None = None
     for name, value in headers:
         if not is_token(name):

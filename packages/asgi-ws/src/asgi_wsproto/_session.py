@@ -34,6 +34,7 @@ from asgi_core import (
     ResponseWriter,
     Scope,
     ServerContext,
+    error_response,
 )
 
 from ._handshake import validate_accept
@@ -197,7 +198,7 @@ class WebSocketSession:
 
     async def _on_refuse(self, message: Message) -> None:
         # ASGI: a close before accept is a refusal, answered with 403 Forbidden.
-        await self._respond(403, b"")
+        await self._respond(403, canned=False)
 
     async def _on_denial_start(self, message: Message) -> None:
         self._cycle = cycle = self._new_cycle()
@@ -283,19 +284,20 @@ class WebSocketSession:
         elif state is HANDSHAKE:
             if not failed:
                 self._context.logger.error("ASGI application returned without accepting or closing the WebSocket")
-            await self._respond(500, b"Internal Server Error")
+            await self._respond(500)
         elif state is RESPONDING:
             cycle, writer = self._cycle, self._writer
             if cycle is not None and writer is not None and cycle.response_started:
                 self.state = CLOSED
                 writer.abort_response()
             else:
-                await self._respond(500, b"Internal Server Error")
+                await self._respond(500)
 
-    async def _respond(self, status: int, body: bytes) -> None:
+    async def _respond(self, status: int, *, canned: bool = True) -> None:
+        """Answer the handshake with `status`: the canned error (asgi-core's), or an empty body."""
         self.state = CLOSED
         self._cycle = cycle = self._new_cycle()
-        headers: Headers = [(b"content-type", b"text/plain; charset=utf-8")] if body else []
+        headers, body = error_response(status) if canned else ([], b"")
         try:
             await cycle.send({"type": "http.response.start", "status": status, "headers": headers})
             await cycle.send({"type": "http.response.body", "body": body})
