@@ -13,7 +13,7 @@ from ._context import AccessRecord, ServerConnection, ServerContext
 from ._cycle import RequestCycle, ResponseState
 from ._dates import http_date
 from ._deadline import Deadline
-from ._errors import ClientDisconnected, ConfigError, InvalidMessage
+from ._errors import ClientDisconnected, ConfigError, HeadRejected, InvalidMessage, PeerError
 from ._fields import has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
@@ -54,12 +54,14 @@ __all__ = [
     "DatagramPlugin",
     "Deadline",
     "FlowControl",
+    "HeadRejected",
     "Headers",
     "InvalidMessage",
     "Lifespan",
     "LifespanFailure",
     "LoopFactory",
     "Message",
+    "PeerError",
     "ProtocolPlan",
     "ProtocolPlugin",
     "ProxyHeader",

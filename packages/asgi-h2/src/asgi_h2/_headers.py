@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from asgi_core import Config, Headers, has_control_character, is_token
+from asgi_core import Config, Headers, HeadRejected, has_control_character, is_token
 
-from ._errors import HeadRejected, MalformedRequest
+from ._errors import MalformedRequest
 
 #: Fields that describe one HTTP/1.1 hop and mean nothing (or are forbidden) in HTTP/2, RFC 9113 8.2.2.
 CONNECTION_SPECIFIC: Final = frozenset(

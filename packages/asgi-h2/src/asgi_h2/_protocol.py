@@ -23,6 +23,7 @@ from asgi_core import (
     Deadline,
     FlowControl,
     Headers,
+    HeadRejected,
     ProxyHeader,
     ServerContext,
     Transport,
@@ -35,7 +36,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
 from ._admission import Admission
-from ._errors import HeadRejected, MalformedRequest
+from ._errors import MalformedRequest
 from ._headers import check_trailers, parse_request
 from ._lifecycle import (
     CLOSED,

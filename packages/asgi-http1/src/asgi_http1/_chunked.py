@@ -19,9 +19,9 @@ import re
 from typing import Final
 
 import h11
-from asgi_core import has_control_character
+from asgi_core import PeerError, has_control_character
 
-from ._engine import PeerError, Signal
+from ._engine import Signal
 
 #: Longest chunk-size line (size, extensions and whitespace, without its CRLF) a request may send.
 MAX_CHUNK_LINE: Final = 4096

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from asgi_core import Config, Headers
+from asgi_core import Config, Headers, PeerError
 
 PARSER_ENV: Final = "ASGI_HTTP1_PARSER"
 PARSERS: Final = ("auto", "h11", "httptools")
@@ -49,14 +49,6 @@ _FIELD_KINDS: Final = {
     b"x-forwarded-for": _FORWARDING,
     b"x-forwarded-proto": _FORWARDING,
 }
-
-
-class PeerError(Exception):
-    """The client broke HTTP/1.1 or one of our limits: answer `status` and close the connection."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class Request:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from asgi_core import REASONS, Config, Headers
+from asgi_core import REASONS, Config, Headers, PeerError
 
 from ._chunked import ChunkedReader
-from ._engine import Engine, Event, PeerError, Request, Signal
+from ._engine import Engine, Event, Request, Signal
 from ._errors import FramingError
 from ._framing import (
     BodyWriter,

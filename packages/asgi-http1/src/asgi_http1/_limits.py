@@ -5,16 +5,12 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from asgi_core import Config, Headers, has_control_character, reason_phrase
+from asgi_core import Config, Headers, HeadRejected, has_control_character, reason_phrase
 from asgi_core import error_response as canned_error
 
-from ._engine import PeerError, Request
+from ._engine import Request
 
 _REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/1.1")
-
-
-class HeadRejected(PeerError):
-    """A request head breaks a limit; `status` is what the client is told before the connection closes."""
 
 
 class HeadGuard:

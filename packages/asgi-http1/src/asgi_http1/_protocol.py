@@ -27,6 +27,7 @@ from asgi_core import (
     ConnectionInfo,
     Deadline,
     FlowControl,
+    PeerError,
     ProxyHeader,
     RequestCycle,
     ServerContext,
@@ -36,7 +37,7 @@ from asgi_core import (
     build_http_scope,
 )
 
-from ._engine import Engine, EngineFactory, PeerError, Request, Signal, select_engine
+from ._engine import Engine, EngineFactory, Request, Signal, select_engine
 from ._limits import check_head, error_response
 from ._writer import HTTP1ResponseWriter
 

@@ -26,6 +26,7 @@ from typing import ClassVar, Protocol
 from asgi_core import (
     AccessRecord,
     ClientDisconnected,
+    Deadline,
     FlowControl,
     Headers,
     InvalidMessage,
@@ -105,7 +106,7 @@ class WebSocketSession:
         self._waiter: asyncio.Future[None] | None = None
         self._cycle: RequestCycle | None = None
         self._writer: ResponseWriter | None = None
-        self._grace_timer: asyncio.TimerHandle | None = None
+        self._grace_timer: Deadline | None = None
         self._cancelled_by_us = False
         self._notify_caught_up = False
         self._started_at = time.monotonic()
@@ -149,7 +150,8 @@ class WebSocketSession:
         self._wake()
         grace = self._context.config.disconnect_grace_period
         if grace is not None and self.task is not None and not self.task.done():
-            self._grace_timer = asyncio.get_running_loop().call_later(grace, self._grace_expired)
+            self._grace_timer = Deadline(asyncio.get_running_loop(), self._grace_expired)
+            self._grace_timer.arm(grace)
 
     # ---- app side ------------------------------------------------------------------------------------
 
@@ -272,7 +274,7 @@ class WebSocketSession:
             await self._finish(failed=False)
         finally:
             if self._grace_timer is not None:
-                self._grace_timer.cancel()
+                self._grace_timer.close()
 
     async def _finish(self, *, failed: bool) -> None:
         """The app is done: make sure the client gets an answer that matches how it ended."""
