@@ -58,7 +58,7 @@ class RequestEvent(enum.Enum):
     __hash__ = object.__hash__
 
 
-# Hot-path names (see `asgi_core._cycle`'s module doc for why Enum members are named through globals).
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
 UNREAD: Final = RequestState.UNREAD
 READING: Final = RequestState.READING
 ENDED: Final = RequestState.ENDED

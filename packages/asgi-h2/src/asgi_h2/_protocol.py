@@ -10,6 +10,8 @@ once: each cycle sees `http.disconnect`.
 Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
 the client may retry); an admitted request's app starts when a task slot is free (`_admission`). What each
 kind of stream is made of is in `_streams`; the send deadline is in `_stall`.
+
+Hot module: this code runs for every frame (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The head is held from `start_response` until the next call, so a response withou
 HEADERS frame carrying END_STREAM (HEAD, 204, 304, empty bodies) instead of HEADERS then an empty DATA.
 Request body bytes are acknowledged to the peer (WINDOW_UPDATE) only when the app has taken them, so the
 peer can never have more than our window of body waiting in memory, and a slow app slows its client down.
+
+Hot module: this code runs for every stream (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ error, not a body ended by a clean close).
 
 Broken packets and refused peers are closed without a response (nginx then answers 502) and logged; requests
 that parse but cannot be served (no method, over a limit, a WebSocket handshake) get a plain-text error.
+
+Hot module: this code runs for every request (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
