@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 from asgi_core import Headers, has_control_character, is_token, reason_phrase
+from asgi_core import error_response as canned_error
 
 if TYPE_CHECKING:
     from ._protocol import UwsgiProtocol
@@ -62,12 +63,8 @@ def _one_length(value: bytes) -> bytes:
 
 
 def error_response(status: int, explanation: str) -> bytes:
-    """A complete plain-text response that needs nothing from the app."""
-    body = explanation.encode("utf-8") + b"\n"
-    headers: Headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode("ascii")),
-    ]
+    """asgi-core's canned error for `status`, with `explanation`, framed as a complete uWSGI reply."""
+    headers, body = canned_error(status, explanation)
     return response_head(status, headers)[0] + body
 
 
