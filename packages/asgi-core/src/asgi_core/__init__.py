@@ -14,7 +14,7 @@ from ._cycle import RequestCycle, ResponseState
 from ._dates import http_date
 from ._deadline import Deadline
 from ._errors import ClientDisconnected, ConfigError, HeadRejected, InvalidMessage, PeerError
-from ._fields import has_control_character, is_field_value, is_token
+from ._fields import content_length, has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
@@ -87,6 +87,7 @@ __all__ = [
     "apply_forwarded",
     "build_http_scope",
     "build_websocket_scope",
+    "content_length",
     "decode_path",
     "describe_settings",
     "error_response",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from asgi_core import Headers, RequestCycle
+from asgi_core import Headers, RequestCycle, content_length
 from h2.errors import ErrorCodes
 
 from ._headers import fields, response_head
@@ -114,10 +114,9 @@ class RequestStream(OutboundStream):
         if not self.head_request and status not in _BODYLESS:
             for name, value in head:
                 if name == b"content-length":
-                    try:
-                        declared = int(value)
-                    except ValueError:
-                        raise ValueError(f"invalid content-length {value!r}") from None
+                    declared = content_length(value)  # ValueError: the cycle answers 500
+                    if not value.isdigit():  # "5, 5": sent on as the one value it means
+                        head = [(n, b"%d" % declared if n == b"content-length" else v) for n, v in head]
         self._head = head
         self._declared_length = declared
         self._expect_continue = False

@@ -14,14 +14,13 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from asgi_core import Headers, has_control_character, is_token, reason_phrase
+from asgi_core import Headers, content_length, has_control_character, is_token, reason_phrase
 from asgi_core import error_response as canned_error
 
 if TYPE_CHECKING:
     from ._protocol import UwsgiProtocol
 
 _BODYLESS_STATUSES: Final = frozenset({204, 304})
-_MAX_LENGTH_DIGITS: Final = 18
 
 
 def response_head(status: int, headers: Headers) -> tuple[bytes, int | None]:
@@ -53,13 +52,8 @@ def response_head(status: int, headers: Headers) -> tuple[bytes, int | None]:
 
 
 def _one_length(value: bytes) -> bytes:
-    lengths = {part.strip() for part in value.split(b",")}
-    if len(lengths) != 1:
-        raise ValueError(f"conflicting content-length values in {value!r}")
-    length = lengths.pop()
-    if not length.isdigit() or len(length) > _MAX_LENGTH_DIGITS:  # ASCII digits only, for bytes
-        raise ValueError(f"invalid content-length {value!r}")
-    return length
+    """The declared length, as the digits to send on (asgi-core's one Content-Length rule)."""
+    return b"%d" % content_length(value)
 
 
 def error_response(status: int, explanation: str) -> bytes:
