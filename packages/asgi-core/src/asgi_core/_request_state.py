@@ -27,7 +27,7 @@ The transitions, driven by the protocol (END, CLOSE) and by the app's reads (ASK
     CLOSED    |          | CLOSED  |           | CLOSED
 
 A request with no body starts in ENDED. A pair missing from the table is a bug in the caller, not in the peer:
-`advance` raises `RuntimeError` for it. A body cut short by CLOSE never reports its end: the app must not
+`advance` raises `RuntimeError` for it (the per-request moves index the table inline: a `KeyError`). A body cut short by CLOSE never reports its end: the app must not
 mistake a truncated body for a complete one.
 """
 
