@@ -229,8 +229,8 @@ test_request_cycle_state_machine = CycleMachine.TestCase
 def test_transition_table_rejects_what_it_does_not_list() -> None:
     for state in RequestState:
         for event in RequestEvent:
-            if (state, event) in TRANSITIONS:
-                assert advance(state, event) is TRANSITIONS[state, event]
+            if event in TRANSITIONS[state]:
+                assert advance(state, event) is TRANSITIONS[state][event]
             else:
                 with pytest.raises(RuntimeError, match=event.name):
                     advance(state, event)

@@ -186,7 +186,7 @@ class RequestCycle:
             self._log_access()
 
     def end_body(self) -> None:
-        self._request = TRANSITIONS[self._request, END]  # per request: indexed inline, a KeyError if not allowed
+        self._request = TRANSITIONS[self._request][END]  # per request: indexed inline, a KeyError if not allowed
         self._wake()
 
     def connection_lost(self) -> None:
@@ -256,18 +256,18 @@ class RequestCycle:
                 self._body_size = 0
                 self._writer.body_consumed(len(data))
                 if request in END_OWED:
-                    self._request = TRANSITIONS[request, DELIVER]
+                    self._request = TRANSITIONS[request][DELIVER]
                     return {"type": "http.request", "body": data, "more_body": False}
                 return {"type": "http.request", "body": data, "more_body": True}
             if request in END_OWED:
-                self._request = TRANSITIONS[request, DELIVER]
+                self._request = TRANSITIONS[request][DELIVER]
                 return {"type": "http.request", "body": b"", "more_body": False}
             if request is CLOSED or self.state is COMPLETE:
                 # Once told the exchange is over, the app is never handed body again.
                 self._request = advance(request, CLOSE)
                 return {"type": "http.disconnect"}
             if request is UNREAD:
-                self._request = TRANSITIONS[request, ASK]
+                self._request = TRANSITIONS[request][ASK]
                 self._writer.request_body()
             self._waiter = asyncio.get_running_loop().create_future()
             try:

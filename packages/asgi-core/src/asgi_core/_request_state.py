@@ -73,27 +73,21 @@ CLOSE: Final = RequestEvent.CLOSE
 #: States in which the end of the body is owed to the app.
 END_OWED: Final = frozenset({ENDED, CLOSING})
 
-TRANSITIONS: Final[dict[tuple[RequestState, RequestEvent], RequestState]] = {
-    (UNREAD, ASK): READING,
-    (UNREAD, END): ENDED,
-    (UNREAD, CLOSE): CLOSED,
-    (READING, END): ENDED,
-    (READING, CLOSE): CLOSED,
-    (ENDED, END): ENDED,
-    (ENDED, DELIVER): DELIVERED,
-    (ENDED, CLOSE): CLOSING,
-    (DELIVERED, CLOSE): CLOSED,
-    (CLOSING, END): CLOSING,
-    (CLOSING, DELIVER): CLOSED,
-    (CLOSING, CLOSE): CLOSING,
-    (CLOSED, END): CLOSED,
-    (CLOSED, CLOSE): CLOSED,
+#: State -> event -> next state, as h11 lays out its tables: two lookups keyed by one member each are half the
+#: cost of one keyed by a (state, event) tuple, and the cycle moves through here a few times per request.
+TRANSITIONS: Final[dict[RequestState, dict[RequestEvent, RequestState]]] = {
+    UNREAD: {ASK: READING, END: ENDED, CLOSE: CLOSED},
+    READING: {END: ENDED, CLOSE: CLOSED},
+    ENDED: {END: ENDED, DELIVER: DELIVERED, CLOSE: CLOSING},
+    DELIVERED: {CLOSE: CLOSED},
+    CLOSING: {END: CLOSING, DELIVER: CLOSED, CLOSE: CLOSING},
+    CLOSED: {END: CLOSED, CLOSE: CLOSED},
 }
 
 
 def advance(state: RequestState, event: RequestEvent) -> RequestState:
     """The state after `event`; raises `RuntimeError` for a pair the table does not allow."""
-    following = TRANSITIONS.get((state, event))
+    following = TRANSITIONS[state].get(event)
     if following is None:
         raise RuntimeError(f"request side: {event.name} is not allowed while {state.value}")
     return following
