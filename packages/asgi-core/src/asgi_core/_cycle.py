@@ -25,19 +25,7 @@ from ._dates import http_date
 from ._deadline import Deadline
 from ._errors import ClientDisconnected, InvalidMessage
 from ._messages import FRAMING_FIELDS, as_dict, reset_content_headers, validate_headers, validate_status
-from ._request_state import (
-    ASK,
-    CLOSE,
-    CLOSED,
-    DELIVER,
-    END,
-    END_OWED,
-    ENDED,
-    TRANSITIONS,
-    UNREAD,
-    RequestState,
-    advance,
-)
+from ._request_state import ASK, CLOSE, CLOSED, DELIVER, END, END_OWED, ENDED, TRANSITIONS, UNREAD, RequestState
 from ._response_writer import ResponseWriter
 from ._responses import error_response
 from ._types import Headers, Message, Scope
@@ -115,7 +103,8 @@ class RequestCycle:
         self._body: list[bytes] = []
         self._body_size = 0
         self._received = 0
-        # What `receive` owes the app once the buffered body is out (see `_request_state`).
+        # What `receive` owes the app once the buffered body is out: moved by `_request_state`'s table, indexed
+        # inline (a move the table lacks is a KeyError; `advance` is its checked form, for cold code and tests).
         self._request: RequestState = UNREAD if body_expected else ENDED
         # The client is gone (not merely half-closed): `send` fails, and the grace timer may run.
         self._disconnected = False
@@ -154,7 +143,7 @@ class RequestCycle:
 
     def peer_closed(self) -> None:
         """The client finished sending (half-close): `receive` says so, but the response still goes out."""
-        self._request = advance(self._request, CLOSE)
+        self._request = TRANSITIONS[self._request][CLOSE]
         self._wake()
 
     def feed_body(self, data: bytes) -> None:
@@ -186,7 +175,7 @@ class RequestCycle:
             self._log_access()
 
     def end_body(self) -> None:
-        self._request = TRANSITIONS[self._request][END]  # per request: indexed inline, a KeyError if not allowed
+        self._request = TRANSITIONS[self._request][END]
         self._wake()
 
     def connection_lost(self) -> None:
@@ -195,7 +184,7 @@ class RequestCycle:
         if self._disconnected:
             return
         self._disconnected = True
-        self._request = advance(self._request, CLOSE)
+        self._request = TRANSITIONS[self._request][CLOSE]
         self._wake()
         grace = self._context.config.disconnect_grace_period
         task = self.task
@@ -264,7 +253,7 @@ class RequestCycle:
                 return {"type": "http.request", "body": b"", "more_body": False}
             if request is CLOSED or self.state is COMPLETE:
                 # Once told the exchange is over, the app is never handed body again.
-                self._request = advance(request, CLOSE)
+                self._request = TRANSITIONS[request][CLOSE]
                 return {"type": "http.disconnect"}
             if request is UNREAD:
                 self._request = TRANSITIONS[request][ASK]

@@ -27,8 +27,8 @@ The transitions, driven by the protocol (END, CLOSE) and by the app's reads (ASK
     CLOSED    |          | CLOSED  |           | CLOSED
 
 A request with no body starts in ENDED. A pair missing from the table is a bug in the caller, not in the peer:
-`advance` raises `RuntimeError` for it (the per-request moves index the table inline: a `KeyError`). A body cut short by CLOSE never reports its end: the app must not
-mistake a truncated body for a complete one.
+`advance` raises `RuntimeError` for it (the cycle indexes the table inline: a `KeyError` there). A body cut
+short by CLOSE never reports its end: the app must not mistake a truncated body for a complete one.
 """
 
 from __future__ import annotations
