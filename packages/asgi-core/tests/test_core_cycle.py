@@ -25,6 +25,7 @@ from asgi_core import (
     Send,
     ServerContext,
     build_http_scope,
+    reason_phrase,
 )
 
 QUIET = Config(server_header=False, date_header=False)
@@ -637,7 +638,7 @@ def test_body_limit_by_content_length_never_runs_the_app() -> None:
     )
     assert not called
     assert writer.status == 413
-    assert writer.body == b"Request body too large"
+    assert writer.body == reason_phrase(413)  # the canned error: its reason phrase
     assert writer.headers[b"connection"] == b"close"
     exact = run_app(respond(), config=Config(max_request_body_size=10), content_length=10, body_expected=True)
     assert exact.status == 200
@@ -804,3 +805,20 @@ def test_alt_svc_is_advertised_unless_the_app_sends_its_own() -> None:
     own = respond(headers=[(b"Alt-Svc", b"clear")])
     headers = asyncio.run(main(own)).events[0][2]
     assert [value for name, value in headers if name.lower() == b"alt-svc"] == [b"clear"]
+
+
+def test_after_http_disconnect_the_app_is_never_handed_body_again() -> None:
+    """Found by the state machine (test_core_cycle_states.py): a body ending after the response was done and
+    the app had read http.disconnect came back as http.request."""
+
+    async def main() -> list[Message]:
+        cycle, writer = make_cycle(respond(), method="POST", body_expected=True)
+        await cycle.run()
+        seen = [await cycle.receive()]
+        cycle.feed_body(b"late")
+        cycle.end_body()
+        seen.append(await asyncio.wait_for(cycle.receive(), 1))
+        assert writer.consumed == [4], "dropped body must still be acknowledged to the protocol"
+        return seen
+
+    assert asyncio.run(main()) == [{"type": "http.disconnect"}, {"type": "http.disconnect"}]

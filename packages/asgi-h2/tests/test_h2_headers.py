@@ -4,9 +4,8 @@ Hypothesis checks that the guard gives the same answer however the bytes are spl
 from __future__ import annotations
 
 import pytest
-from asgi_core import Config
+from asgi_core import Config, HeadRejected
 from asgi_h2 import PREFACE, H2Limits
-from asgi_h2._errors import HeadRejected
 from asgi_h2._headers import fields, parse_request, response_head
 from asgi_h2._limits import FrameSizeGuard, WindowCounter
 from hypothesis import given

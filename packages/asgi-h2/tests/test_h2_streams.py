@@ -347,3 +347,25 @@ def test_pathsend_streams_a_file(tmp_path: Any) -> None:
         assert result.header(b"content-length") == str(len(content)).encode()
 
     run(main())
+
+
+def test_a_content_length_that_is_not_plain_digits_is_a_500() -> None:
+    """`int()` alone read "+5", " 5", "5_0" and "-1" as lengths and sent them on: the value is checked by asgi-core's
+    one Content-Length rule (ASCII digits, or a list of one repeated value), as on HTTP/1.1 and uWSGI."""
+    values = [b"+5", b"5_0", b"-1", b"5, 6", b"0x5"]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        declared = values[int(scope["path"].strip("/"))]
+        await respond(send, body=b"12345", headers=[(b"content-length", declared)])
+
+    async def main() -> None:
+        peer = H2Peer(app)
+        for index in range(len(values)):
+            result = await peer.response(peer.request("GET", f"/{index}"))
+            assert (result.status, result.header(b"content-length")) == (500, b"21"), values[index]
+        repeated = [b"5, 5"]
+        values[:] = repeated
+        result = await peer.response(peer.request("GET", "/0"))
+        assert (result.status, bytes(result.data)) == (200, b"12345")
+
+    run(main())

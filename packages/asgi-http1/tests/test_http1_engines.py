@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgi_core import Config
-from asgi_http1._engine import Engine, PeerError, Request, Signal, select_engine
+from asgi_core import Config, PeerError
+from asgi_http1._engine import Engine, Request, Signal, select_engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -219,7 +219,7 @@ def test_denial_in_one_piece_has_a_content_length() -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize("how", ["raises", "returns", "bad-accept-header"])
+@pytest.mark.parametrize("how", ["raises", "returns", "bad-accept-header", "control-in-header-value"])
 def test_app_failure_before_accept_is_500(how: str) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -227,6 +227,9 @@ def test_app_failure_before_accept_is_500(how: str) -> None:
             raise RuntimeError("boom")
         if how == "bad-accept-header":
             await send({"type": "websocket.accept", "headers": [(b"sec-websocket-protocol", b"x")]})
+        if how == "control-in-header-value":
+            # Any control but HTAB is refused, as on every protocol (asgi_core.has_control_character).
+            await send({"type": "websocket.accept", "headers": [(b"x-note", b"a\x01b")]})
 
     async def scenario() -> None:
         peer = Peer(app)

@@ -10,11 +10,11 @@ from ._app import app_problem
 from ._config import Config, describe_settings, parse_networks, parse_setting
 from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trusted
 from ._context import AccessRecord, CertificateFiles, ServerConnection, ServerContext
-from ._cycle import RequestCycle, ResponseState, ResponseWriter
+from ._cycle import RequestCycle, ResponseState
 from ._dates import http_date
 from ._deadline import Deadline
-from ._errors import ClientDisconnected, ConfigError, InvalidMessage
-from ._fields import has_control_character, is_field_value, is_token
+from ._errors import ClientDisconnected, ConfigError, HeadRejected, InvalidMessage, PeerError
+from ._fields import content_length, has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
@@ -28,6 +28,9 @@ from ._registry import (
     UpgradeHandler,
     UpgradeRequest,
 )
+from ._request_state import RequestState
+from ._response_writer import ResponseWriter
+from ._responses import REASONS, error_response, reason_phrase
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
 from ._server import Server, listen
@@ -39,6 +42,7 @@ __all__ = [
     "ASGI_VERSION",
     "LOOPS",
     "PROTOCOLS_GROUP",
+    "REASONS",
     "UPGRADES_GROUP",
     "ASGIApp",
     "AccessRecord",
@@ -51,12 +55,14 @@ __all__ = [
     "DatagramPlugin",
     "Deadline",
     "FlowControl",
+    "HeadRejected",
     "Headers",
     "InvalidMessage",
     "Lifespan",
     "LifespanFailure",
     "LoopFactory",
     "Message",
+    "PeerError",
     "ProtocolPlan",
     "ProtocolPlugin",
     "ProxyHeader",
@@ -65,6 +71,7 @@ __all__ = [
     "Receive",
     "Registry",
     "RequestCycle",
+    "RequestState",
     "ResponseState",
     "ResponseWriter",
     "Scope",
@@ -81,8 +88,10 @@ __all__ = [
     "apply_forwarded",
     "build_http_scope",
     "build_websocket_scope",
+    "content_length",
     "decode_path",
     "describe_settings",
+    "error_response",
     "has_control_character",
     "http_date",
     "is_field_value",
@@ -95,6 +104,7 @@ __all__ = [
     "peer_in",
     "peer_is_trusted",
     "plan_protocols",
+    "reason_phrase",
     "run",
     "serve",
     "split_target",

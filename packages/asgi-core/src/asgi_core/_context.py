@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, MutableSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ._config import Config
-from ._types import Address, ASGIApp, Headers
+from ._types import Address, ASGIApp, Headers, Scope
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -30,6 +31,23 @@ class AccessRecord:
     request_headers: Headers
     response_headers: Headers
     scheme: str
+
+    @classmethod
+    def of(cls, scope: Scope, status: int, sent: int, started_at: float, headers: Headers) -> AccessRecord:
+        """The record of a request of `scope` answered with `status` and `sent` body bytes."""
+        return cls(
+            method=scope["method"],
+            path=scope["path"],
+            query_string=scope["query_string"],
+            http_version=scope["http_version"],
+            status=status,
+            response_bytes=sent,
+            duration=time.monotonic() - started_at,
+            client=scope["client"],
+            request_headers=scope["headers"],
+            response_headers=headers,
+            scheme=scope["scheme"],
+        )
 
 
 class CertificateFiles(NamedTuple):

@@ -6,6 +6,9 @@ lost client (`connection_lost`). The cycle owns everything ASGI: the order of me
 transition table), `http.disconnect`, the 500 when the app fails before starting a response and the abort
 after, bodyless responses (HEAD, 1xx, 204, 304, and 205 with its zero length), request-body backpressure and size limit, the grace period
 before the task of a vanished client is cancelled, trailers, pathsend, early hints and access-log data.
+
+Hot module: `receive` and `send` run for every request (the speed tricks it may use are listed in
+docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -14,58 +17,22 @@ import asyncio
 import enum
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, BinaryIO, Final, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, BinaryIO, Final
 
 from ._context import AccessRecord, ServerContext
 from ._dates import http_date
+from ._deadline import Deadline
 from ._errors import ClientDisconnected, InvalidMessage
-from ._messages import validate_headers, validate_status
+from ._messages import FRAMING_FIELDS, as_dict, reset_content_headers, validate_headers, validate_status
+from ._request_state import ASK, CLOSE, CLOSED, DELIVER, END, END_OWED, ENDED, TRANSITIONS, UNREAD, RequestState
+from ._response_writer import ResponseWriter
+from ._responses import error_response
 from ._types import Headers, Message, Scope
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
-_FRAMING_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding"})
 _RESET_CONTENT: Final = 205
 _FILE_CHUNK: Final = 256 * 1024
-_ERROR_BODIES: Final = {
-    413: b"Request body too large",
-    500: b"Internal Server Error",
-}
-
-
-class ResponseWriter(Protocol):
-    """The wire side of one request, implemented by each HTTP-like protocol."""
-
-    #: The response may end with trailers (HTTP/2; HTTP/1.1 chunked to a client that sent `TE: trailers`).
-    can_send_trailers: bool
-    #: 1xx responses other than 100 may be sent (HTTP/1.1 clients, HTTP/2).
-    can_send_informational: bool
-    #: `send_file` can hand the file to the kernel (cleartext sockets).
-    can_sendfile: bool
-
-    def request_body(self) -> None:
-        """The app is waiting for body it has not got yet: answer `Expect: 100-continue` if pending."""
-
-    def body_consumed(self, size: int) -> None:
-        """The app took `size` buffered body bytes: resume reading or acknowledge flow-control credit."""
-
-    def send_informational(self, status: int, headers: Headers) -> None: ...
-
-    def start_response(self, status: int, headers: Headers) -> None:
-        """Begin the response. Raises `ValueError` for headers the protocol cannot send, changing nothing."""
-
-    def send_data(self, data: bytes) -> None: ...
-
-    def drain(self) -> Awaitable[None] | None:
-        """What to await until the client has taken enough of what was sent (write backpressure); None when
-        nothing needs waiting for, which spares a streamed chunk a coroutine. An `async def` also fits."""
-
-    async def send_file(self, file: BinaryIO, offset: int, count: int) -> None: ...
-
-    def end_response(self, trailers: Headers | None) -> None: ...
-
-    def abort_response(self) -> None:
-        """The response cannot be completed: make sure the client sees it fail (close, RST_STREAM)."""
 
 
 class ResponseState(enum.Enum):
@@ -78,8 +45,7 @@ class ResponseState(enum.Enum):
     __hash__ = object.__hash__
 
 
-# Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
-# the hot paths name members through module-level names instead.
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
 AWAITING_BODY: Final = ResponseState.AWAITING_BODY
 AWAITING_START: Final = ResponseState.AWAITING_START
 AWAITING_TRAILERS: Final = ResponseState.AWAITING_TRAILERS
@@ -94,19 +60,16 @@ class RequestCycle:
 
     __slots__ = (
         "_body",
-        "_body_complete",
         "_body_size",
         "_bytes_sent",
         "_context",
-        "_continue_requested",
         "_disconnect_timer",
         "_disconnected",
         "_expects_trailers",
-        "_final_body_delivered",
         "_head_sent",
-        "_peer_closed",
         "_pending_head",
         "_received",
+        "_request",
         "_response_headers",
         "_send_body",
         "_send_whole",
@@ -140,12 +103,12 @@ class RequestCycle:
         self._body: list[bytes] = []
         self._body_size = 0
         self._received = 0
-        self._body_complete = not body_expected
-        self._final_body_delivered = False
+        # What `receive` owes the app once the buffered body is out: moved by `_request_state`'s table, indexed
+        # inline (a move the table lacks is a KeyError; `advance` is its checked form, for cold code and tests).
+        self._request: RequestState = UNREAD if body_expected else ENDED
+        # The client is gone (not merely half-closed): `send` fails, and the grace timer may run.
         self._disconnected = False
-        self._peer_closed = False
         self._waiter: asyncio.Future[None] | None = None
-        self._continue_requested = False
         self._pending_head: tuple[int, Headers] | None = None
         self._response_headers: Headers = []
         self._send_body = scope["method"] != "HEAD"
@@ -153,7 +116,7 @@ class RequestCycle:
         self._trailers: Headers = []
         self._head_sent = False
         self._bytes_sent = 0
-        self._disconnect_timer: asyncio.TimerHandle | None = None
+        self._disconnect_timer: Deadline | None = None
         self._started_at = time.monotonic()
         # A writer may offer `send_whole(status, headers, body)`: start, one body and end in one call, for the
         # response an app sends in one message. It raises ValueError only for a head it refuses (nothing sent).
@@ -166,6 +129,10 @@ class RequestCycle:
         return self._body_size
 
     @property
+    def request_state(self) -> RequestState:
+        return self._request
+
+    @property
     def response_complete(self) -> bool:
         return self.state is COMPLETE
 
@@ -176,11 +143,14 @@ class RequestCycle:
 
     def peer_closed(self) -> None:
         """The client finished sending (half-close): `receive` says so, but the response still goes out."""
-        self._peer_closed = True
+        self._request = TRANSITIONS[self._request][CLOSE]
         self._wake()
 
     def feed_body(self, data: bytes) -> None:
-        if not data or self._disconnected:
+        if not data:
+            return
+        if self._request is CLOSED:
+            self._writer.body_consumed(len(data))  # nobody will read it: let the protocol's credit flow
             return
         self._received += len(data)
         limit = self._context.config.max_request_body_size
@@ -192,7 +162,8 @@ class RequestCycle:
         self._wake()
 
     def _reject_oversized_body(self) -> None:
-        self._disconnected = True  # the app must not see a truncated body as complete
+        self._disconnected = True
+        self._request = CLOSED  # the app must not see a truncated body as complete
         self._wake()
         if self.task is not None and not self.task.done():
             self.task.cancel()
@@ -204,7 +175,7 @@ class RequestCycle:
             self._log_access()
 
     def end_body(self) -> None:
-        self._body_complete = True
+        self._request = TRANSITIONS[self._request][END]
         self._wake()
 
     def connection_lost(self) -> None:
@@ -213,13 +184,14 @@ class RequestCycle:
         if self._disconnected:
             return
         self._disconnected = True
+        self._request = TRANSITIONS[self._request][CLOSE]
         self._wake()
         grace = self._context.config.disconnect_grace_period
         task = self.task
         if grace is None or task is None or task.done() or self.state is COMPLETE:
             return
-        loop = asyncio.get_running_loop()
-        self._disconnect_timer = loop.call_later(grace, task.cancel)
+        self._disconnect_timer = Deadline(asyncio.get_running_loop(), task.cancel)
+        self._disconnect_timer.arm(grace)
 
     # ---- app side ------------------------------------------------------------------------------------
 
@@ -250,7 +222,7 @@ class RequestCycle:
                 self._finish_abandoned(None)
         finally:
             if self._disconnect_timer is not None:
-                self._disconnect_timer.cancel()
+                self._disconnect_timer.close()
 
     def _finish_abandoned(self, reason: str | None) -> None:
         if self.state is COMPLETE:
@@ -266,20 +238,25 @@ class RequestCycle:
 
     async def receive(self) -> Message:
         while True:
+            request = self._request
             if self._body:
                 data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
                 self._body.clear()
                 self._body_size = 0
                 self._writer.body_consumed(len(data))
-                self._final_body_delivered = self._body_complete
-                return {"type": "http.request", "body": data, "more_body": not self._body_complete}
-            if self._body_complete and not self._final_body_delivered:
-                self._final_body_delivered = True
+                if request in END_OWED:
+                    self._request = TRANSITIONS[request][DELIVER]
+                    return {"type": "http.request", "body": data, "more_body": False}
+                return {"type": "http.request", "body": data, "more_body": True}
+            if request in END_OWED:
+                self._request = TRANSITIONS[request][DELIVER]
                 return {"type": "http.request", "body": b"", "more_body": False}
-            if self._disconnected or self._peer_closed or self.state is COMPLETE:
+            if request is CLOSED or self.state is COMPLETE:
+                # Once told the exchange is over, the app is never handed body again.
+                self._request = TRANSITIONS[request][CLOSE]
                 return {"type": "http.disconnect"}
-            if not self._continue_requested and not self._body_complete:
-                self._continue_requested = True
+            if request is UNREAD:
+                self._request = TRANSITIONS[request][ASK]
                 self._writer.request_body()
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -292,7 +269,7 @@ class RequestCycle:
             raise ClientDisconnected("the client disconnected")
         # Messages are read as the dicts ASGI specifies (compiled, a dict is read without method calls); any
         # other mapping is copied into one.
-        fields = message if type(message) is dict else _as_dict(message)
+        fields = message if type(message) is dict else as_dict(message)
         message_type = fields.get("type")
         if message_type is None:
             raise InvalidMessage(f"ASGI message without a 'type': {message!r}")
@@ -319,7 +296,7 @@ class RequestCycle:
         if status in _NO_BODY_STATUSES:
             self._send_body = False
         elif status == _RESET_CONTENT:
-            headers = _reset_content_headers(headers, trailers=self._expects_trailers)
+            headers = reset_content_headers(headers, trailers=self._expects_trailers)
             self._send_body = False
         self.status = status
         self._response_headers = headers
@@ -427,7 +404,7 @@ class RequestCycle:
         has_length = has_server = has_date = False
         for name, _ in headers:
             lowered = name.lower()
-            if lowered in _FRAMING_FIELDS:
+            if lowered in FRAMING_FIELDS:
                 has_length = True
             elif lowered == b"server":
                 has_server = True
@@ -480,12 +457,8 @@ class RequestCycle:
                 await pending
 
     def _reply_error(self, status: int) -> None:
-        body = _ERROR_BODIES.get(status, b"Error")
-        headers: Headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(body)).encode("ascii")),
-            (b"connection", b"close"),
-        ]
+        headers, body = error_response(status)
+        headers.append((b"connection", b"close"))
         self.status = status
         self._response_headers = headers
         self._pending_head = None
@@ -507,28 +480,7 @@ class RequestCycle:
         log = self._context.access_log
         if log is None:
             return
-        scope = self.scope
-        log(
-            AccessRecord(
-                method=scope["method"],
-                path=scope["path"],
-                query_string=scope["query_string"],
-                http_version=scope["http_version"],
-                status=self.status,
-                response_bytes=self._bytes_sent,
-                duration=time.monotonic() - self._started_at,
-                client=scope["client"],
-                request_headers=scope["headers"],
-                response_headers=self._response_headers,
-                scheme=scope["scheme"],
-            )
-        )
-
-
-def _as_dict(message: object) -> dict[str, Any]:
-    if not isinstance(message, Mapping):
-        raise InvalidMessage(f"ASGI message without a 'type': {message!r}")
-    return dict(message)
+        log(AccessRecord.of(self.scope, self.status, self._bytes_sent, self._started_at, self._response_headers))
 
 
 #: The response state machine: anything not in this table is an out-of-order message. It lives outside the class
@@ -540,13 +492,3 @@ _TRANSITIONS: Final[dict[tuple[ResponseState, str], _Handler]] = {
     (AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,  # noqa: SLF001
     (AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,  # noqa: SLF001
 }
-
-
-def _reset_content_headers(headers: Headers, *, trailers: bool) -> Headers:
-    """RFC 9110 section 15.3.6: a 205 response has no content and its framing must say so. Whatever framing
-    the app declared goes; a zero Content-Length takes its place (or, with trailers to come, the protocol's
-    empty chunked body carries them)."""
-    kept = [field for field in headers if field[0].lower() not in _FRAMING_FIELDS]
-    if not trailers:
-        kept.append((b"content-length", b"0"))
-    return kept

@@ -20,3 +20,17 @@ class ConfigError(ValueError):
 
 class InvalidMessage(RuntimeError):
     """The app sent an ASGI message that is malformed or out of order."""
+
+
+class PeerError(Exception):
+    """The client broke its protocol or one of our limits; `status` is the HTTP answer it gets (where the
+    protocol still allows one), `str(error)` the reason, for the log."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class HeadRejected(PeerError):
+    """A request head breaks a limit or a rule: answered with `status` (HTTP/1.1 then closes the connection,
+    HTTP/2 ends the stream) and never shown to the app."""

@@ -16,6 +16,8 @@ TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 # (Visible characters and whitespace are disjoint classes, so this cannot backtrack badly; no possessive
 # quantifiers, which Python 3.10 lacks.)
 FIELD_VALUE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+#: A Content-Length longer than this is refused: no body is a billion gigabytes, and the bound keeps `int` cheap.
+_MAX_LENGTH_DIGITS: Final = 18
 #: Any byte that may not appear anywhere in a field value, whitespace trimming or not.
 _CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -28,6 +30,20 @@ def is_token(name: bytes) -> bool:
 def has_control_character(value: bytes) -> bool:
     """Whether `value` holds a control character other than HTAB, which makes any field value invalid."""
     return _CONTROL.search(value) is not None
+
+
+def content_length(value: bytes) -> int:
+    """The length a Content-Length field value declares (RFC 9110 section 8.6): ASCII digits, or a list of one
+    value repeated ("42, 42", which a recipient may take as 42). `ValueError` for anything else: "+5", "-1",
+    "5_0" and " 5 " are read by `int()` but are no Content-Length."""
+    if b"," in value:
+        lengths = {part.strip(b" \t") for part in value.split(b",")}
+        if len(lengths) != 1:
+            raise ValueError(f"conflicting content-length values in {value!r}")
+        value = lengths.pop()
+    if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:  # bytes.isdigit is ASCII digits only
+        raise ValueError(f"invalid content-length {value!r}")
+    return int(value)
 
 
 def is_field_value(value: bytes) -> bool:

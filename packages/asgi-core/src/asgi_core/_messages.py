@@ -3,12 +3,15 @@ client) instead of a broken connection."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from ._errors import InvalidMessage
 from ._types import Headers
 
 _MIN_STATUS, _MAX_STATUS = 200, 599
+#: The fields that frame a message body.
+FRAMING_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding"})
 
 
 def validate_status(status: object) -> int:
@@ -30,3 +33,19 @@ def validate_headers(headers: object) -> Headers:
             raise InvalidMessage(f"header name and value must be bytes, got {item!r}")
         result.append((name, value))
     return result
+
+
+def as_dict(message: object) -> dict[str, Any]:
+    if not isinstance(message, Mapping):
+        raise InvalidMessage(f"ASGI message without a 'type': {message!r}")
+    return dict(message)
+
+
+def reset_content_headers(headers: Headers, *, trailers: bool) -> Headers:
+    """RFC 9110 section 15.3.6: a 205 response has no content and its framing must say so. Whatever framing
+    the app declared goes; a zero Content-Length takes its place (or, with trailers to come, the protocol's
+    empty chunked body carries them)."""
+    kept = [field for field in headers if field[0].lower() not in FRAMING_FIELDS]
+    if not trailers:
+        kept.append((b"content-length", b"0"))
+    return kept

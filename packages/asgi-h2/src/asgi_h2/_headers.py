@@ -15,19 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from asgi_core import Config, Headers, has_control_character
+from asgi_core import Config, Headers, HeadRejected, has_control_character, is_token
 
-from ._errors import HeadRejected, MalformedRequest
+from ._errors import MalformedRequest
 
 #: Fields that describe one HTTP/1.1 hop and mean nothing (or are forbidden) in HTTP/2, RFC 9113 8.2.2.
 CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"}
 )
 _FORWARDING: Final = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
-_TOKEN: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
 _REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/2")
 #: Section 8.2.1: what a received field name may contain (no controls, space, upper case, DEL, non-ASCII or
-#: colon). Wider than `_TOKEN`: a name that is no token is still well-formed HTTP/2, and h2 let it through.
+#: colon). Wider than a token (`asgi_core.is_token`): a name that is no token is still well-formed HTTP/2, and h2 let it through.
 _NAME_BYTES: Final = bytes(range(0x21, 0x7F)).translate(None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:")
 _NAME_CACHE_SIZE: Final = 512
 #: Names already found well-formed: the names a server receives are few and come back with every request.
@@ -196,7 +195,7 @@ def fields(headers: Headers) -> Headers:
         name = raw_name.lower()
         if name in CONNECTION_SPECIFIC:
             continue
-        if not name or name.translate(None, _TOKEN):
+        if not is_token(name):
             raise ValueError(f"invalid header name {raw_name!r}")
         value = raw_value.strip(b" \t")
         if has_control_character(value):  # RFC 9110 section 5.5, as for the requests we receive

@@ -35,7 +35,7 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
-# Module-level names for the hot paths (Python 3.11 finds an Enum member through a slow `__getattr__`).
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
 SERVING: Final = ConnectionState.SERVING
 WARNED: Final = ConnectionState.WARNED
 DRAINING: Final = ConnectionState.DRAINING

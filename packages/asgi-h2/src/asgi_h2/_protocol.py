@@ -10,6 +10,8 @@ once: each cycle sees `http.disconnect`.
 Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
 the client may retry); an admitted request's app starts when a task slot is free (`_admission`). What each
 kind of stream is made of is in `_streams`; the send deadline is in `_stall`.
+
+Hot module: this code runs for every frame (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from asgi_core import (
     Deadline,
     FlowControl,
     Headers,
+    HeadRejected,
     ProxyHeader,
     ServerContext,
     Transport,
@@ -35,7 +38,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
 from ._admission import Admission
-from ._errors import HeadRejected, MalformedRequest
+from ._errors import MalformedRequest
 from ._headers import check_trailers, parse_request
 from ._lifecycle import (
     CLOSED,

@@ -4,13 +4,15 @@ The head is held from `start_response` until the next call, so a response withou
 HEADERS frame carrying END_STREAM (HEAD, 204, 304, empty bodies) instead of HEADERS then an empty DATA.
 Request body bytes are acknowledged to the peer (WINDOW_UPDATE) only when the app has taken them, so the
 peer can never have more than our window of body waiting in memory, and a slow app slows its client down.
+
+Hot module: this code runs for every stream (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from asgi_core import Headers, RequestCycle
+from asgi_core import Headers, RequestCycle, content_length
 from h2.errors import ErrorCodes
 
 from ._headers import fields, response_head
@@ -112,10 +114,9 @@ class RequestStream(OutboundStream):
         if not self.head_request and status not in _BODYLESS:
             for name, value in head:
                 if name == b"content-length":
-                    try:
-                        declared = int(value)
-                    except ValueError:
-                        raise ValueError(f"invalid content-length {value!r}") from None
+                    declared = content_length(value)  # ValueError: the cycle answers 500
+                    if not value.isdigit():  # "5, 5": sent on as the one value it means
+                        head = [(n, b"%d" % declared if n == b"content-length" else v) for n, v in head]
         self._head = head
         self._declared_length = declared
         self._expect_continue = False

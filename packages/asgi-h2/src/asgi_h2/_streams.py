@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from asgi_core import ConnectionInfo, Headers, RequestCycle, UpgradeRequest, build_http_scope
+from asgi_core import ConnectionInfo, Headers, RequestCycle, UpgradeRequest, build_http_scope, error_response
 
 from ._headers import CONNECTION_SPECIFIC, RequestHead
 from ._request import RequestStream
@@ -24,12 +24,6 @@ _EXTENSIONS: Final[dict[str, Any]] = {
     "http.response.pathsend": {},
     "http.response.early_hint": {},
     "http.response.trailers": {},
-}
-_REASONS: Final = {
-    400: b"Bad Request",
-    414: b"URI Too Long",
-    431: b"Request Header Fields Too Large",
-    501: b"Not Implemented",
 }
 
 
@@ -113,16 +107,11 @@ def reply_status(
 ) -> None:
     """A short error response for a request the app never sees (a body still coming is refused with
     RST_STREAM NO_ERROR once the response is out)."""
-    reason = _REASONS.get(status, b"Error")
-    body = b"%d %s\n" % (status, reason)
+    fields, body = error_response(status)
     stream = OutboundStream(protocol, stream_id)
     stream.peer_ended = peer_ended
     protocol.streams[stream_id] = stream
-    headers: Headers = [
-        (b":status", str(status).encode("ascii")),
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode("ascii")),
-    ]
+    headers: Headers = [(b":status", str(status).encode("ascii")), *fields]
     if head_only:
         protocol.send_headers(stream, headers, end_stream=True)
         if not stream.closed:

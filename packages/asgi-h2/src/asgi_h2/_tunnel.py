@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
+from asgi_core import Deadline
 from h2.errors import ErrorCodes
 
 from ._headers import response_head
@@ -56,7 +57,7 @@ class TunnelStream(OutboundStream):
         self._reading_paused = False
         self._inbox: list[tuple[bytes, int]] = []  # DATA held while reading is paused, still unacknowledged
         self._lost = False
-        self._linger: asyncio.TimerHandle | None = None
+        self._linger: Deadline | None = None  # made when first needed
 
     def attach(self, inner: asyncio.Protocol) -> None:
         self.inner = inner
@@ -163,9 +164,8 @@ class TunnelStream(OutboundStream):
 
     def end_of_body(self) -> None:
         self.peer_ended = True
-        if self._linger is not None:  # closed and waiting for exactly this: the stream ends cleanly
-            self._linger.cancel()
-            self._linger = None
+        if self._linger is not None and self._linger.armed:  # closed and waiting for exactly this: a clean end
+            self._linger.close()
             self.protocol.stream_done(self)
         elif not self._reading_paused and not self._inbox:
             self._deliver_eof()
@@ -214,16 +214,17 @@ class TunnelStream(OutboundStream):
         self.protocol.stream_done(self)
 
     def _start_linger(self) -> None:
-        if not self.peer_ended and self._linger is None:
-            self._linger = asyncio.get_running_loop().call_later(LINGER, self._linger_over)
+        if self.peer_ended or (self._linger is not None and self._linger.armed):
+            return
+        if self._linger is None:
+            self._linger = Deadline(asyncio.get_running_loop(), self._linger_over)
+        self._linger.arm(LINGER)
 
     def _stop_linger(self) -> None:
         if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
+            self._linger.close()
 
     def _linger_over(self) -> None:
-        self._linger = None
         if not self.peer_ended:
             self.protocol.reset_stream(self.stream_id, ErrorCodes.NO_ERROR)
 

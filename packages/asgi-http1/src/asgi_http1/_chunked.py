@@ -10,6 +10,8 @@ h11 bounds a chunk-size line only by its whole receive buffer and reads extensio
 could send millions of tiny chunks each carrying a kilobyte of extensions that nobody reads. Both engines refuse
 (400) a chunk-size line longer than `MAX_CHUNK_LINE` and more than `MAX_CHUNK_EXTENSIONS` bytes of extensions in
 one request: `ChunkedReader` as it reads, `ChunkGuard` alongside h11, as `HeadGuard` does for heads.
+
+Hot module: this code runs for every chunk (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import re
 from typing import Final
 
 import h11
-from asgi_core import has_control_character
+from asgi_core import PeerError, has_control_character
 
-from ._engine import PeerError, Signal
+from ._engine import Signal
 
 #: Longest chunk-size line (size, extensions and whitespace, without its CRLF) a request may send.
 MAX_CHUNK_LINE: Final = 4096

@@ -19,10 +19,9 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Final
 
-from asgi_core import Config, Headers
+from asgi_core import Config, Headers, PeerError
 
 PARSER_ENV: Final = "ASGI_HTTP1_PARSER"
 PARSERS: Final = ("auto", "h11", "httptools")
@@ -50,15 +49,6 @@ _FIELD_KINDS: Final = {
     b"x-forwarded-for": _FORWARDING,
     b"x-forwarded-proto": _FORWARDING,
 }
-REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
-
-
-class PeerError(Exception):
-    """The client broke HTTP/1.1 or one of our limits: answer `status` and close the connection."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class Request:

@@ -9,11 +9,12 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from asgi_core import Headers
+from asgi_core import Headers, is_token
 
 from ._errors import FramingError
 
-_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+# h11's own field-value rule, looser than `asgi_core.is_field_value` (it lets other controls through): kept so
+# that both engines accept and refuse the same response headers; it goes with the single-engine rewrite.
 _FIELD_VALUE: Final = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _DIGITS: Final = re.compile(rb"[0-9]+")
 _MAX_LENGTH_DIGITS: Final = 20
@@ -38,7 +39,7 @@ _NOT_PLAIN: Final = frozenset({b"content-length", b"transfer-encoding", b"connec
 def plain_line(name: bytes, value: bytes) -> bytes | None:
     """`name: value` and its CRLF, for a valid field that has no say in framing or the connection (and is not
     Host, which h11 writes first); None for any other. Remembered, as the same fields come back and back."""
-    if name.lower() in _NOT_PLAIN or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+    if name.lower() in _NOT_PLAIN or not is_token(name) or not _FIELD_VALUE.fullmatch(value):
         return None
     line = b"%s: %s\r\n" % (name, value)
     if len(plain_lines) >= _VALID_CACHE_SIZE:
@@ -56,7 +57,7 @@ def validate_fields(headers: Iterable[tuple[bytes, bytes]]) -> list[Field]:
     for name, value in headers:
         lowered = _valid.get((name, value))
         if lowered is None:
-            if not _TOKEN.fullmatch(name):
+            if not is_token(name):
                 raise ValueError(f"Illegal header name {name!r}")
             if not _FIELD_VALUE.fullmatch(value):
                 raise ValueError(f"Illegal header value {value!r}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 import h11
-from asgi_core import Config, Headers
+from asgi_core import REASONS, Config, Headers, PeerError
 
 from ._chunked import ChunkGuard
-from ._engine import REASONS, Engine, Event, PeerError, Request, Signal
+from ._engine import Engine, Event, Request, Signal
 from ._limits import HeadGuard, refuse_control_characters
 
 _SIGNALS: dict[Any, Signal] = {

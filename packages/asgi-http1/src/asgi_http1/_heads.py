@@ -8,10 +8,10 @@ from typing import Final
 
 import h11
 import httptools
-from asgi_core import Headers
+from asgi_core import Headers, HeadRejected, PeerError
 
-from ._engine import PeerError, Request
-from ._limits import HeadRejected, refuse_control_characters
+from ._engine import Request
+from ._limits import refuse_control_characters
 
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
 _REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-from http import HTTPStatus
 from typing import Final
 
-from asgi_core import Config, Headers, has_control_character
+from asgi_core import Config, Headers, HeadRejected, has_control_character, reason_phrase
+from asgi_core import error_response as canned_error
 
-from ._engine import PeerError, Request
+from ._engine import Request
 
 _REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/1.1")
-
-
-class HeadRejected(PeerError):
-    """A request head breaks a limit; `status` is what the client is told before the connection closes."""
 
 
 class HeadGuard:
@@ -157,11 +153,8 @@ def check_target(method: bytes, target: bytes) -> None:
 def error_response(status: int) -> bytes:
     """A complete HTTP/1.1 reply that closes the connection, written without h11 because h11 refuses to
     send anything once the peer broke the protocol."""
-    phrase = HTTPStatus(status).phrase
-    body = f"{status} {phrase}\n".encode("ascii")
-    return (
-        f"HTTP/1.1 {status} {phrase}\r\n"
-        "content-type: text/plain; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\n"
-        "connection: close\r\n\r\n"
-    ).encode("ascii") + body
+    headers, body = canned_error(status)
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+    lines.extend(b"%s: %s\r\n" % field for field in headers)
+    lines.append(b"connection: close\r\n\r\n")
+    return b"".join(lines) + body

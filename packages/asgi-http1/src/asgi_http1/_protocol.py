@@ -15,6 +15,8 @@ the next one starts only once the client has taken the previous response down to
 mark (WRITE_BLOCKED): a client that does not read costs at most the high-water mark plus one app message.
 Anything the engine rejects gets its 4xx and a close; the app never sees it. The engine (`_engine.py`) is h11
 or, when installed, the faster httptools one; this module is the same for both.
+
+Hot module: this code runs for every request and every read (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from asgi_core import (
     ConnectionInfo,
     Deadline,
     FlowControl,
+    PeerError,
     ProxyHeader,
     RequestCycle,
     ServerContext,
@@ -36,7 +39,7 @@ from asgi_core import (
     build_http_scope,
 )
 
-from ._engine import Engine, EngineFactory, PeerError, Request, Signal, select_engine
+from ._engine import Engine, EngineFactory, Request, Signal, select_engine
 from ._limits import check_head, error_response
 from ._writer import HTTP1ResponseWriter
 
@@ -44,8 +47,7 @@ _HTTP_VERSIONS: Final = {b"1.1": "1.1", b"1.0": "1.0"}
 _METHODS: Final = {
     method.encode("ascii"): method for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 }
-# Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
-# the hot paths name members through module-level names instead.
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
 END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
 NEED_DATA: Final = Signal.NEED_DATA
 PAUSED: Final = Signal.PAUSED

@@ -16,6 +16,8 @@ error, not a body ended by a clean close).
 
 Broken packets and refused peers are closed without a response (nginx then answers 502) and logged; requests
 that parse but cannot be served (no method, over a limit, a WebSocket handshake) get a plain-text error.
+
+Hot module: this code runs for every request (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from asgi_core import (
     ConnectionInfo,
     Deadline,
     FlowControl,
+    HeadRejected,
     ProxyHeader,
     RequestCycle,
     ServerContext,
@@ -39,7 +42,7 @@ from asgi_core import (
 
 from ._packet import MAX_VARS_SIZE, Body, EndOfRequest, ModifierRefused, ParseError, Request
 from ._parser import CLOSED, UwsgiParser
-from ._scope import RequestRejected, request_scope
+from ._scope import request_scope
 from ._writer import UwsgiResponseWriter, error_response
 
 #: The `modifier1` values served: 0, what nginx sends unless `uwsgi_modifier1` says otherwise, and 30, whose
@@ -203,9 +206,9 @@ class UwsgiProtocol(asyncio.Protocol):
         self.phase = _Phase.REQUEST
         try:
             scope = request_scope(request, self._conn_info, self.context)
-        except RequestRejected as exc:
-            self.context.logger.info("uWSGI request from %s answered %d: %s", self._peer, exc.status, exc.reason)
-            self.transport.write(error_response(exc.status, exc.reason))
+        except HeadRejected as exc:  # well formed, but not a request we serve
+            self.context.logger.info("uWSGI request from %s answered %d: %s", self._peer, exc.status, exc)
+            self.transport.write(error_response(exc.status, str(exc)))
             self.response_complete()
             return
         writer = UwsgiResponseWriter(

@@ -19,6 +19,7 @@ from asgi_core import (
     Address,
     ConnectionInfo,
     Headers,
+    HeadRejected,
     Scope,
     ServerContext,
     build_http_scope,
@@ -47,40 +48,31 @@ WEBSOCKET_REFUSAL = (
 )
 
 
-class RequestRejected(Exception):
-    """The packet is well formed but not a request we serve; answer `status` with `reason` as the body."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def request_scope(request: Request, transport_conn: ConnectionInfo, context: ServerContext) -> Scope:
-    """The scope of one request. Raises `RequestRejected` for a request that must not reach the app."""
+    """The scope of one request. Raises `HeadRejected` for a request that must not reach the app."""
     config = context.config
     # The first value of each variable, looked up in one place: some twenty lookups per request, and a block
     # of thousands of variables must not make each of them a scan.
     first = dict(reversed(request.variables))
     method = first.get(b"REQUEST_METHOD")
     if not method or not is_token(method):
-        raise RequestRejected(400, "The uWSGI request has no valid REQUEST_METHOD variable.")
+        raise HeadRejected(400, "The uWSGI request has no valid REQUEST_METHOD variable.")
     script_name = first.get(b"SCRIPT_NAME")
     target = _target(first, script_name)
     if (
         config.limit_request_line
         and len(method) + len(target) + _REQUEST_LINE_OVERHEAD > config.limit_request_line
     ):
-        raise RequestRejected(414, "The request target is longer than limit_request_line allows.")
+        raise HeadRejected(414, "The request target is longer than limit_request_line allows.")
     headers = _headers(request, first)
     if len(headers) > config.limit_request_fields:
-        raise RequestRejected(431, "The request has more header fields than limit_request_fields allows.")
+        raise HeadRejected(431, "The request has more header fields than limit_request_fields allows.")
     field_limit = config.limit_request_field_size
     for name, value in headers:
         if field_limit and len(name) + len(value) + 2 > field_limit:
-            raise RequestRejected(431, "A request header field is larger than limit_request_field_size allows.")
+            raise HeadRejected(431, "A request header field is larger than limit_request_field_size allows.")
         if name == b"upgrade" and b"websocket" in value.lower():
-            raise RequestRejected(501, WEBSOCKET_REFUSAL)
+            raise HeadRejected(501, WEBSOCKET_REFUSAL)
     conn = ConnectionInfo(
         client=_client(first),
         server=_server(first, transport_conn.server),
@@ -117,7 +109,7 @@ def _target(first: dict[bytes, bytes], script_name: bytes | None) -> bytes:
         query = uri_query
     target = uri_path + b"?" + query if query else uri_path
     if _BAD_TARGET_BYTE.search(target) or not (uri_path.startswith(b"/") or uri_path == b"*"):
-        raise RequestRejected(400, "The request target (REQUEST_URI, PATH_INFO, QUERY_STRING) is not valid.")
+        raise HeadRejected(400, "The request target (REQUEST_URI, PATH_INFO, QUERY_STRING) is not valid.")
     return target
 
 
@@ -150,7 +142,7 @@ def _headers(request: Request, first: dict[bytes, bytes]) -> Headers:
         # RFC 9110 section 5.5: a control character other than HTAB makes the field invalid (nginx passes
         # BEL, DEL, ESC... through), and the name must be a token once the CGI spelling is undone.
         if not is_token(header) or has_control_character(value):
-            raise RequestRejected(400, f"The request variable {name[:64]!r} is not a valid header field.")
+            raise HeadRejected(400, f"The request variable {name[:64]!r} is not a valid header field.")
         headers.append((header, value))
     return headers
 

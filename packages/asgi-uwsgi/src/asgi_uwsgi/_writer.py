@@ -12,24 +12,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from asgi_core import Headers, has_control_character, is_token
+from asgi_core import Headers, content_length, has_control_character, is_token, reason_phrase
+from asgi_core import error_response as canned_error
 
 if TYPE_CHECKING:
     from ._protocol import UwsgiProtocol
 
-_REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 _BODYLESS_STATUSES: Final = frozenset({204, 304})
-_MAX_LENGTH_DIGITS: Final = 18
 
 
 def response_head(status: int, headers: Headers) -> tuple[bytes, int | None]:
     """Status line and header block, and the declared Content-Length (None without one). `ValueError` for a
     header that cannot be written as it is, or a Content-Length nginx would refuse (not a number, or two
     different ones: "upstream sent duplicate header line")."""
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
     length: bytes | None = None
     for name, value in headers:
         if not is_token(name):
@@ -54,22 +52,13 @@ def response_head(status: int, headers: Headers) -> tuple[bytes, int | None]:
 
 
 def _one_length(value: bytes) -> bytes:
-    lengths = {part.strip() for part in value.split(b",")}
-    if len(lengths) != 1:
-        raise ValueError(f"conflicting content-length values in {value!r}")
-    length = lengths.pop()
-    if not length.isdigit() or len(length) > _MAX_LENGTH_DIGITS:  # ASCII digits only, for bytes
-        raise ValueError(f"invalid content-length {value!r}")
-    return length
+    """The declared length, as the digits to send on (asgi-core's one Content-Length rule)."""
+    return b"%d" % content_length(value)
 
 
 def error_response(status: int, explanation: str) -> bytes:
-    """A complete plain-text response that needs nothing from the app."""
-    body = explanation.encode("utf-8") + b"\n"
-    headers: Headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode("ascii")),
-    ]
+    """asgi-core's canned error for `status`, with `explanation`, framed as a complete uWSGI reply."""
+    headers, body = canned_error(status, explanation)
     return response_head(status, headers)[0] + body
 
 

@@ -13,14 +13,12 @@ import binascii
 from base64 import b64decode
 from collections.abc import Iterable
 
-from asgi_core import Headers, InvalidMessage, Message, UpgradeRequest
+from asgi_core import Headers, InvalidMessage, Message, UpgradeRequest, has_control_character, is_token
 from asgi_core import validate_headers as validate_message_headers
 from wsproto.utilities import generate_accept_token
 
 WEBSOCKET_VERSION = b"13"
 _KEY_BYTES = 16
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_FORBIDDEN_IN_VALUE = frozenset(b"\r\n\x00")
 #: Headers the server owns in its answer; an app's `websocket.accept` may not set them.
 _RESERVED_ANSWER_HEADERS = frozenset(
     {b"sec-websocket-protocol", b"sec-websocket-accept", b"sec-websocket-extensions", b"upgrade", b"connection"}
@@ -109,9 +107,7 @@ def answer_headers(
 def validate_accept(message: Message) -> tuple[str | None, Headers]:
     """The subprotocol and extra headers of a `websocket.accept` message, checked."""
     subprotocol = message.get("subprotocol")
-    if subprotocol is not None and (
-        not isinstance(subprotocol, str) or not subprotocol or not set(subprotocol.encode()) <= _TOKEN_CHARS
-    ):
+    if subprotocol is not None and (not isinstance(subprotocol, str) or not is_token(subprotocol.encode())):
         raise InvalidMessage(f"websocket.accept 'subprotocol' must be a token string or None, got {subprotocol!r}")
     headers = validate_headers(message.get("headers", ()))
     for name, _ in headers:
@@ -131,6 +127,6 @@ def validate_headers(headers: object) -> Headers:
     """
     result = validate_message_headers(headers)
     for name, value in result:
-        if not name or not set(name) <= _TOKEN_CHARS or _FORBIDDEN_IN_VALUE & set(value):
+        if not is_token(name) or has_control_character(value):
             raise InvalidMessage(f"header {(name, value)!r} has characters not allowed in HTTP")
     return result

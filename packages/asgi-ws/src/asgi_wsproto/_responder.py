@@ -7,14 +7,22 @@ the head goes out with `send_head` and closing the transport ends the stream.
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import BinaryIO, Protocol
 
-from asgi_core import FlowControl, Headers, InvalidMessage, ResponseWriter, ServerContext, Transport, http_date
+from asgi_core import (
+    FlowControl,
+    Headers,
+    InvalidMessage,
+    ResponseWriter,
+    ServerContext,
+    Transport,
+    error_response,
+    http_date,
+    reason_phrase,
+)
 
 from ._handshake import HandshakeError, validate_headers
 
-_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 #: Connection-specific headers (RFC 9113 section 8.2.2) that HTTP/2 forbids and HTTP/1.1 framing here replaces.
 _FRAMING_HEADERS = frozenset({b"connection", b"transfer-encoding", b"keep-alive", b"upgrade", b"proxy-connection"})
 
@@ -25,7 +33,7 @@ class _HeadTransport(Transport, Protocol):
 
 def http1_head(status: int, headers: Headers) -> bytes:
     """An HTTP/1.1 response head; header names and values must already be validated."""
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
     lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
     lines.append(b"\r\n")
     return b"".join(lines)
@@ -138,13 +146,8 @@ def make_writer(
 
 def simple_response(status: int, reason: str, extra: Headers | None = None) -> tuple[Headers, bytes]:
     """Headers and body of a short plain-text response (handshake errors)."""
-    body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode()
-    headers: Headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode("ascii")),
-        *(extra or []),
-    ]
-    return headers, body
+    headers, body = error_response(status, reason)
+    return headers + (extra or []), body
 
 
 def with_server_headers(headers: Headers, context: ServerContext) -> Headers:

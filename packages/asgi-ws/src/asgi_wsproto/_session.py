@@ -12,6 +12,8 @@ like raise `ClientDisconnected` (an OSError, as the spec asks) and `websocket.cl
 The wire (the asyncio protocol in `_protocol.py`) feeds received messages in (`deliver`) and reports the end of
 the connection (`connection_closed`); the queue of received messages is bounded by `websocket_max_queue`,
 beyond which the wire stops reading from the client until the app catches up.
+
+Hot module: this code runs for every message (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import ClassVar, Protocol
 from asgi_core import (
     AccessRecord,
     ClientDisconnected,
+    Deadline,
     FlowControl,
     Headers,
     InvalidMessage,
@@ -34,6 +37,7 @@ from asgi_core import (
     ResponseWriter,
     Scope,
     ServerContext,
+    error_response,
 )
 
 from ._handshake import validate_accept
@@ -53,8 +57,7 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
-# Python 3.11 finds an Enum member through `EnumType.__getattr__` (some 75 ns, against 10 for a global):
-# the hot paths name members through module-level names instead.
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
 CLOSED = SessionState.CLOSED
 HANDSHAKE = SessionState.HANDSHAKE
 OPEN = SessionState.OPEN
@@ -104,7 +107,7 @@ class WebSocketSession:
         self._waiter: asyncio.Future[None] | None = None
         self._cycle: RequestCycle | None = None
         self._writer: ResponseWriter | None = None
-        self._grace_timer: asyncio.TimerHandle | None = None
+        self._grace_timer: Deadline | None = None
         self._cancelled_by_us = False
         self._notify_caught_up = False
         self._started_at = time.monotonic()
@@ -148,7 +151,8 @@ class WebSocketSession:
         self._wake()
         grace = self._context.config.disconnect_grace_period
         if grace is not None and self.task is not None and not self.task.done():
-            self._grace_timer = asyncio.get_running_loop().call_later(grace, self._grace_expired)
+            self._grace_timer = Deadline(asyncio.get_running_loop(), self._grace_expired)
+            self._grace_timer.arm(grace)
 
     # ---- app side ------------------------------------------------------------------------------------
 
@@ -197,7 +201,7 @@ class WebSocketSession:
 
     async def _on_refuse(self, message: Message) -> None:
         # ASGI: a close before accept is a refusal, answered with 403 Forbidden.
-        await self._respond(403, b"")
+        await self._respond(403, canned=False)
 
     async def _on_denial_start(self, message: Message) -> None:
         self._cycle = cycle = self._new_cycle()
@@ -271,7 +275,7 @@ class WebSocketSession:
             await self._finish(failed=False)
         finally:
             if self._grace_timer is not None:
-                self._grace_timer.cancel()
+                self._grace_timer.close()
 
     async def _finish(self, *, failed: bool) -> None:
         """The app is done: make sure the client gets an answer that matches how it ended."""
@@ -283,19 +287,20 @@ class WebSocketSession:
         elif state is HANDSHAKE:
             if not failed:
                 self._context.logger.error("ASGI application returned without accepting or closing the WebSocket")
-            await self._respond(500, b"Internal Server Error")
+            await self._respond(500)
         elif state is RESPONDING:
             cycle, writer = self._cycle, self._writer
             if cycle is not None and writer is not None and cycle.response_started:
                 self.state = CLOSED
                 writer.abort_response()
             else:
-                await self._respond(500, b"Internal Server Error")
+                await self._respond(500)
 
-    async def _respond(self, status: int, body: bytes) -> None:
+    async def _respond(self, status: int, *, canned: bool = True) -> None:
+        """Answer the handshake with `status`: the canned error (asgi-core's), or an empty body."""
         self.state = CLOSED
         self._cycle = cycle = self._new_cycle()
-        headers: Headers = [(b"content-type", b"text/plain; charset=utf-8")] if body else []
+        headers, body = error_response(status) if canned else ([], b"")
         try:
             await cycle.send({"type": "http.response.start", "status": status, "headers": headers})
             await cycle.send({"type": "http.response.body", "body": body})
