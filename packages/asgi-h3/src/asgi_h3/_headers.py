@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from asgi_core import Config, Headers, has_control_character, is_token
+from asgi_core import Config, Headers, HeadRejected, has_control_character, is_token
 
 #: Fields that describe one HTTP/1.1 hop and are forbidden in HTTP/3 (RFC 9114 section 4.2).
 CONNECTION_SPECIFIC: Final = frozenset(
@@ -24,14 +24,6 @@ _FIELD_OVERHEAD: Final = 32
 _NAME_CACHE_SIZE: Final = 512
 #: Response field names already found to be lower-case tokens that HTTP/3 may carry.
 _good_names: Final[set[bytes]] = set()
-
-
-class HeadRejected(Exception):
-    """A request the app never sees, answered with `status` on its stream (the connection goes on)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(slots=True)

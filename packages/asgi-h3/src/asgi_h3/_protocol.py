@@ -21,10 +21,10 @@ from aioquic.h3 import events as h3
 from aioquic.h3.connection import ErrorCode, H3Connection
 from aioquic.quic import events as quic_events
 from aioquic.quic.connection import NetworkAddress, QuicConnection
-from asgi_core import ConnectionInfo, Deadline, Headers, ServerContext, apply_forwarded
+from asgi_core import ConnectionInfo, Deadline, Headers, HeadRejected, ServerContext, apply_forwarded
 
 from . import _quic
-from ._headers import HeadRejected, RequestHead, parse_request
+from ._headers import RequestHead, parse_request
 from ._limits import Admission, H3Limits, ResetCounter
 from ._request import RequestStream
 from ._streams import new_request, open_tunnel, reply_status

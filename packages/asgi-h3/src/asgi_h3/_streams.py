@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
-from asgi_core import ConnectionInfo, Headers, RequestCycle, UpgradeRequest, build_http_scope
+from asgi_core import ConnectionInfo, Headers, RequestCycle, UpgradeRequest, build_http_scope, error_response
 
 from ._headers import RequestHead
 from ._request import RequestStream
@@ -18,12 +18,6 @@ _EXTENSIONS: Final[dict[str, Any]] = {
     "http.response.pathsend": {},
     "http.response.early_hint": {},
     "http.response.trailers": {},
-}
-_REASONS: Final = {
-    400: b"Bad Request",
-    414: b"URI Too Long",
-    431: b"Request Header Fields Too Large",
-    501: b"Not Implemented",
 }
 
 
@@ -78,13 +72,8 @@ def open_tunnel(
 
 def reply_status(protocol: H3Protocol, stream_id: int, status: int, *, head_only: bool) -> None:
     """A short error response for a request the app never sees."""
-    reason = _REASONS.get(status, b"Error")
-    body = b"%d %s\n" % (status, reason)
-    headers: Headers = [
-        (b":status", str(status).encode("ascii")),
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode("ascii")),
-    ]
+    fields, body = error_response(status)
+    headers: Headers = [(b":status", str(status).encode("ascii")), *fields]
     protocol.send_headers(stream_id, headers, end_stream=head_only)
     if not head_only:
         protocol.send_data(stream_id, body, end_stream=True)
