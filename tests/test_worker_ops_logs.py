@@ -52,6 +52,7 @@ def test_every_line_is_json_with_the_fields_of_the_request(
     with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
         ws.send("hi")
         assert ws.recv(timeout=5) == "hi"
+        time.sleep(0.3)  # the session lasts a while: its line comes when it ends, with that duration
     probe, *lines = _lines(access, 6)  # the fixture's readiness probe first
     assert probe["path"] == "/"
     assert len(lines) == 5
@@ -83,6 +84,8 @@ def test_every_line_is_json_with_the_fields_of_the_request(
     assert cafe["request_id"] != echo["request_id"]
     assert (echo["method"], echo["status"], echo["bytes"]) == ("POST", 200, 4)
     assert (websocket["protocol"], websocket["status"], websocket["path"]) == ("websocket", 101, "/ws")
+    assert websocket["close_code"] == 1000  # the client closed normally
+    assert websocket["duration_ms"] >= 300
     assert all(line["pid"] == pid for line in lines)
 
 

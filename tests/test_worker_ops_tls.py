@@ -47,6 +47,8 @@ def _check_client_cert(tls: dict[str, Any], leaf: trustme.LeafCert) -> None:
     assert tls["client_cert_chain"][0] == leaf.cert_chain_pems[0].bytes().decode()
     assert tls["client_cert_name"].startswith("CN=alice,OU=")
     assert tls["client_cert_error"] is None
+    # The worker hands --certfile to the server, which reports its own certificate too.
+    assert tls["server_cert"].startswith("-----BEGIN CERTIFICATE-----")
     assert tls["tls_version"] in (0x0303, 0x0304)
     assert isinstance(tls["cipher_suite"], int)
 

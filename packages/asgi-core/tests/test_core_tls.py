@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 import trustme
 from asgi_core import ConnectionInfo, build_http_scope, build_websocket_scope, tls_extension
-from asgi_core._tls import _escape
+from asgi_core._tls import _escape, record_server_certificate
 
 _EXTENSIONS: dict[str, dict[str, object]] = {"http.response.trailers": {}}
 
@@ -93,3 +94,14 @@ def test_rfc4514_escaping() -> None:
     assert _escape("#a ") == "\\#a\\ "
     assert _escape(" lead") == "\\ lead"
     assert _escape("a;b<c>d\\e") == "a\\;b\\<c\\>d\\\\e"
+
+
+def test_the_server_certificate_is_reported_once_recorded(tmp_path: Path) -> None:
+    server, _client, _leaf = _handshake(client_cert=False)
+    assert tls_extension(server)["server_cert"] is None  # Python's ssl cannot tell it
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    certfile = tmp_path / "chain.pem"
+    certfile.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))  # leaf, then its issuers
+    record_server_certificate(server.context, str(certfile))
+    assert tls_extension(server)["server_cert"] == leaf.cert_chain_pems[0].bytes().decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import replace
 
@@ -256,7 +257,7 @@ def test_frames_sent_before_the_answer_wait_for_it() -> None:
     run(scenario())
 
 
-def test_access_log_records_the_handshake() -> None:
+def test_access_log_records_the_session_when_it_ends() -> None:
     async def scenario() -> None:
         records: list[AccessRecord] = []
         done: list[int] = []
@@ -264,11 +265,15 @@ def test_access_log_records_the_handshake() -> None:
         context = ServerContext(app=app, access_log=records.append, on_request_done=lambda: done.append(1))
         peer = Peer(app, context=context, target="/live?q=1")
         await peer.open()
-        await until(lambda: bool(records))
-        record = records[0]
-        assert (record.method, record.path, record.query_string, record.status) == ("GET", "/live", b"q=1", 101)
-        assert done == [1]
+        await until(lambda: bool(done))  # counted as served once accepted...
+        await asyncio.sleep(0.05)
+        assert records == []  # ...and logged only when it ends, with its whole duration and close code
         peer.protocol.connection_lost(None)
+        (record,) = records
+        assert (record.method, record.path, record.query_string, record.status) == ("GET", "/live", b"q=1", 101)
+        assert record.close_code == 1006  # the connection went without a close frame
+        assert record.duration >= 0.05
+        assert done == [1]
 
     run(scenario())
 

@@ -31,6 +31,8 @@ class AccessRecord:
     request_headers: Headers
     response_headers: Headers
     scheme: str
+    #: A WebSocket session's close code: its record is made when the session ends, its duration the session's.
+    close_code: int | None = None
 
     @classmethod
     def of(cls, scope: Scope, status: int, sent: int, started_at: float, headers: Headers) -> AccessRecord:

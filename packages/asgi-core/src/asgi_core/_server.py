@@ -34,6 +34,7 @@ from ._context import AccessRecord, CertificateFiles, ServerContext
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader
 from ._registry import Registry
+from ._tls import record_server_certificate
 from ._types import ASGIApp
 
 #: The most of a drain's time given to its second step (ending what is still open), and its share at most.
@@ -88,6 +89,8 @@ class Server:
             config = replace(config, http2_cleartext=self.plan.h2c)  # what applies, for HTTP/1.1's Upgrade: h2c
         if ssl_context is not None and self.plan.alpn:
             ssl_context.set_alpn_protocols(list(self.plan.alpn))
+        if ssl_context is not None and certificate is not None:
+            record_server_certificate(ssl_context, certificate.certfile)  # the TLS extension's `server_cert`
         self.config = config
         #: Requests (and WebSocket sessions) that completed, over the server's life.
         self.requests_served = 0

@@ -5,7 +5,8 @@ subject under mutual TLS, the protocol version and the cipher suite. The dict is
 (`ConnectionInfo.from_transport`) and shared by every request on it, so no protocol package builds it and no
 request pays for it.
 
-The server's own certificate is not exposed by Python's `ssl` module for a server-side connection, so
+Python's `ssl` module does not expose the server's own certificate on a server-side connection: the `Server`
+records it on its `SSLContext` (`record_server_certificate`) when it knows the certificate's file; otherwise
 `server_cert` is `None`, which the extension allows ("unable to provide this").
 """
 
@@ -34,12 +35,27 @@ _RFC4514_KEYS: Final = {
 _RFC4514_SPECIAL: Final = frozenset('"+,;<>\\')
 
 
+#: The attribute of an `ssl.SSLContext` holding its own certificate, PEM-encoded, once recorded.
+_SERVER_CERT: Final = "asgi_server_certificate"
+_PEM_END: Final = "-----END CERTIFICATE-----"
+
+
+def record_server_certificate(context: ssl.SSLContext, certfile: str) -> None:
+    """Remember on `context` the leaf certificate of `certfile` (the first in the chain), for `server_cert`."""
+    with open(certfile, encoding="ascii", errors="replace") as file:
+        text = file.read()
+    end = text.find(_PEM_END)
+    start = text.rfind("-----BEGIN CERTIFICATE-----", 0, end) if end >= 0 else -1
+    if start >= 0:
+        setattr(context, _SERVER_CERT, text[start : end + len(_PEM_END)] + "\n")
+
+
 def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
     """The extension's fields for one established TLS connection."""
     chain = _peer_chain(ssl_object)
     cipher = ssl_object.cipher()
     return {
-        "server_cert": None,
+        "server_cert": getattr(ssl_object.context, _SERVER_CERT, None),
         "client_cert_chain": chain,
         "client_cert_name": _subject_name(ssl_object) if chain else None,
         # The handshake fails when a presented certificate does not verify (CERT_REQUIRED and CERT_OPTIONAL

@@ -111,6 +111,8 @@ class WebSocketSession:
         self._cancelled_by_us = False
         self._notify_caught_up = False
         self._started_at = time.monotonic()
+        #: The handshake's answer (status, headers) once the app accepted; the session is logged when it ends.
+        self._accepted: tuple[int, Headers] | None = None
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -146,6 +148,8 @@ class WebSocketSession:
             return
         self._closed = {"type": "websocket.disconnect", "code": code, "reason": reason}
         self.state = CLOSED
+        if self._accepted is not None:
+            self._log_session(code)
         if self._cycle is not None:
             self._cycle.connection_lost()
         self._wake()
@@ -197,7 +201,9 @@ class WebSocketSession:
         subprotocol, headers = validate_accept(message)
         self.state = OPEN
         status = self._wire.accept(subprotocol, headers)
-        self._log_handshake(status, headers)
+        self._accepted = (status, headers)
+        if self._context.on_request_done is not None:
+            self._context.on_request_done()
 
     async def _on_refuse(self, message: Message) -> None:
         # ASGI: a close before accept is a refusal, answered with 403 Forbidden.
@@ -324,12 +330,12 @@ class WebSocketSession:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _log_handshake(self, status: int, response_headers: Headers) -> None:
+    def _log_session(self, close_code: int) -> None:
+        """One access-log record per accepted session, when it ends: its duration and close code."""
         context = self._context
-        if context.on_request_done is not None:
-            context.on_request_done()
-        if context.access_log is None:
+        if context.access_log is None or self._accepted is None:
             return
+        status, response_headers = self._accepted
         scope = self.scope
         context.access_log(
             AccessRecord(
@@ -344,5 +350,6 @@ class WebSocketSession:
                 request_headers=scope["headers"],
                 response_headers=response_headers,
                 scheme=scope["scheme"],
+                close_code=close_code,
             )
         )

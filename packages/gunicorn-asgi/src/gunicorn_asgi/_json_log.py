@@ -60,21 +60,22 @@ class JsonAccessLog:
             self._counter += 1
             request_id = f"{self._prefix}{self._counter:016x}"
         client = record.client
-        return _encode(
-            {
-                "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z",
-                "remote_addr": client[0] if client else None,
-                "method": record.method,
-                "path": record.path,
-                "query": record.query_string.decode("latin-1"),
-                "status": record.status,
-                "bytes": record.response_bytes,
-                "duration_ms": round(record.duration * 1000, 3),
-                "protocol": "websocket" if record.scheme in _WEBSOCKET_SCHEMES else "http",
-                "http_version": record.http_version,
-                "user_agent": user_agent,
-                "referer": referer,
-                "request_id": request_id,
-                "pid": self._pid,
-            }
-        )
+        line: dict[str, object] = {
+            "time": f"{self._stamp}.{int((now - second) * 1000):03d}Z",
+            "remote_addr": client[0] if client else None,
+            "method": record.method,
+            "path": record.path,
+            "query": record.query_string.decode("latin-1"),
+            "status": record.status,
+            "bytes": record.response_bytes,
+            "duration_ms": round(record.duration * 1000, 3),
+            "protocol": "websocket" if record.scheme in _WEBSOCKET_SCHEMES else "http",
+            "http_version": record.http_version,
+            "user_agent": user_agent,
+            "referer": referer,
+            "request_id": request_id,
+            "pid": self._pid,
+        }
+        if record.close_code is not None:
+            line["close_code"] = record.close_code
+        return _encode(line)
