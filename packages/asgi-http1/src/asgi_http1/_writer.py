@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
-from asgi_core import Headers
+from asgi_core import Headers, Transport
 
 if TYPE_CHECKING:
     from ._protocol import HTTP1Protocol
 
 _CONNECTION_CLOSE: Final = (b"connection", b"close")
+
+if sys.version_info >= (3, 12):
+
+    def _writelines(transport: Transport, pieces: list[bytes]) -> None:
+        transport.writelines(pieces)
+        # CPython 3.12 and 3.13's selector transports buffer in writelines() without pausing their protocol, as
+        # write() does; without the pause a client that reads nothing would be sent response after response.
+        # Ask for it the way write() does (uvloop's transports pause by themselves and have no such method).
+        maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
+        if maybe_pause is not None:
+            maybe_pause()
+
+else:
+
+    def _writelines(transport: Transport, pieces: list[bytes]) -> None:
+        transport.writelines(pieces)  # 3.11's writelines() is write(b"".join(pieces)), which pauses
+
+
 #: Bodies up to this size are joined to their head for one `write`; larger ones go out with `writelines`.
 _JOIN_LIMIT: Final = 4096
 #: Streamed pieces wait for the end of the loop iteration up to this many bytes, then go out at once.
@@ -104,7 +123,7 @@ class HTTP1ResponseWriter:
         self._batch = None
         transport = self._protocol.transport
         if not transport.is_closing():
-            transport.writelines(batch)
+            _writelines(transport, batch)
 
     def drain(self) -> Awaitable[None] | None:
         # A batch waiting for the end of the loop iteration is bounded by _BATCH_LIMIT; backpressure is the
@@ -138,7 +157,7 @@ class HTTP1ResponseWriter:
             transport.write(head + data + end if head is not None else data + end)
         else:
             # A large body is not copied once more to join it to its head: the transport writes both at once.
-            transport.writelines([head or b"", data, end])
+            _writelines(transport, [head or b"", data, end])
         self.done = True
         self._protocol.response_complete()
 
@@ -161,7 +180,7 @@ class HTTP1ResponseWriter:
             self._batch = None
             if data:
                 batch.append(data)
-            self._protocol.transport.writelines(batch)
+            _writelines(self._protocol.transport, batch)
         elif data:
             self._protocol.transport.write(data)
 
