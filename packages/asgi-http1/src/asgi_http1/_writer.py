@@ -17,10 +17,13 @@ _CONNECTION_CLOSE: Final = (b"connection", b"close")
 if sys.version_info >= (3, 12):
 
     def _writelines(transport: Transport, pieces: list[bytes]) -> None:
-        transport.writelines(pieces)
-        # CPython 3.12 and 3.13's selector transports buffer in writelines() without pausing their protocol, as
-        # write() does; without the pause a client that reads nothing would be sent response after response.
-        # Ask for it the way write() does (uvloop's transports pause by themselves and have no such method).
+        # CPython 3.12+'s selector transports keep an empty piece in their buffer forever (python/cpython#155888):
+        # the connection then never closes and its writer spins the loop. Callers pass none; this makes sure.
+        transport.writelines([piece for piece in pieces if piece])
+        # Before 3.12.9 and 3.13.2 they also buffer in writelines() without pausing their protocol, as write()
+        # does (python/cpython#127655); without the pause a client that reads nothing would be sent response
+        # after response. Ask for it the way write() does (uvloop's transports pause by themselves and have no
+        # such method; on fixed versions the call finds nothing to do).
         maybe_pause = getattr(transport, "_maybe_pause_protocol", None)
         if maybe_pause is not None:
             maybe_pause()
@@ -157,7 +160,10 @@ class HTTP1ResponseWriter:
             transport.write(head + data + end if head is not None else data + end)
         else:
             # A large body is not copied once more to join it to its head: the transport writes both at once.
-            _writelines(transport, [head or b"", data, end])
+            pieces = [head, data] if head is not None else [data]
+            if end:  # a Content-Length body has no end marker
+                pieces.append(end)
+            _writelines(transport, pieces)
         self.done = True
         self._protocol.response_complete()
 
