@@ -1,10 +1,12 @@
 """--metrics-bind through a real Gunicorn master: Prometheus text scraped with httpx while load runs, the
 counts checked against the requests sent, kept across worker recycling; the gauges; the directory cleaned up;
-a clear error without prometheus_client or with a port already taken."""
+a clear error without prometheus_client or with a port already taken; a USR2 binary upgrade keeps port and counts."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -139,3 +141,52 @@ def test_a_taken_port_fails_clearly(serve: ServerFactory) -> None:
         server = serve("--metrics-bind", f"127.0.0.1:{port}", wait=False)
         assert server.wait_exit() == 1
     assert f"--metrics-bind 127.0.0.1:{port}: cannot listen there" in server.output()
+
+
+def test_a_usr2_upgrade_keeps_the_metrics_port_and_the_counts(serve: ServerFactory, tmp_path: Path) -> None:
+    # Gunicorn's binary upgrade: USR2 starts a new master beside the old one, then the old one is stopped. The
+    # new master must start although the old one holds the metrics port, and the counts go on.
+    metrics = free_port()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    server = serve(
+        "--workers", "1", "--metrics-bind", f"127.0.0.1:{metrics}",
+        env={"TMPDIR": str(tmpdir)},
+    )  # fmt: skip
+    with httpx.Client() as client:
+        for _ in range(20):
+            assert client.get(server.url("/")).status_code == 200
+    assert value(scrape(metrics), "gunicorn_asgi_requests_total", protocol="http", status_class="2xx") == 21
+
+    server.send_signal(signal.SIGUSR2)
+    until(lambda: len(_masters(server.output())) == 2, 30, "no new master started:\n" + server.output())
+    assert _masters(server.output())[0] == server.pid
+    new_master = _masters(server.output())[1]
+    until(lambda: server.output().count("Booting worker") >= 2, 30, "the new master's worker never booted")
+    assert "cannot listen there" not in server.output()
+    server.send_signal(signal.SIGTERM)  # the old master leaves; the new one serves on, requests and metrics
+    assert server.wait_exit() == 0
+    try:
+        with httpx.Client() as client:
+            for _ in range(10):
+                assert client.get(server.url("/")).status_code == 200
+        samples = scrape(metrics)
+        assert value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="2xx") == 31
+        assert [path.name for path in tmpdir.iterdir()] != []  # the new master still uses the directory
+    finally:
+        os.kill(new_master, signal.SIGTERM)
+        until(lambda: not _alive(new_master), 30, "the new master did not stop")
+    assert list(tmpdir.iterdir()) == []  # removed by the last master to leave
+
+
+def _masters(output: str) -> list[int]:
+    """The pids of the masters that logged their start, in order (a line `[time] [pid] [INFO] Starting gunicorn`)."""
+    return [int(line.split("] [")[1]) for line in output.splitlines() if "[INFO] Starting gunicorn" in line]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

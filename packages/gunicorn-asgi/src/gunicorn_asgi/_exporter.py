@@ -17,16 +17,18 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from ._errors import StartupError
 from ._metrics import import_prometheus
+from ._metrics_listener import listen, serve
 
 DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: Marks a directory as made by a gunicorn-asgi master: a master re-executed by USR2 inherits the
-#: environment, and must make its own rather than share (and later remove) its parent's.
+#: Marks the directory as made by a gunicorn-asgi master (not the operator's): a master started by a USR2
+#: upgrade shares it, and the last master to exit removes it.
 _OWNED_ENV = "GUNICORN_ASGI_METRICS_DIR"
+#: Each master using an owned directory keeps an empty file named after its pid there.
+_MASTER_PREFIX = "master-"
 _READ_ATTEMPTS = 5
 _LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
 
@@ -66,30 +68,47 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def start_exporter(bind: tuple[str, int]) -> str:
-    """Serve the metrics on `bind` from this (the master) process; returns the multiprocess directory."""
+def start_exporter(bind: tuple[str, int], successor_env: MutableMapping[str, str]) -> str:
+    """Serve the metrics on `bind` from this (the master) process; returns the multiprocess directory.
+
+    `successor_env` is the environment Gunicorn gives the master a USR2 upgrade starts: the socket and the
+    directory are handed over in it (`_metrics_listener.py`)."""
     prometheus = import_prometheus()
     directory = os.environ.get(DIR_ENV)
     owned = not directory or directory == os.environ.get(_OWNED_ENV)
     if owned:
-        directory = tempfile.mkdtemp(prefix="gunicorn-asgi-metrics-")
-        os.environ[DIR_ENV] = os.environ[_OWNED_ENV] = directory
-        atexit.register(_remove, directory, os.getpid())
+        if not directory or not os.path.isdir(directory):
+            directory = tempfile.mkdtemp(prefix="gunicorn-asgi-metrics-")
+        # One directory for every generation of masters: the counts go on across an upgrade, and either
+        # master's answer during the overlap is the whole server's. The last master to leave removes it.
+        marker = _master_marker(directory, os.getpid())
+        open(marker, "w").close()
+        atexit.register(_leave, directory, os.getpid())
+        successor_env[_OWNED_ENV] = directory
     assert directory is not None  # noqa: S101 - set above
+    os.environ[DIR_ENV] = successor_env[DIR_ENV] = directory
+    if owned:
+        os.environ[_OWNED_ENV] = directory
     values = import_prometheus("values")
     values.ValueClass = values.get_value_class()  # multiprocess from now on, even if imported earlier
     registry = prometheus.CollectorRegistry(auto_describe=False)
     registry.register(_LiveCollector(directory))
     host, port = bind
-    try:
-        prometheus.start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        raise StartupError(f"--metrics-bind {host}:{port}: cannot listen there: {exc.strerror or exc}") from None
+    serve(listen(host, port, successor_env), prometheus.make_wsgi_app(registry))
     return directory
 
 
-def _remove(directory: str, master_pid: int) -> None:
-    # Workers are forked from the master and run its atexit handlers too: only the master cleans up.
-    if os.getpid() == master_pid:
-        with contextlib.suppress(OSError):
+def _master_marker(directory: str, pid: int) -> str:
+    return os.path.join(directory, f"{_MASTER_PREFIX}{pid}")
+
+
+def _leave(directory: str, master_pid: int) -> None:
+    # Workers are forked from the master and run its atexit handlers too: only the master leaves.
+    if os.getpid() != master_pid:
+        return
+    with contextlib.suppress(OSError):
+        os.remove(_master_marker(directory, master_pid))
+    with contextlib.suppress(OSError):
+        others = [name for name in os.listdir(directory) if name.startswith(_MASTER_PREFIX)]
+        if not any(_alive(int(name[len(_MASTER_PREFIX) :])) for name in others):
             shutil.rmtree(directory)

@@ -99,7 +99,7 @@ class ASGIWorker(Worker):
         bind = parse_bind(setting(cfg, "metrics_bind"))
         if bind is not None:
             try:
-                directory = start_exporter(bind)
+                directory = start_exporter(bind, cfg.env_orig)
             except StartupError as exc:
                 raise RuntimeError(str(exc)) from None  # Gunicorn prints it and exits with status 1
             log.info("Prometheus metrics at http://%s:%s/metrics (files in %s)", *bind, directory)
