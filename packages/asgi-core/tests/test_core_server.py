@@ -10,6 +10,7 @@ import logging
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,6 +27,7 @@ from asgi_core import (
     ServerContext,
     plan_protocols,
 )
+from asgi_core._accepted_socket import Listener
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -460,3 +462,27 @@ def test_datagram_protocols_get_an_endpoint_on_the_tls_port(tls: tuple[ssl.SSLCo
     assert echoed == b"h3:hello"
     assert described == "http, h3 over TLS"  # and h3 is not offered by ALPN on the TCP port
     assert closed  # the endpoint closes with the drain
+
+
+def test_an_accepted_socket_is_non_blocking_and_reports_its_family_and_type_as_integers() -> None:
+    # The event loops check an accepted socket's family and type; the listener's are read once, not per client.
+    with listener() as sock:
+        sock.setblocking(False)  # as the acceptor makes its listening sockets
+        taking = Listener(sock)
+        with pytest.raises(BlockingIOError):
+            taking.accept()
+        with socket.create_connection(sock.getsockname()[:2]) as client:
+            accepted, address = _accept_when_ready(taking)
+            with accepted:
+                assert (accepted.family, accepted.type) == (socket.AF_INET, socket.SOCK_STREAM)
+                assert not accepted.getblocking()
+                assert address == client.getsockname()
+
+
+def _accept_when_ready(taking: Listener) -> tuple[socket.socket, object]:
+    for _ in range(500):
+        try:
+            return taking.accept()
+        except BlockingIOError:
+            time.sleep(0.01)
+    raise AssertionError("the connection never reached the listening socket")

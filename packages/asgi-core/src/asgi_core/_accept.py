@@ -21,8 +21,9 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._accepted_socket import Listener
 from ._connection import peer_in
-from ._context import ServerConnection
+from ._connection_set import ConnectionSet
 from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._types import Address
 
@@ -30,26 +31,6 @@ from ._types import Address
 _ACCEPT_BATCH = 64
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ConnectionSet(set[ServerConnection]):
-    """`ServerContext.connections` that tells the acceptor whenever a connection leaves it (the cap's slot
-    frees up)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.on_leave: Callable[[], None] | None = None
-
-    def discard(self, element: object, /) -> None:
-        if element in self:
-            super().discard(element)
-            if self.on_leave is not None:
-                self.on_leave()
-
-    def remove(self, element: ServerConnection, /) -> None:
-        super().remove(element)
-        if self.on_leave is not None:
-            self.on_leave()
 
 
 @dataclass(frozen=True)
@@ -77,6 +58,7 @@ class Acceptor:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._sockets = sockets
+        self._listeners = [Listener(sock) for sock in sockets]
         self._factory = factory
         self._connections = connections
         self._limit = max(1, limit)
@@ -122,8 +104,8 @@ class Acceptor:
     def _resume(self) -> None:
         if self._paused and not self._stopped and self.open_connections < self._limit:
             self._paused = False
-            for sock in self._sockets:
-                self._loop.add_reader(sock.fileno(), self._accept, sock)
+            for listener in self._listeners:
+                self._loop.add_reader(listener.socket.fileno(), self._accept, listener)
 
     def _pause(self) -> None:
         if not self._paused:
@@ -136,7 +118,7 @@ class Acceptor:
         if not self.open_connections:
             self._idle.set()
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self, listener: Listener) -> None:
         for _ in range(_ACCEPT_BATCH):
             if self._paused:
                 return
@@ -161,7 +143,6 @@ class Acceptor:
 
     def _open(self, sock: socket.socket, address: object) -> None:
         # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
-        sock.setblocking(False)
         self._pending += 1
         task = self._loop.create_task(self._connect(sock, address))
         self._opening.add(task)

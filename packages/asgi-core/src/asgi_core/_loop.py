@@ -22,7 +22,7 @@ def loop_factory(name: str) -> tuple[str, LoopFactory]:
     A name that is not one of them, or uvloop when it is not installed, is a `ConfigError` for setting `loop`."""
     if name in ("auto", "uvloop"):
         try:
-            import uvloop  # noqa: PLC0415 - optional dependency
+            import uvloop  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - optional dependency
         except ImportError:
             if name == "uvloop":
                 raise ConfigError(

@@ -27,9 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ._accept import Acceptor, ConnectionSet, ProxyPolicy
+from ._accept import Acceptor, ProxyPolicy
 from ._choose import Chooser
 from ._config import Config
+from ._connection_set import ConnectionSet
 from ._context import AccessRecord, CertificateFiles, ServerContext
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader
