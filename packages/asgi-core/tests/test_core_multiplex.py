@@ -14,8 +14,11 @@ from asgi_core import (
     Config,
     ConnectionInfo,
     Headers,
+    Receive,
     Registry,
     RequestHead,
+    Scope,
+    Send,
     ServerContext,
     UpgradeRequest,
     WindowCounter,
@@ -28,7 +31,7 @@ CONN = ConnectionInfo(client=("192.0.2.1", 1234), server=("127.0.0.1", 443), sch
 LOGGER = logging.getLogger("test.multiplex")
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """An app for the tests that never run one."""
 
 
@@ -135,7 +138,7 @@ def test_admission_runs_at_most_the_limit_then_starts_waiting_apps_in_order() ->
         started: list[str] = []
         release = asyncio.Event()
 
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
             started.append(scope["path"])
             await release.wait()
             await send({"type": "http.response.start", "status": 204, "headers": []})
