@@ -1,13 +1,14 @@
-"""The sans-IO pieces alone: request header blocks, response fields, the frame-size guard and the counters.
-Hypothesis checks that the guard gives the same answer however the bytes are split."""
+"""The sans-IO pieces alone: request header blocks, the frame-size guard and the limits. Hypothesis checks that
+the guard gives the same answer however the bytes are split. (Response fields, and the request rules HTTP/3
+shares, are asgi-core's: `test_core_stream_fields.py`.)"""
 
 from __future__ import annotations
 
 import pytest
 from asgi_core import Config, HeadRejected
 from asgi_h2 import PREFACE, H2Limits
-from asgi_h2._headers import fields, parse_request, response_head
-from asgi_h2._limits import FrameSizeGuard, WindowCounter
+from asgi_h2._headers import parse_request
+from asgi_h2._limits import FrameSizeGuard
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -64,31 +65,6 @@ def test_request_limits(headers: list[tuple[bytes, bytes]], config: Config, stat
     assert info.value.status == status
 
 
-def test_response_fields_are_made_fit_for_http2() -> None:
-    head = response_head(
-        200,
-        [
-            (b"Content-Type", b"text/html"),
-            (b"Connection", b"close"),
-            (b"TE", b"trailers"),
-            (b"Proxy-Connection", b"x"),
-            (b"X-Spaced", b"\tvalue "),
-        ],
-    )
-    assert head == [(b":status", b"200"), (b"content-type", b"text/html"), (b"x-spaced", b"value")]
-    for bad in (
-        [(b"bad name", b"v")],
-        [(b"", b"v")],
-        [(b":status", b"200")],
-        [(b"x", b"a\r\nb")],
-        [(b"x", b"\0")],
-        [(b"x", b"\x07")],
-        [(b"x", b"a\x7fb")],
-    ):
-        with pytest.raises(ValueError, match="invalid"):
-            fields(bad)
-
-
 def frame(length: int, frame_type: int = 0) -> bytes:
     return length.to_bytes(3, "big") + bytes([frame_type, 0]) + (1).to_bytes(4, "big") + b"p" * length
 
@@ -120,10 +96,7 @@ def test_frame_size_guard_ignores_how_bytes_are_split(
     assert verdict is expected
 
 
-def test_window_counter_and_limit_validation() -> None:
-    counter = WindowCounter(3, 10.0)
-    assert [counter.hit(0.0) for _ in range(4)] == [True, True, True, False]
-    assert counter.hit(10.0)  # a new window
+def test_limit_validation() -> None:
     with pytest.raises(ValueError, match="max_resets"):
         H2Limits(max_resets=0)
     with pytest.raises(ValueError, match="reset_window"):

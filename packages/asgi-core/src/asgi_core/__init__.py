@@ -18,6 +18,7 @@ from ._fields import content_length, has_control_character, is_field_value, is_t
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
+from ._multiplex import Admission, WindowCounter, check_limits, stream_cycle, tunnel_upgrade
 from ._plan import DatagramPlugin, ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._registry import (
@@ -34,12 +35,23 @@ from ._responses import REASONS, error_response, reason_phrase
 from ._scope import ASGI_VERSION, build_http_scope, build_websocket_scope, decode_path, split_target
 from ._serve import serve
 from ._server import Server, listen
+from ._stream_fields import (
+    CONNECTION_SPECIFIC,
+    RequestHead,
+    StreamResponse,
+    informational_head,
+    is_head_request,
+    request_head,
+    response_fields,
+    response_head,
+)
 from ._tls import tls_extension
 from ._transport import FlowControl, StreamTransport, Transport
 from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
     "ASGI_VERSION",
+    "CONNECTION_SPECIFIC",
     "LOOPS",
     "PROTOCOLS_GROUP",
     "REASONS",
@@ -47,6 +59,7 @@ __all__ = [
     "ASGIApp",
     "AccessRecord",
     "Address",
+    "Admission",
     "CertificateFiles",
     "ClientDisconnected",
     "Config",
@@ -71,6 +84,7 @@ __all__ = [
     "Receive",
     "Registry",
     "RequestCycle",
+    "RequestHead",
     "RequestState",
     "ResponseState",
     "ResponseWriter",
@@ -79,22 +93,27 @@ __all__ = [
     "Server",
     "ServerConnection",
     "ServerContext",
+    "StreamResponse",
     "StreamTransport",
     "Transport",
     "UpgradeHandler",
     "UpgradeRequest",
+    "WindowCounter",
     "__version__",
     "app_problem",
     "apply_forwarded",
     "build_http_scope",
     "build_websocket_scope",
+    "check_limits",
     "content_length",
     "decode_path",
     "describe_settings",
     "error_response",
     "has_control_character",
     "http_date",
+    "informational_head",
     "is_field_value",
+    "is_head_request",
     "is_token",
     "listen",
     "loop_factory",
@@ -105,9 +124,14 @@ __all__ = [
     "peer_is_trusted",
     "plan_protocols",
     "reason_phrase",
+    "request_head",
+    "response_fields",
+    "response_head",
     "run",
     "serve",
     "split_target",
+    "stream_cycle",
     "tls_extension",
+    "tunnel_upgrade",
     "validate_headers",
 ]

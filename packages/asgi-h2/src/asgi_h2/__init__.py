@@ -13,7 +13,8 @@ asyncio.run(serve(app, H2Protocol, host="127.0.0.1", port=8443, ssl_context=cont
 from .__about__ import __version__
 from ._limits import H2Limits
 from ._plugin import PLUGIN, H2Plugin, is_h2_preface
-from ._protocol import PREFACE, H2Protocol
+from ._preface import PREFACE
+from ._protocol import H2Protocol
 from ._upgrade import H2C_UPGRADE, H2CUpgrade, prior_knowledge_allowed
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Defences against abusive HTTP/2 peers: the limits, and the two small counters that enforce them.
+"""Defences against abusive HTTP/2 peers: the limits, and the frame-size guard (the counters that enforce the
+others are asgi-core's `WindowCounter`s, as for HTTP/3).
 
 HTTP/2 lets one connection ask a server for a lot of work for very few bytes. The h2 library caps some of it
 (CONTINUATION frames per header block, the decoded header list size); the rest is counted here:
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asgi_core import check_limits
+
 
 @dataclass(frozen=True, slots=True)
 class H2Limits:
@@ -42,33 +45,11 @@ class H2Limits:
     send_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_resets", "max_control_frames", "max_queued_control_frames", "max_pending_streams"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"H2Limits.{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("reset_window", "control_window", "send_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(
-                    f"H2Limits.{name} must be a positive number of seconds, got {getattr(self, name)!r}"
-                )
-
-
-class WindowCounter:
-    """Counts events in fixed windows of time; `hit` says whether the count is still within the limit."""
-
-    __slots__ = ("_count", "_limit", "_started", "_window")
-
-    def __init__(self, limit: int, window: float) -> None:
-        self._limit = limit
-        self._window = window
-        self._count = 0
-        self._started = 0.0
-
-    def hit(self, now: float) -> bool:
-        if now - self._started >= self._window:
-            self._started = now
-            self._count = 0
-        self._count += 1
-        return self._count <= self._limit
+        check_limits(
+            self,
+            counts=("max_resets", "max_control_frames", "max_queued_control_frames", "max_pending_streams"),
+            seconds=("reset_window", "control_window", "send_timeout"),
+        )
 
 
 class FrameSizeGuard:

@@ -6,7 +6,8 @@ import asyncio
 
 from asgi_core import ProxyHeader, ServerContext
 
-from ._protocol import PREFACE, H2Protocol
+from ._preface import PREFACE
+from ._protocol import H2Protocol
 
 
 class H2Plugin:

@@ -8,8 +8,9 @@ idle timer go straight to CLOSED with a GOAWAY. The peer's GOAWAY or a lost tran
 once: each cycle sees `http.disconnect`.
 
 Stream admission: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused (RST_STREAM REFUSED_STREAM, which
-the client may retry); an admitted request's app starts when a task slot is free (`_admission`). What each
-kind of stream is made of is in `_streams`; the send deadline is in `_stall`.
+the client may retry); an admitted request's app starts when a task slot is free (asgi-core's `Admission`,
+as for HTTP/3). What each kind of stream is made of is in `_streams`; moving their data onto the wire, and the
+send deadline, in `_sender`.
 
 Hot module: this code runs for every frame (its speed tricks: docs/discussion/design.md, "Speed").
 """
@@ -18,26 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from asgi_core import (
+    Admission,
     ConnectionInfo,
     Deadline,
     FlowControl,
-    Headers,
     HeadRejected,
     ProxyHeader,
     ServerContext,
     Transport,
     UpgradeRequest,
+    WindowCounter,
     apply_forwarded,
+    is_head_request,
 )
 from h2 import events as ev
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
-from ._admission import Admission
 from ._errors import MalformedRequest
 from ._headers import check_trailers, parse_request
 from ._lifecycle import (
@@ -51,17 +54,15 @@ from ._lifecycle import (
     ConnectionState,
     goaway,
 )
-from ._limits import FrameSizeGuard, H2Limits, WindowCounter
+from ._limits import FrameSizeGuard, H2Limits
+from ._preface import PREFACE, PrefaceCheck
 from ._request import RequestStream
+from ._sender import Sender
 from ._settings import new_connection, send_initial_settings, upgrade_settings
-from ._stall import SendDeadlines
 from ._stream import OutboundStream
-from ._streams import is_head, open_tunnel, reply_status, request_stream, upgrade_stream
+from ._streams import open_tunnel, reply_status, request_stream, upgrade_stream
 from ._tunnel import TunnelStream
 
-#: RFC 9113 section 3.4: what a client sends first on every HTTP/2 connection.
-PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_PREFACE_SIZE: Final = len(PREFACE)
 _SWITCHING: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 
 
@@ -74,6 +75,7 @@ class H2Protocol(asyncio.Protocol):
 
     transport: Transport
     flow: FlowControl
+    sender: Sender
 
     def __init__(
         self,
@@ -90,20 +92,22 @@ class H2Protocol(asyncio.Protocol):
         self.streams: dict[int, OutboundStream] = {}
         self._upgrade = upgrade
         self._loop = context.loop or asyncio.get_running_loop()
-        self._sending: dict[int, OutboundStream] = {}
         self._admission = Admission(
-            self._loop, context.logger, self.config.http2_max_concurrent_streams, self.limits.max_pending_streams
+            self._loop,
+            context.logger,
+            self.config.http2_max_concurrent_streams,
+            self.limits.max_pending_streams,
+            "HTTP/2",
         )
         self._resets = WindowCounter(self.limits.max_resets, self.limits.reset_window)
         self._control = WindowCounter(self.limits.max_control_frames, self.limits.control_window)
         self._queued_control = 0
         self._idle = Deadline(self._loop, self._on_idle)
         self._drain_ping: Deadline | None = None
-        self._send_deadlines: SendDeadlines | None = None
-        self._soon: asyncio.Handle | None = None
         self._state: ConnectionState = SERVING
         self._tunnels = False
-        self._preface_seen = 0
+        #: Until the client's preface is complete (then None).
+        self._preface: PrefaceCheck | None = PrefaceCheck()
         self._conn_info: ConnectionInfo
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------------
@@ -118,6 +122,9 @@ class H2Protocol(asyncio.Protocol):
         registry = self.context.registry
         self._tunnels = registry is not None and registry.upgrade("websocket") is not None
         self.conn = conn = new_connection(self.config, connect_protocol=self._tunnels)
+        self.sender = Sender(
+            self, self._loop, self._conn_info.client, forget=self._forget, abort=self._abort_unread
+        )
         self._guard = FrameSizeGuard(self.config.http2_max_frame_size, skip=len(PREFACE))
         self.context.connections.add(self)
         upgrade = self._upgrade
@@ -127,7 +134,7 @@ class H2Protocol(asyncio.Protocol):
         else:
             conn.initiate_connection()
         send_initial_settings(conn, self.config)
-        self._flush()
+        self.sender.flush()
         if upgrade is not None:
             self._admit(upgrade_stream(self, upgrade))
         else:
@@ -140,8 +147,13 @@ class H2Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._state is CLOSED:
             return
-        if self._preface_seen < _PREFACE_SIZE and not self._preface_matches(data):
-            return
+        preface = self._preface
+        if preface is not None:
+            if not preface.matches(data):
+                self._fail(ErrorCodes.PROTOCOL_ERROR, b"invalid connection preface")
+                return
+            if preface.complete:
+                self._preface = None
         if not self._guard.accepts(data):
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, b"frame larger than SETTINGS_MAX_FRAME_SIZE")
             return
@@ -150,28 +162,17 @@ class H2Protocol(asyncio.Protocol):
         except ProtocolError as exc:
             # h2 has queued a GOAWAY with the matching error code; send it and close.
             self.context.logger.debug("HTTP/2 protocol error from %s: %s", self._conn_info.client, exc)
-            self._flush()
+            self.sender.flush()
             self._close()
             return
         for event in events:
-            self._dispatch(event)
-            if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see _dispatch close it
-                return
-        self._pump()
-        self._flush()
-
-    def _preface_matches(self, data: bytes) -> bool:
-        """Whether `data` goes on with the client preface; a byte that differs ends the connection at once with
-        GOAWAY PROTOCOL_ERROR (RFC 9113 section 3.4), where h2 would close silently, and only once 24 bytes
-        had come. A cleartext port hands over any connection that starts like the preface, so this is where
-        a look-alike (`PRI * HTTP/2.0` and then something else) gets its answer."""
-        seen = self._preface_seen
-        size = min(len(data), _PREFACE_SIZE - seen)
-        if data[:size] != PREFACE[seen : seen + size]:
-            self._fail(ErrorCodes.PROTOCOL_ERROR, b"invalid connection preface")
-            return False
-        self._preface_seen = seen + size
-        return True
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:  # the events not listed need nothing from us
+                handler(self, event)
+                if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see the handler close it
+                    return
+        self.sender.pump()
+        self.sender.flush()
 
     def eof_received(self) -> bool:
         return False  # the peer is done sending: nothing more can arrive, so close
@@ -179,16 +180,11 @@ class H2Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._state = CLOSED
         self._stop_timers()
-        if self._send_deadlines is not None:
-            self._send_deadlines.connection_lost()
-        if self._soon is not None:
-            self._soon.cancel()
-            self._soon = None
+        self.sender.connection_lost()
         self.context.connections.discard(self)
         self.flow.connection_lost()
         streams = list(self.streams.values())
         self.streams.clear()
-        self._sending.clear()
         self._admission.clear()
         for stream in streams:
             stream.cut()
@@ -199,15 +195,14 @@ class H2Protocol(asyncio.Protocol):
         # hold the peer back instead, through TCP. A peer that never reads meets the send deadline.
         self.flow.pause_writing()
         self.flow.pause_reading("write")
-        self._deadlines().writes_paused()
+        self.sender.writes_paused()
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
         self.flow.resume_reading("write")
-        if self._send_deadlines is not None:
-            self._send_deadlines.writes_resumed()
+        self.sender.writes_resumed()
         self._queued_control = 0
-        self._schedule()
+        self.sender.schedule()
 
     # ---- ServerConnection ----------------------------------------------------------------------------
 
@@ -218,10 +213,10 @@ class H2Protocol(asyncio.Protocol):
             return
         self._state = WARNED
         self._idle.cancel()  # the drain PING's deadline drives the connection now
-        self._flush()  # what h2 holds goes first; the GOAWAY frame itself is written past it
+        self.sender.flush()  # what h2 holds goes first; the GOAWAY frame itself is written past it
         self.transport.write(goaway(MAX_STREAM_ID))
         self.conn.ping(DRAIN_PING)
-        self._flush()
+        self.sender.flush()
         self._drain_ping = Deadline(self._loop, self._last_goaway)
         self._drain_ping.arm(DRAIN_PING_TIMEOUT)
 
@@ -232,7 +227,7 @@ class H2Protocol(asyncio.Protocol):
         self._state = DRAINING
         if self._drain_ping is not None:
             self._drain_ping.close()
-        self._flush()
+        self.sender.flush()
         self.transport.write(goaway(self.conn.highest_inbound_stream_id))
         self._close_if_done()
 
@@ -243,54 +238,25 @@ class H2Protocol(asyncio.Protocol):
         if self._state is CLOSED:
             return
         for stream in list(self.streams.values()):
-            waiting = isinstance(stream, RequestStream) and self._admission.is_waiting(stream)
+            waiting = isinstance(stream, RequestStream) and self._waiting(stream)
             stream.reset(ErrorCodes.REFUSED_STREAM if waiting else ErrorCodes.CANCEL)
             stream.cut()  # a stream that had ended its side but waited for the peer's
-        self._flush()
+        self.sender.flush()
         if not self.transport.is_closing():
             self.transport.write(goaway(self.conn.highest_inbound_stream_id))
         self._close()
 
     # ---- for the streams -----------------------------------------------------------------------------
 
-    def want_send(self, stream: OutboundStream) -> None:
-        self._sending[stream.stream_id] = stream
-        self._schedule()
-
-    def send_headers(self, stream: OutboundStream, headers: Headers, *, end_stream: bool) -> None:
-        if self._state is CLOSED:
-            return
-        try:
-            self.conn.send_headers(stream.stream_id, headers, end_stream=end_stream)
-        except ProtocolError as exc:  # the stream ended under us (a reset crossing our response)
-            self.context.logger.debug("HTTP/2 stream %d: headers not sent: %s", stream.stream_id, exc)
-            stream.reset(ErrorCodes.INTERNAL_ERROR)
-            return
-        self._schedule()
-
-    def acknowledge(self, stream_id: int, size: int) -> None:
-        """Give `size` bytes of flow-control credit back to the peer (for the stream while it is open)."""
-        if size <= 0 or self._state is CLOSED:
-            return
-        try:
-            self.conn.acknowledge_received_data(size, stream_id)
-        except ProtocolError:
-            return
-        self._schedule()
-
     def reset_stream(self, stream_id: int, error_code: ErrorCodes) -> None:
         if self._state is CLOSED:
             return
         with contextlib.suppress(ProtocolError):  # already closed in h2: nothing to cut
             self.conn.reset_stream(stream_id, error_code)
-        self._schedule()
+        self.sender.schedule()
         stream = self.streams.get(stream_id)
         if stream is not None:
             self._forget(stream)
-
-    def stream_stalled(self, stream: OutboundStream) -> None:
-        """`stream` holds data that the peer's windows admit none of: its send deadline starts."""
-        self._deadlines().stream_stalled(stream)
 
     def stream_done(self, stream: OutboundStream) -> None:
         """The stream sent its END_STREAM. A peer still sending is told to stop (RFC 9113 section 8.1), unless
@@ -317,7 +283,7 @@ class H2Protocol(asyncio.Protocol):
             self._reject_malformed(stream_id, exc)
             return
         except HeadRejected as exc:
-            reply_status(self, stream_id, exc.status, peer_ended=ended, head_only=is_head(event.headers))
+            reply_status(self, stream_id, exc.status, peer_ended=ended, head_only=is_head_request(event.headers))
             return
         conn = apply_forwarded(self.config, self._conn_info, head.headers) if head.forwarded else self._conn_info
         if head.protocol is not None:
@@ -332,7 +298,7 @@ class H2Protocol(asyncio.Protocol):
         if isinstance(stream, (RequestStream, TunnelStream)):
             stream.receive_data(event.data, event.flow_controlled_length)
         else:  # a stream we finished or reset: its data is dropped, its credit returned
-            self.acknowledge(event.stream_id, event.flow_controlled_length)
+            self.sender.acknowledge(event.stream_id, event.flow_controlled_length)
 
     def _on_trailers(self, event: ev.TrailersReceived) -> None:
         # ASGI has no request trailers, so they are dropped; a malformed block still fails its stream.
@@ -361,12 +327,12 @@ class H2Protocol(asyncio.Protocol):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many reset streams")
 
     def _on_window_updated(self, event: ev.WindowUpdated) -> None:
-        if self._sending:
-            self._schedule()
+        if self.sender.sending:
+            self.sender.schedule()
 
     def _on_settings(self, event: ev.RemoteSettingsChanged) -> None:
         if self._control_frame(ack=True) and SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
-            self._schedule()
+            self.sender.schedule()
 
     def _on_ping(self, event: ev.PingReceived) -> None:
         self._control_frame(ack=True)
@@ -383,31 +349,6 @@ class H2Protocol(asyncio.Protocol):
     def _on_goaway(self, event: ev.ConnectionTerminated) -> None:
         # h2 sends nothing more once the peer has said GOAWAY, so the streams cannot be finished.
         self._close()
-
-    def _dispatch(self, event: ev.Event) -> None:
-        """What each h2 event means here, the frequent ones first; events not listed need nothing from us."""
-        if isinstance(event, ev.RequestReceived):
-            self._on_request(event)
-        elif isinstance(event, ev.StreamEnded):
-            self._on_stream_ended(event)
-        elif isinstance(event, ev.DataReceived):
-            self._on_data(event)
-        elif isinstance(event, ev.WindowUpdated):
-            self._on_window_updated(event)
-        elif isinstance(event, ev.StreamReset):
-            self._on_reset(event)
-        elif isinstance(event, ev.TrailersReceived):
-            self._on_trailers(event)
-        elif isinstance(event, ev.RemoteSettingsChanged):
-            self._on_settings(event)
-        elif isinstance(event, ev.PingReceived):
-            self._on_ping(event)
-        elif isinstance(event, ev.PingAckReceived):
-            self._on_ping_ack(event)
-        elif isinstance(event, (ev.PriorityUpdated, ev.UnknownFrameReceived)):
-            self._on_other_control(event)
-        elif isinstance(event, ev.ConnectionTerminated):
-            self._on_goaway(event)
 
     # ---- admission and app tasks ---------------------------------------------------------------------
 
@@ -427,15 +368,16 @@ class H2Protocol(asyncio.Protocol):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many malformed requests")
 
     def _admit(self, stream: RequestStream) -> None:
-        if not self._admission.admit(stream):
+        assert stream.cycle is not None  # noqa: S101 - made with the stream
+        if not self._admission.admit(stream.cycle):
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, b"too many streams waiting for the application")
 
     def _forget(self, stream: OutboundStream) -> None:
         if self.streams.pop(stream.stream_id, None) is None:
             return
-        self._sending.pop(stream.stream_id, None)
-        if isinstance(stream, RequestStream):
-            self._admission.withdraw(stream)
+        self.sender.sending.pop(stream.stream_id, None)
+        if isinstance(stream, RequestStream) and stream.cycle is not None:
+            self._admission.withdraw(stream.cycle)
         if not self.streams:
             if self._state is DRAINING:
                 self._close_if_done()
@@ -456,62 +398,6 @@ class H2Protocol(asyncio.Protocol):
                 return False
         return True
 
-    # ---- writing -------------------------------------------------------------------------------------
-
-    def _schedule(self) -> None:
-        """Send soon: everything the streams produce in one pass of the event loop leaves in one write."""
-        if self._soon is None and self._state is not CLOSED:
-            self._soon = self._loop.call_soon(self._send_soon)
-
-    def _send_soon(self) -> None:
-        self._soon = None
-        if self._state is CLOSED:
-            return
-        self._pump()
-        self._flush()
-
-    def _pump(self) -> None:
-        """Move held stream data into DATA frames, one frame per stream per round, while windows allow.
-
-        A round that has produced the high-water mark's worth is written out at once: if that fills the
-        transport, the round stops there (rather than adding a frame per stream past the mark) and the streams
-        it served move to the back, so the next round starts with those it did not reach."""
-        sending = self._sending
-        high = self.config.write_buffer_high_water
-        while sending and not self.flow.write_paused and self._state is not CLOSED:
-            progress = False
-            produced = 0
-            streams = list(sending.values())
-            for index, stream in enumerate(streams):
-                try:
-                    sent = stream.pump()
-                except ProtocolError as exc:
-                    self.context.logger.debug("HTTP/2 stream %d: cannot send: %s", stream.stream_id, exc)
-                    self._forget(stream)
-                    stream.cut()
-                    continue
-                if not stream.has_work:
-                    sending.pop(stream.stream_id, None)
-                if sent:
-                    progress = True
-                    produced += sent
-                    if produced >= high:
-                        self._flush()
-                        produced = 0
-                        if self.flow.write_paused:
-                            for served in streams[: index + 1]:
-                                if sending.pop(served.stream_id, None) is not None:
-                                    sending[served.stream_id] = served
-                            return
-            if not progress:
-                return
-            self._flush()
-
-    def _flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data and not self.transport.is_closing():
-            self.transport.write(data)
-
     # ---- closing -------------------------------------------------------------------------------------
 
     def _fail(self, error_code: ErrorCodes, reason: bytes) -> None:
@@ -523,7 +409,7 @@ class H2Protocol(asyncio.Protocol):
         )
         with contextlib.suppress(ProtocolError):  # h2 may consider the connection closed already
             self.conn.close_connection(error_code, additional_data=reason)
-        self._flush()
+        self.sender.flush()
         self._close()
 
     def _close(self) -> None:
@@ -536,21 +422,7 @@ class H2Protocol(asyncio.Protocol):
         self._idle.close()
         if self._drain_ping is not None:
             self._drain_ping.close()
-        if self._send_deadlines is not None:
-            self._send_deadlines.connection_closed()
-
-    def _deadlines(self) -> SendDeadlines:
-        deadlines = self._send_deadlines
-        if deadlines is None:
-            deadlines = self._send_deadlines = SendDeadlines(
-                self._loop,
-                self.limits.send_timeout,
-                self.context.logger,
-                self._conn_info.client,
-                sending=self._sending.values,
-                abort=self._abort_unread,
-            )
-        return deadlines
+        self.sender.stop()
 
     def _abort_unread(self) -> None:
         """The send deadline passed with the write buffer full: the peer reads nothing; drop what it holds."""
@@ -571,7 +443,7 @@ class H2Protocol(asyncio.Protocol):
 
     def _close_if_done(self) -> None:
         if not self.streams and self._state is not CLOSED:
-            self._flush()
+            self.sender.flush()
             self._close()
 
     def _arm_idle(self, timeout: float | None = None) -> None:
@@ -585,5 +457,25 @@ class H2Protocol(asyncio.Protocol):
             return
         with contextlib.suppress(ProtocolError):
             self.conn.close_connection(ErrorCodes.NO_ERROR, additional_data=b"idle")
-        self._flush()
+        self.sender.flush()
         self._close()
+
+    def _waiting(self, stream: RequestStream) -> bool:
+        return stream.cycle is not None and self._admission.is_waiting(stream.cycle)
+
+
+#: What each h2 event means here; events not listed need nothing from us. It lives outside the class because a
+#: class body naming its own methods cannot be compiled by mypyc (as `asgi_core.RequestCycle`'s table).
+_HANDLERS: Final[dict[type[ev.Event], Callable[[H2Protocol, Any], None]]] = {
+    ev.RequestReceived: H2Protocol._on_request,  # noqa: SLF001
+    ev.StreamEnded: H2Protocol._on_stream_ended,  # noqa: SLF001
+    ev.DataReceived: H2Protocol._on_data,  # noqa: SLF001
+    ev.WindowUpdated: H2Protocol._on_window_updated,  # noqa: SLF001
+    ev.StreamReset: H2Protocol._on_reset,  # noqa: SLF001
+    ev.TrailersReceived: H2Protocol._on_trailers,  # noqa: SLF001
+    ev.RemoteSettingsChanged: H2Protocol._on_settings,  # noqa: SLF001
+    ev.PingReceived: H2Protocol._on_ping,  # noqa: SLF001
+    ev.PingAckReceived: H2Protocol._on_ping_ack,  # noqa: SLF001
+    ev.ConnectionTerminated: H2Protocol._on_goaway,  # noqa: SLF001
+    **dict.fromkeys((ev.PriorityUpdated, ev.UnknownFrameReceived), H2Protocol._on_other_control),  # noqa: SLF001
+}

@@ -85,7 +85,7 @@ class OutboundStream:
             return
         self._chunks.append(memoryview(data))  # slices of a view are free: a big body is not copied per frame
         self.buffered += len(data)
-        self.protocol.want_send(self)
+        self.protocol.sender.want_send(self)
 
     def finish(self, trailers: Headers | None = None) -> None:
         """End the stream once the held data has gone, with trailers if given."""
@@ -93,7 +93,7 @@ class OutboundStream:
             return
         self.state = ENDING
         self._trailers = trailers
-        self.protocol.want_send(self)
+        self.protocol.sender.want_send(self)
 
     async def wait_writable(self) -> None:
         """Return once this stream holds no more than the high-water mark and the transport takes writes."""
@@ -118,7 +118,7 @@ class OutboundStream:
             size = min(window, conn.max_outbound_frame_size, self.buffered)
             if size <= 0:
                 if self.stalled_since is None:
-                    self.protocol.stream_stalled(self)
+                    self.protocol.sender.stream_stalled(self)
                 return 0
             self.stalled_since = None
             data = self._take(size)

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
-from asgi_core import Deadline
+from asgi_core import Deadline, response_head
 from h2.errors import ErrorCodes
 
-from ._headers import response_head
 from ._stream import OutboundStream, StreamState
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ class TunnelStream(OutboundStream):
         if self._head_sent or self.state is not StreamState.OPEN:
             return
         self._head_sent = True
-        self.protocol.send_headers(self, response_head(status, headers), end_stream=end_stream)
+        self.protocol.sender.send_headers(self, response_head(status, headers), end_stream=end_stream)
         if end_stream and self.state is StreamState.OPEN:
             self._closing = True
             self.mark_ended()
@@ -155,7 +154,7 @@ class TunnelStream(OutboundStream):
 
     def receive_data(self, data: bytes, flow_controlled_length: int) -> None:
         if not self._reading:
-            self.protocol.acknowledge(self.stream_id, flow_controlled_length)
+            self.protocol.sender.acknowledge(self.stream_id, flow_controlled_length)
         elif self._reading_paused or self._inbox:
             # Unacknowledged while held: the peer's window closes and it stops sending.
             self._inbox.append((data, flow_controlled_length))
@@ -197,7 +196,7 @@ class TunnelStream(OutboundStream):
     def _deliver(self, data: bytes, flow_controlled_length: int) -> None:
         if self.inner is not None and data:
             self.inner.data_received(data)
-        self.protocol.acknowledge(self.stream_id, flow_controlled_length)
+        self.protocol.sender.acknowledge(self.stream_id, flow_controlled_length)
 
     def _deliver_eof(self) -> None:
         if self.inner is None or not self._reading:
@@ -233,7 +232,7 @@ class TunnelStream(OutboundStream):
             return
         self._lost = True
         for _, length in self._inbox:
-            self.protocol.acknowledge(self.stream_id, length)
+            self.protocol.sender.acknowledge(self.stream_id, length)
         self._inbox.clear()
         inner = self.inner
         if inner is not None:

@@ -21,11 +21,22 @@ from aioquic.h3 import events as h3
 from aioquic.h3.connection import ErrorCode, H3Connection
 from aioquic.quic import events as quic_events
 from aioquic.quic.connection import NetworkAddress, QuicConnection
-from asgi_core import ConnectionInfo, Deadline, Headers, HeadRejected, ServerContext, apply_forwarded
+from asgi_core import (
+    Admission,
+    ConnectionInfo,
+    Deadline,
+    Headers,
+    HeadRejected,
+    RequestHead,
+    ServerContext,
+    WindowCounter,
+    apply_forwarded,
+    is_head_request,
+)
 
 from . import _quic
-from ._headers import RequestHead, parse_request
-from ._limits import Admission, H3Limits, ResetCounter
+from ._headers import parse_request
+from ._limits import H3Limits
 from ._request import RequestStream
 from ._streams import new_request, open_tunnel, reply_status
 from ._tunnel import TunnelStream
@@ -70,8 +81,8 @@ class H3Protocol(QuicConnectionProtocol):
         self.streams: dict[int, Stream] = {}
         self.h3: H3Connection | None = None
         self.state = SERVING
-        self._admission = Admission(self._loop, context.logger, concurrent, limits.max_pending_streams)
-        self._resets = ResetCounter(limits.max_resets, limits.reset_window)
+        self._admission = Admission(self._loop, context.logger, concurrent, limits.max_pending_streams, "HTTP/3")
+        self._resets = WindowCounter(limits.max_resets, limits.reset_window)
         #: Streams whose sender waits for the client to acknowledge, with their unacknowledged bytes when
         #: last seen to go down and the time then: a stream that makes no progress for `send_timeout` is reset.
         self._waiting_acks: dict[Stream, tuple[int, float]] = {}
@@ -200,8 +211,8 @@ class H3Protocol(QuicConnectionProtocol):
             return
         self.paced.pop(stream.stream_id, None)
         self._waiting_acks.pop(stream, None)
-        if isinstance(stream, RequestStream):
-            self._admission.withdraw(stream)
+        if isinstance(stream, RequestStream) and stream.cycle is not None:
+            self._admission.withdraw(stream.cycle)
         if self.state is CLOSED:
             return
         if not stream.peer_ended:
@@ -235,7 +246,7 @@ class H3Protocol(QuicConnectionProtocol):
         try:
             head = parse_request(event.headers, self.config, self.limits.max_field_section_size)
         except HeadRejected as exc:
-            reply_status(self, stream_id, exc.status, head_only=_is_head(event.headers))
+            reply_status(self, stream_id, exc.status, head_only=is_head_request(event.headers))
             if not ended:
                 self._stop_reading(stream_id)
             self._count_reset()
@@ -279,7 +290,8 @@ class H3Protocol(QuicConnectionProtocol):
             if not isinstance(self._quic, _quic.PacedConnection):
                 _quic.pace(self._quic, self.paced)
             self.paced[stream_id] = stream.cycle
-        if not self._admission.admit(stream):
+        assert stream.cycle is not None  # noqa: S101 - made with the stream
+        if not self._admission.admit(stream.cycle):
             self.context.logger.warning("HTTP/3 peer %s opened too many streams at once", conn.client)
             self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many streams waiting")
 
@@ -295,7 +307,7 @@ class H3Protocol(QuicConnectionProtocol):
     def _count_reset(self) -> None:
         """A stream the peer reset, or one we refused for the peer's error (HTTP/2's "MadeYouReset" is the
         same trick): past `max_resets` in `reset_window` the connection is closed."""
-        if not self._resets.add():
+        if not self._resets.hit(self._loop.time()):
             self.context.logger.warning("HTTP/3 peer reset or spoilt too many streams: closing the connection")
             self._close(ErrorCode.H3_EXCESSIVE_LOAD, "too many stream resets")
 
@@ -395,7 +407,3 @@ class H3Protocol(QuicConnectionProtocol):
             scheme="https",
             alpn_protocol="h3",
         )
-
-
-def _is_head(headers: Headers) -> bool:
-    return any(name == b":method" and value == b"HEAD" for name, value in headers)

@@ -1,10 +1,10 @@
 """One request stream: asgi-core's `ResponseWriter` on an HTTP/3 request stream (RFC 9114 section 4.1).
 
-The head is held from `start_response` until the next call, so a response without a body leaves as a single
-HEADERS frame with the stream's FIN (HEAD, 204, 304, empty bodies). Bytes go to aioquic, which sends them as
-the peer's QUIC flow-control windows allow; the app is held back (`drain`) while more than the write
-high-water mark of this stream is still unacknowledged by the peer, so a client that does not read slows its
-app down instead of growing the server's memory.
+The head is held (asgi-core's `StreamResponse`, as for HTTP/2) from `start_response` until the next call, so a
+response without a body leaves as a single HEADERS frame with the stream's FIN (HEAD, 204, 304, empty bodies).
+Bytes go to aioquic, which sends them as the peer's QUIC flow-control windows allow; the app is held back
+(`drain`) while more than the write high-water mark of this stream is still unacknowledged by the peer, so a
+client that does not read slows its app down instead of growing the server's memory.
 """
 
 from __future__ import annotations
@@ -13,52 +13,31 @@ import asyncio
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 from aioquic.h3.connection import ErrorCode
-from asgi_core import Headers, RequestCycle
-
-from ._headers import fields, response_head
+from asgi_core import Headers, RequestCycle, RequestHead, StreamResponse, informational_head
 
 if TYPE_CHECKING:
     from ._protocol import H3Protocol
 
-_BODYLESS: Final = frozenset({204, 304})
 _CONTINUE: Final[Headers] = [(b":status", b"100")]
 
 
 class RequestStream:
     """A request stream carrying one request and its response through a `RequestCycle`."""
 
-    __slots__ = (
-        "_declared_length",
-        "_expect_continue",
-        "_head",
-        "_sent",
-        "_waiter",
-        "closed",
-        "cycle",
-        "head_request",
-        "peer_ended",
-        "protocol",
-        "stream_id",
-    )
+    __slots__ = ("_waiter", "closed", "cycle", "peer_ended", "protocol", "response", "stream_id")
 
     can_send_trailers = True
     can_send_informational = True
     can_sendfile = False
 
-    def __init__(
-        self, protocol: H3Protocol, stream_id: int, *, expect_continue: bool = False, head_request: bool = False
-    ) -> None:
+    def __init__(self, protocol: H3Protocol, stream_id: int, head: RequestHead, *, ended: bool) -> None:
         self.protocol = protocol
         self.stream_id = stream_id
         self.cycle: RequestCycle | None = None
-        self.head_request = head_request
-        self.peer_ended = False
+        self.response = StreamResponse(head, ended=ended)
+        self.peer_ended = ended
         #: Our side is over: the response ended (FIN sent) or the stream was reset either way.
         self.closed = False
-        self._head: Headers | None = None
-        self._expect_continue = expect_continue
-        self._declared_length: int | None = None
-        self._sent = 0
         self._waiter: asyncio.Future[None] | None = None
 
     # ---- request side (called by the protocol) -------------------------------------------------------
@@ -90,41 +69,28 @@ class RequestStream:
     # ---- ResponseWriter ------------------------------------------------------------------------------
 
     def request_body(self) -> None:
-        if self._expect_continue and not self.closed and self._head is None:
-            self._expect_continue = False
+        if not self.closed and self.response.continue_due():
             self.protocol.send_headers(self.stream_id, _CONTINUE, end_stream=False)
 
     def body_consumed(self, size: int) -> None:
         self.protocol.body_read()
 
     def send_informational(self, status: int, headers: Headers) -> None:
-        if self.closed:
-            return
-        try:
-            head = response_head(status, headers)
-        except ValueError as exc:
-            self.protocol.context.logger.debug("informational response dropped: %s", exc)
-            return
-        self.protocol.send_headers(self.stream_id, head, end_stream=False)
+        if not self.closed:
+            head = informational_head(status, headers, self.protocol.context.logger)
+            if head is not None:
+                self.protocol.send_headers(self.stream_id, head, end_stream=False)
 
     def start_response(self, status: int, headers: Headers) -> None:
-        head = response_head(status, headers)
-        self._declared_length = None if self.head_request or status in _BODYLESS else _declared_length(head)
-        self._head = head
-        self._expect_continue = False
+        self.response.start(status, headers)
 
     def send_whole(self, status: int, headers: Headers, body: bytes) -> None:
         """A response in one piece (asgi-core's cycle offers it): HEADERS and one DATA frame carrying the
         stream's FIN, or HEADERS alone with it. A head that cannot be sent, or a content-length other than
         the body's, raises `ValueError` with nothing sent (the app's failure then becomes a 500)."""
-        head = response_head(status, headers)
-        if not self.head_request and status not in _BODYLESS:
-            declared = _declared_length(head)
-            if declared is not None and declared != len(body):
-                raise ValueError(f"content-length {declared} for a body of {len(body)} bytes")
+        head = self.response.whole(status, headers, len(body))
         if self.closed:
             return
-        self._expect_continue = False
         if body:
             self.protocol.send_headers(self.stream_id, head, end_stream=False)
             self.protocol.send_data(self.stream_id, body, end_stream=True)
@@ -133,11 +99,7 @@ class RequestStream:
         self._ended()
 
     def send_data(self, data: bytes) -> None:
-        self._sent += len(data)
-        if self._declared_length is not None and self._sent > self._declared_length:
-            # RFC 9114 section 4.1.2: a body longer than its content-length is malformed; the app is told (the
-            # cycle then resets the stream) rather than the client receiving a broken response.
-            raise ValueError(f"more body than the declared content-length of {self._declared_length}")
+        self.response.count(len(data))
         self._send_head(end_stream=False)
         if not self.closed:
             self.protocol.send_data(self.stream_id, data, end_stream=False)
@@ -156,18 +118,8 @@ class RequestStream:
     def end_response(self, trailers: Headers | None) -> None:
         if self.closed:
             return
-        if self._declared_length is not None and self._sent != self._declared_length:
-            raise ValueError(
-                f"body of {self._sent} bytes for a declared content-length of {self._declared_length}"
-            )
-        trailer_fields = None
-        if trailers:
-            try:
-                trailer_fields = fields(trailers)
-            except ValueError as exc:
-                # The body is out already; an invalid trailer is dropped rather than failing the response.
-                self.protocol.context.logger.warning("HTTP/3 trailers dropped: %s", exc)
-        if self._head is not None and not trailer_fields:
+        trailer_fields = self.response.end(trailers, self.protocol.context.logger)
+        if self.response.head is not None and not trailer_fields:
             self._send_head(end_stream=True)
         else:
             self._send_head(end_stream=False)
@@ -185,7 +137,7 @@ class RequestStream:
     # ---- internals -----------------------------------------------------------------------------------
 
     def _send_head(self, *, end_stream: bool) -> None:
-        head, self._head = self._head, None
+        head = self.response.take_head()
         if head is not None and not self.closed:
             self.protocol.send_headers(self.stream_id, head, end_stream=end_stream)
 
@@ -193,13 +145,3 @@ class RequestStream:
         self.closed = True
         self.wake()
         self.protocol.stream_done(self)
-
-
-def _declared_length(head: Headers) -> int | None:
-    for name, value in head:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                raise ValueError(f"invalid content-length {value!r}") from None
-    return None

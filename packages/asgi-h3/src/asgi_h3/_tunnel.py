@@ -17,9 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aioquic.h3.connection import ErrorCode
-from asgi_core import ConnectionInfo, Headers
-
-from ._headers import response_head
+from asgi_core import ConnectionInfo, Headers, response_head
 
 if TYPE_CHECKING:
     from ._protocol import H3Protocol
