@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_core import Config, PeerError, misbound
-from asgi_http1 import _chunked, _engine, _protocol, _request
+from asgi_core import Config, PeerError
 from asgi_http1._engine import Engine, select_engine
 from asgi_http1._fast_heads import FastHeads
 from asgi_http1._parsers import H11Heads, select_parser
@@ -339,7 +338,3 @@ def test_a_request_without_a_body_is_complete_as_returned(parser: str) -> None:
     assert not request.body_expected
     assert engine.request_complete  # no END_OF_MESSAGE to wait for
     assert engine.next_event() is Signal.PAUSED  # the pipelined bytes wait for the response
-
-
-def test_the_hot_names_of_enum_members_are_their_members() -> None:
-    assert [wrong for module in (_chunked, _engine, _protocol, _request) for wrong in misbound(module)] == []

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from asgi_core import ClientDisconnected, InvalidMessage, Message, Receive, Scope, Send, misbound
-from asgi_wsproto import _session
+from asgi_core import ClientDisconnected, InvalidMessage, Message, Receive, Scope, Send
 from ws_peer import Peer, Recorder, echo, run, until
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
@@ -191,7 +190,3 @@ def test_app_error_after_accept_closes_1011() -> None:
         await peer.closed()
 
     run(scenario())
-
-
-def test_the_sessions_hot_names_are_its_states() -> None:
-    assert misbound(_session) == []

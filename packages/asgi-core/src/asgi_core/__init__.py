@@ -17,7 +17,6 @@ from ._errors import ClientDisconnected, ConfigError, HeadRejected, InvalidMessa
 from ._fields import content_length, has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
-from ._members import members, misbound
 from ._messages import validate_headers
 from ._plan import DatagramPlugin, ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
@@ -99,8 +98,6 @@ __all__ = [
     "is_token",
     "listen",
     "loop_factory",
-    "members",
-    "misbound",
     "parse_networks",
     "parse_proxy_header",
     "parse_setting",

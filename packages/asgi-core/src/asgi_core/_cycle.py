@@ -24,7 +24,6 @@ from ._context import AccessRecord, ServerContext
 from ._dates import http_date
 from ._deadline import Deadline
 from ._errors import ClientDisconnected, InvalidMessage
-from ._members import members
 from ._messages import FRAMING_FIELDS, as_dict, reset_content_headers, validate_headers, validate_status
 from ._request_state import ASK, CLOSE, CLOSED, DELIVER, END, END_OWED, ENDED, TRANSITIONS, UNREAD, RequestState
 from ._response_writer import ResponseWriter
@@ -46,8 +45,11 @@ class ResponseState(enum.Enum):
     __hash__ = object.__hash__
 
 
-# Hot-path names for the members (`members`: design.md, "Speed").
-AWAITING_START, AWAITING_BODY, AWAITING_TRAILERS, COMPLETE = members(ResponseState)
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
+AWAITING_BODY: Final = ResponseState.AWAITING_BODY
+AWAITING_START: Final = ResponseState.AWAITING_START
+AWAITING_TRAILERS: Final = ResponseState.AWAITING_TRAILERS
+COMPLETE: Final = ResponseState.COMPLETE
 
 
 _Handler = Callable[["RequestCycle", dict[str, Any]], "Awaitable[None] | None"]

@@ -36,8 +36,6 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from ._members import members
-
 
 class RequestState(enum.Enum):
     UNREAD = "body to come, not asked for yet"
@@ -60,9 +58,17 @@ class RequestEvent(enum.Enum):
     __hash__ = object.__hash__
 
 
-# Hot-path names for the members (`members`: design.md, "Speed").
-UNREAD, READING, ENDED, DELIVERED, CLOSING, CLOSED = members(RequestState)
-ASK, END, DELIVER, CLOSE = members(RequestEvent)
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
+UNREAD: Final = RequestState.UNREAD
+READING: Final = RequestState.READING
+ENDED: Final = RequestState.ENDED
+DELIVERED: Final = RequestState.DELIVERED
+CLOSING: Final = RequestState.CLOSING
+CLOSED: Final = RequestState.CLOSED
+ASK: Final = RequestEvent.ASK
+END: Final = RequestEvent.END
+DELIVER: Final = RequestEvent.DELIVER
+CLOSE: Final = RequestEvent.CLOSE
 
 #: States in which the end of the body is owed to the app.
 END_OWED: Final = frozenset({ENDED, CLOSING})

@@ -20,7 +20,7 @@ import re
 from typing import Final
 
 import h11
-from asgi_core import PeerError, has_control_character, members
+from asgi_core import PeerError, has_control_character
 
 from ._request import Signal
 
@@ -41,17 +41,13 @@ class _Step(enum.Enum):
     TRAILER = "reading the trailer section"
 
 
-# Hot-path names for the members (`members`: design.md, "Speed").
-SIZE, DATA, DATA_END, TRAILER = members(_Step)
-
-
 class ChunkedReader:
     """Takes what it can from the front of `buffer` on each call: body bytes, the end of the body, or None."""
 
     __slots__ = ("_extensions", "_line_search", "_remaining", "_step")
 
     def __init__(self) -> None:
-        self._step = SIZE
+        self._step = _Step.SIZE
         self._remaining = 0  # bytes left in this chunk (DATA) or of the CRLF after it (DATA_END)
         self._line_search = 0
         self._extensions = 0  # bytes of chunk extensions so far in this request
@@ -59,16 +55,16 @@ class ChunkedReader:
     def read(self, buffer: bytearray) -> bytes | Signal | None:
         while True:
             step = self._step
-            if step is DATA:
+            if step is _Step.DATA:
                 if not buffer:
                     return None
                 data = bytes(buffer[: self._remaining])
                 del buffer[: len(data)]
                 self._remaining -= len(data)
                 if not self._remaining:
-                    self._step, self._remaining = DATA_END, 2
+                    self._step, self._remaining = _Step.DATA_END, 2
                 return data
-            if step is DATA_END:
+            if step is _Step.DATA_END:
                 taken = bytes(buffer[: self._remaining])
                 if not taken:
                     return None
@@ -78,8 +74,8 @@ class ChunkedReader:
                 self._remaining -= len(taken)
                 if self._remaining:
                     return None
-                self._step = SIZE
-            elif step is SIZE:
+                self._step = _Step.SIZE
+            elif step is _Step.SIZE:
                 end = buffer.find(b"\r\n", max(0, self._line_search - 1))
                 if end == -1:
                     if len(buffer) > MAX_CHUNK_LINE + 1:  # room for the CR of a CRLF still on its way
@@ -100,7 +96,7 @@ class ChunkedReader:
                 if match is None:
                     raise PeerError(400, f"illegal chunk header: {line!r}")
                 self._remaining = int(match[1], 16)
-                self._step = DATA if self._remaining else TRAILER
+                self._step = _Step.DATA if self._remaining else _Step.TRAILER
             else:
                 return self._read_trailer(buffer)
 

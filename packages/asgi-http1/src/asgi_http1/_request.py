@@ -10,7 +10,7 @@ import enum
 import re
 from typing import Final
 
-from asgi_core import Headers, PeerError, members
+from asgi_core import Headers, PeerError
 
 _DIGITS: Final = re.compile(rb"[0-9]+")
 _MAX_LENGTH_DIGITS: Final = 20
@@ -150,10 +150,6 @@ class Signal(enum.Enum):
     NEED_DATA = "more bytes are needed for the next event"
     PAUSED = "the request is complete; what follows waits for start_next_cycle"
     CONNECTION_CLOSED = "the client closed its side between requests"
-
-
-# Hot-path names for the members (`members`: design.md, "Speed").
-END_OF_MESSAGE, NEED_DATA, PAUSED, CONNECTION_CLOSED = members(Signal)
 
 
 #: What `next_event` returns: a request head, a piece of its body, or a signal.

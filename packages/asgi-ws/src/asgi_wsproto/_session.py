@@ -38,7 +38,6 @@ from asgi_core import (
     Scope,
     ServerContext,
     error_response,
-    members,
 )
 
 from ._handshake import validate_accept
@@ -58,8 +57,11 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
-# Hot-path names for the members (`members`: design.md, "Speed").
-HANDSHAKE, RESPONDING, OPEN, CLOSED = members(SessionState)
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
+CLOSED = SessionState.CLOSED
+HANDSHAKE = SessionState.HANDSHAKE
+OPEN = SessionState.OPEN
+RESPONDING = SessionState.RESPONDING
 
 
 class Wire(Protocol):
