@@ -23,9 +23,9 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 TIMEOUT = 5.0
 
 
-# Every test of a module that imports this fixture runs once per engine: h11 (the reference) and httptools (the fast one), which must behave exactly
-# alike. The engine is chosen through `ASGI_HTTP1_PARSER`, as a user would force it. Module scope: Hypothesis tests
-# may not depend on function-scoped fixtures.
+# Every test of a module that imports this fixture runs once per head parser: h11 (the reference) and httptools (the
+# fast one), which must behave exactly alike. The parser is chosen through `ASGI_HTTP1_PARSER`, as a user would
+# force it. Module scope: Hypothesis tests may not depend on function-scoped fixtures.
 @pytest.fixture(scope="module", params=["h11", "httptools"], autouse=True)
 def http1_engine(request: pytest.FixtureRequest) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:

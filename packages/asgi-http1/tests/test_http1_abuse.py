@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from asgi_core import Config, PeerError, Receive, Scope, Send
-from asgi_http1._engine import Request, Signal, select_engine
+from asgi_http1._engine import select_engine
+from asgi_http1._request import Request, Signal
 
 # The shared helpers sit beside this file; pytest imports tests by path (--import-mode=importlib) without putting
 # their directory on sys.path.

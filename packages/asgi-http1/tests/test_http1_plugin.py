@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 import asgi_http1
 import pytest
 from asgi_core import PROTOCOLS_GROUP, Config, ConfigError, Receive, Registry, Scope, Send, ServerContext
-from asgi_http1 import PLUGIN, _engine
+from asgi_http1 import PLUGIN, _parsers
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -39,12 +39,12 @@ def test_registry_discovers_the_http_plugin() -> None:
 
 
 def test_the_parser_setting_is_checked_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(_engine.PARSER_ENV, raising=False)
+    monkeypatch.delenv(_parsers.PARSER_ENV, raising=False)
     PLUGIN.check_config(Config(http1_parser="h11"))
     monkeypatch.setattr(importlib.util, "find_spec", lambda _name: None)  # as if httptools were absent
-    _engine._engine_for.cache_clear()
+    _parsers._parser_for.cache_clear()
     try:
         with pytest.raises(ConfigError, match="http1_parser: 'httptools'; accepted: auto or h11"):
             PLUGIN.check_config(Config(http1_parser="httptools"))
     finally:
-        _engine._engine_for.cache_clear()
+        _parsers._parser_for.cache_clear()

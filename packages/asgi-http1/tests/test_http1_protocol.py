@@ -22,9 +22,9 @@ QUIET = Config(date_header=False, server_header=False)
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-# Every test here runs once per engine: h11 (the reference) and httptools (the fast one), which must behave exactly
-# alike. The engine is chosen through `ASGI_HTTP1_PARSER`, as a user would force it. Module scope: Hypothesis tests
-# may not depend on function-scoped fixtures.
+# Every test here runs once per head parser: h11 (the reference) and httptools (the fast one), which must behave
+# exactly alike. The parser is chosen through `ASGI_HTTP1_PARSER`, as a user would force it. Module scope:
+# Hypothesis tests may not depend on function-scoped fixtures.
 @pytest.fixture(scope="module", params=["h11", "httptools"], autouse=True)
 def http1_engine(request: pytest.FixtureRequest) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
@@ -306,7 +306,7 @@ def test_pipelined_requests_are_answered_in_order() -> None:
 
 
 def test_a_request_with_its_body_and_the_next_request_in_one_read_are_both_served() -> None:
-    # The fast engine cuts a request that came whole in one read straight from that read; what follows it in
+    # The engine cuts a request that came whole in one read straight from that read; what follows it in
     # the same read must still be the next request.
     app = EchoApp()
     outcome = converse(

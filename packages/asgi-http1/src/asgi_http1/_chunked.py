@@ -1,5 +1,4 @@
-"""Reading a chunked request body (RFC 9112 section 7.1) the way h11 does, for the fast engine, and the bounds on
-its framing that both engines apply.
+"""Reading a chunked request body (RFC 9112 section 7.1) the way h11 does, with bounds on its framing.
 
 h11 is the reference, so `ChunkedReader` follows its reader step for step rather than llhttp's: a chunk size of
 1 to 20 hex digits, anything after a `;` ignored as extensions, optional spaces or tabs before the CRLF, exactly
@@ -7,9 +6,9 @@ CRLF after the chunk data, and trailer fields read like header fields and then d
 them).
 
 h11 bounds a chunk-size line only by its whole receive buffer and reads extensions without limit, so a client
-could send millions of tiny chunks each carrying a kilobyte of extensions that nobody reads. Both engines refuse
+could send millions of tiny chunks each carrying a kilobyte of extensions that nobody reads. The reader refuses
 (400) a chunk-size line longer than `MAX_CHUNK_LINE` and more than `MAX_CHUNK_EXTENSIONS` bytes of extensions in
-one request: `ChunkedReader` as it reads, `ChunkGuard` alongside h11, as `HeadGuard` does for heads.
+one request.
 
 Hot module: this code runs for every chunk (its speed tricks: docs/discussion/design.md, "Speed").
 """
@@ -23,7 +22,7 @@ from typing import Final
 import h11
 from asgi_core import PeerError, has_control_character
 
-from ._engine import Signal
+from ._request import Signal
 
 #: Longest chunk-size line (size, extensions and whitespace, without its CRLF) a request may send.
 MAX_CHUNK_LINE: Final = 4096
@@ -142,92 +141,3 @@ def _unfold(lines: list[bytes]) -> list[bytes]:
         else:
             out[-1] += b" " + line[fold.end() :]
     return out
-
-
-_CHUNK_SIZE: Final = re.compile(rb"[0-9A-Fa-f]{1,20}")
-
-
-class _Guard(enum.Enum):
-    SIZE = "reading a chunk-size line"
-    DATA = "skipping chunk data"
-    DATA_END = "skipping the CRLF after chunk data"
-    DONE = "past the last chunk, or at something h11 refuses itself"
-
-
-class ChunkGuard:
-    """Follows a chunked body's framing in the raw bytes that h11 reads, to apply the bounds above, which h11
-    lacks. Data is skipped by count, never copied; only a chunk-size line is kept while it arrives. It stops at
-    the last chunk (h11 bounds the trailer section by its buffer limit) and at any line it cannot read, which h11
-    refuses on its own. `error` is set instead of raising, as bytes arrive outside the engine's event loop, and
-    is due (`due`) once h11 has read up to the line that broke a bound: the events before it come first, exactly
-    as `ChunkedReader` gives them."""
-
-    __slots__ = ("_extensions", "_fed", "_line", "_line_start", "_remaining", "_step", "error", "error_at")
-
-    def __init__(self) -> None:
-        self._step = _Guard.SIZE
-        self._line = bytearray()
-        self._remaining = 0
-        self._extensions = 0
-        self._fed = 0  # bytes of the body seen so far
-        self._line_start = 0  # where the chunk-size line being read starts, counted in those bytes
-        self.error: PeerError | None = None
-        #: Where the line that broke a bound starts.
-        self.error_at = 0
-
-    def due(self, unread: int) -> bool:
-        """Whether the error is due, `unread` being how many of the bytes seen h11 has not read yet: h11 has
-        delivered everything before the offending line (all but, at most, the CRLF ending the chunk before)."""
-        return self._fed - unread >= self.error_at - 2
-
-    def feed(self, data: bytes) -> None:
-        base = self._fed
-        self._fed += len(data)
-        position, size = 0, len(data)
-        while position < size and self.error is None:
-            step = self._step
-            if step is _Guard.DATA or step is _Guard.DATA_END:
-                taken = min(self._remaining, size - position)
-                position += taken
-                self._remaining -= taken
-                if not self._remaining:
-                    if step is _Guard.DATA:
-                        self._step, self._remaining = _Guard.DATA_END, 2
-                    else:
-                        self._step = _Guard.SIZE
-            elif step is _Guard.SIZE:
-                if not self._line:
-                    self._line_start = base + position
-                end = data.find(b"\n", position)
-                self._line += data[position : size if end == -1 else end]
-                if end == -1:
-                    if len(self._line) > MAX_CHUNK_LINE + 1:
-                        self._refuse("chunk-size line too long")
-                    return
-                position = end + 1
-                self._read_line()
-            else:
-                return
-
-    def _read_line(self) -> None:
-        line = self._line
-        if line[-1:] != b"\r" or (size := _CHUNK_SIZE.match(line)) is None:
-            self._step = _Guard.DONE  # not a line h11 accepts: it refuses it itself
-            return
-        length = len(line) - 1
-        if length > MAX_CHUNK_LINE:
-            self._refuse("chunk-size line too long")
-            return
-        extension = line.find(b";", 0, length)
-        if extension != -1:
-            self._extensions += length - extension
-            if self._extensions > MAX_CHUNK_EXTENSIONS:
-                self._refuse("too many bytes of chunk extensions")
-                return
-        self._remaining = int(size[0], 16)  # before the line is cleared: the match reads it in place
-        line.clear()
-        self._step = _Guard.DATA if self._remaining else _Guard.DONE
-
-    def _refuse(self, reason: str) -> None:
-        self.error = PeerError(400, reason)
-        self.error_at = self._line_start

@@ -1,264 +1,503 @@
 """The connection engine: the part of HTTP/1.1 that turns bytes into request events and responses into bytes.
 
-`HTTP1Protocol` drives one engine per connection and never looks inside it. Two engines implement the same
-interface, modelled on the few parts of `h11.Connection` the protocol uses:
+`HTTP1Protocol` drives one engine per connection and never looks inside it. There is one engine and two head
+parsers (`_parsers.py`): what differs by parser is only how the bytes of a request head become a `Request`.
+The rest is here once, modelled on h11, the reference: its connection state machine (below: one state per side,
+event transitions in tables, and the transitions that follow from the pair of states), its reading of every
+message boundary, its response framing (`_framing.py`) and chunked reader (`_chunked.py`). The differential
+tests hold the engine, with either parser, to h11's own `Connection`: the same bytes in give the same events,
+the same refusals and the same bytes out. What the engine saves is h11's cost per event: validating event
+objects, copying state dicts, normalising headers twice.
 
-- `H11Engine` (`_h11_engine.py`) is h11 itself plus our stricter head checks: the reference.
-- `FastEngine` (`_fast_engine.py`) parses request heads with httptools (llhttp) and frames everything else
-  itself, following h11's rules step for step; any head llhttp refuses is judged by h11, so both give the
-  same answer to every input. It is used when httptools is installed (`pip install asgi-http1[fast]`).
+A request head is cut from the buffer where h11 would cut it (the first empty line), after `HeadGuard` has
+checked its raw bytes, and handed to the parser. The body is read here (`Content-Length`, or `_chunked.py`),
+never by a parser, and nothing after a complete request is parsed before `start_next_cycle`: pipelined bytes
+stay raw, which is what an upgrade's leftover needs.
 
-`ASGI_HTTP1_PARSER=h11` (or `HTTP1Protocol(context, parser="h11")`) forces the reference.
+Hot module: this code runs for every request (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import importlib.util
-import os
-import re
 from collections.abc import Callable
 from typing import Final
 
-from asgi_core import Config, Headers, PeerError
+from asgi_core import REASONS, Config, Headers, PeerError
 
-PARSER_ENV: Final = "ASGI_HTTP1_PARSER"
-PARSERS: Final = ("auto", "h11", "httptools")
-_DIGITS: Final = re.compile(rb"[0-9]+")
-_MAX_LENGTH_DIGITS: Final = 20
-# The fields a request's framing and handling depend on, by the (lowercased) name they arrive under.
-_HOST: Final = "host"
-_CONTENT_LENGTH: Final = "content-length"
-_TRANSFER_ENCODING: Final = "transfer-encoding"
-_CONNECTION: Final = "connection"
-_EXPECT: Final = "expect"
-_UPGRADE: Final = "upgrade"
-_TE: Final = "te"
-_FORWARDING: Final = "forwarding"
-_CLOSE: Final = frozenset({b"close", b"Close", b"CLOSE"})  # the usual spellings, without splitting the value
-_FIELD_KINDS: Final = {
-    b"host": _HOST,
-    b"content-length": _CONTENT_LENGTH,
-    b"transfer-encoding": _TRANSFER_ENCODING,
-    b"connection": _CONNECTION,
-    b"expect": _EXPECT,
-    b"upgrade": _UPGRADE,
-    b"te": _TE,
-    b"forwarded": _FORWARDING,
-    b"x-forwarded-for": _FORWARDING,
-    b"x-forwarded-proto": _FORWARDING,
+from ._chunked import ChunkedReader
+from ._errors import FramingError
+from ._framing import (
+    BodyWriter,
+    body_writer,
+    chunk,
+    comma_values,
+    encode_head,
+    plain_head,
+    response_fields,
+    validate_fields,
+)
+from ._limits import HeadGuard
+from ._parsers import HeadParser, ParserFactory, select_parser
+from ._request import Event, Request, Signal
+
+
+class State(enum.Enum):
+    """The state of one side of the connection, as in h11's state machine."""
+
+    IDLE = "idle"
+    SEND_RESPONSE = "request received, no response yet"
+    SEND_BODY = "sending a body"
+    DONE = "message complete"
+    MUST_CLOSE = "message complete, connection closes"
+    MIGHT_SWITCH_PROTOCOL = "request complete, protocol switch proposed"
+    CLOSED = "closed"
+    ERROR = "error"
+
+    # Members are looked up in the transition tables for every event: hash them by identity, in C, rather than
+    # with Enum's own `__hash__` (a Python function).
+    __hash__ = object.__hash__
+
+
+class Input(enum.Enum):
+    REQUEST = "request head"
+    END = "end of message"
+    CLOSED = "connection closed"
+    INFORMATIONAL = "informational response"
+    RESPONSE = "response head"
+    DATA = "body data"
+
+    __hash__ = object.__hash__
+
+
+# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
+IDLE: Final = State.IDLE
+SEND_RESPONSE: Final = State.SEND_RESPONSE
+SEND_BODY: Final = State.SEND_BODY
+DONE: Final = State.DONE
+MUST_CLOSE: Final = State.MUST_CLOSE
+MIGHT_SWITCH_PROTOCOL: Final = State.MIGHT_SWITCH_PROTOCOL
+CLOSED: Final = State.CLOSED
+ERROR: Final = State.ERROR
+ON_REQUEST: Final = Input.REQUEST
+ON_END: Final = Input.END
+ON_CLOSED: Final = Input.CLOSED
+ON_INFORMATIONAL: Final = Input.INFORMATIONAL
+ON_RESPONSE: Final = Input.RESPONSE
+ON_DATA: Final = Input.DATA
+END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
+NEED_DATA: Final = Signal.NEED_DATA
+PAUSED: Final = Signal.PAUSED
+CONNECTION_CLOSED: Final = Signal.CONNECTION_CLOSED
+
+# Client states that, with keep-alive on and no switch proposed, still lead to a transition in `_settle`.
+_UNSETTLED: Final = frozenset({MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR})
+
+_CLIENT: Final[dict[tuple[State, Input], State]] = {
+    (IDLE, ON_REQUEST): SEND_BODY,
+    (SEND_BODY, ON_END): DONE,
+    (IDLE, ON_CLOSED): CLOSED,
+    (DONE, ON_CLOSED): CLOSED,
+    (MUST_CLOSE, ON_CLOSED): CLOSED,
+    (CLOSED, ON_CLOSED): CLOSED,
+}
+_SERVER: Final[dict[tuple[State, Input], State]] = {
+    (IDLE, ON_REQUEST): SEND_RESPONSE,  # the client's request, seen from the server side
+    (SEND_RESPONSE, ON_INFORMATIONAL): SEND_RESPONSE,
+    (SEND_RESPONSE, ON_RESPONSE): SEND_BODY,
+    (SEND_BODY, ON_DATA): SEND_BODY,
+    (SEND_BODY, ON_END): DONE,
 }
 
 
-class Request:
-    """A request head as received: lowercased field names, values without surrounding whitespace.
-
-    The fields that frame the request or steer the connection are read here, in the one pass over the head
-    that every engine makes, so that neither the engine nor the protocol scans the fields again. That pass also
-    makes h11's checks on their values (one Host, a valid Content-Length, only chunked as Transfer-Encoding):
-    redundant behind h11, which has made them already, and what the fast engine relies on.
-    """
+class Engine:
+    """One HTTP/1.1 connection, server side, without I/O, with `heads` reading its request heads."""
 
     __slots__ = (
-        "body",
-        "chunked",
-        "close",
-        "content_length",
-        "expect_continue",
-        "forwarded",
-        "head_size",
-        "headers",
-        "host",
-        "http_version",
-        "method",
-        "switch_proposed",
-        "target",
-        "te_trailers",
-        "upgrade",
+        "_body",
+        "_buffer",
+        "_chunked",
+        "_client",
+        "_eof",
+        "_fresh",
+        "_guard",
+        "_heads",
+        "_incoming",
+        "_keep_alive",
+        "_max_head",
+        "_method",
+        "_remaining",
+        "_server",
+        "_switch_proposed",
+        "_version",
+        "_waiting_100",
     )
 
-    def __init__(self, method: bytes, target: bytes, http_version: bytes, headers: Headers) -> None:
-        self.method = method
-        self.target = target
-        self.http_version = http_version
-        self.headers = headers
-        content_length: bytes | None = None
-        host: bytes | None = None
-        hosts = 0
-        chunked = close = expect = trailers = forwarded = False
-        upgrade: bytes | None = None
-        switch = method == b"CONNECT"
-        kinds = _FIELD_KINDS
-        for index, (name, value) in enumerate(headers):
-            kind = kinds.get(name)
-            if kind is None:
-                continue  # nearly every field: one lookup, not a comparison with each name below
-            if kind is _HOST:
-                hosts += 1
-                host = value
-            elif kind is _CONTENT_LENGTH:
-                if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
-                    raise PeerError(400, "bad Content-Length")
-                if content_length is not None and content_length != value:
-                    raise PeerError(400, "conflicting Content-Length headers")
-                content_length = value
-            elif kind is _TRANSFER_ENCODING:
-                if chunked:
-                    raise PeerError(501, "multiple Transfer-Encoding headers")
-                if value != b"chunked":
-                    if value.lower() != b"chunked":
-                        raise PeerError(501, "Only Transfer-Encoding: chunked is supported")
-                    headers[index] = (name, b"chunked")
-                chunked = True
-            elif kind is _CONNECTION:
-                close = close or value in _CLOSE or b"close" in tokens(value)
-            elif kind is _EXPECT:
-                expect = expect or b"100-continue" in tokens(value)
-            elif kind is _UPGRADE:
-                upgrade = value
-                switch = switch or bool(tokens(value))
-            elif kind is _TE:
-                trailers = b"trailers" in value.lower()
-            else:
-                forwarded = True
-        if hosts == 0 and http_version == b"1.1":
-            raise PeerError(400, "Missing mandatory Host: header")
-        if hosts > 1:
-            raise PeerError(400, "Found multiple Host: headers")
-        self.host = host
-        self.content_length = None if content_length is None else int(content_length)
-        self.chunked = chunked
-        #: `Connection: close` was asked for (HTTP/1.0 without it closes too; see `keep_alive`).
-        self.close = close
-        self.expect_continue = expect
-        #: The last `Upgrade` value, as the protocol offers it to upgrade handlers.
-        self.upgrade = upgrade
-        #: A protocol switch is proposed (h11's rule: a non-empty Upgrade, or CONNECT).
-        self.switch_proposed = switch
-        self.te_trailers = trailers
-        self.forwarded = forwarded
-        #: Bytes of the whole head when the engine knows them (0 when it does not): no field is longer.
-        self.head_size = 0
-        #: The whole body, when the engine had all of it with the head (see `Engine.next_event`); else None.
-        self.body: bytes | None = None
+    def __init__(self, config: Config, heads: HeadParser) -> None:
+        self._max_head = config.max_head_size
+        self._buffer = bytearray()
+        self._guard = HeadGuard(config, self._buffer)
+        self._heads = heads
+        self._eof = False
+        self._client = self._server = IDLE
+        self._keep_alive = True
+        self._switch_proposed = False
+        self._waiting_100 = False
+        self._method = self._version = b""
+        self._remaining = 0  # bytes of a Content-Length body still to come
+        self._chunked: ChunkedReader | None = None
+        self._body: BodyWriter | None = None
+        self._fresh = True  # the guard has not looked at the next head (yet): the parser may read it whole first
+        # What arrived in one read at an idle connection with nothing buffered (the usual request), kept as it
+        # came until `next_event`: a request read whole from it needs no copy into the buffer first.
+        self._incoming: bytes | None = None
 
-    @property
-    def body_expected(self) -> bool:
-        return self.chunked or bool(self.content_length)
-
-    @property
-    def complete(self) -> bool:
-        """Nothing more of this request will come as events: it has no body, or carries all of it."""
-        return self.body is not None or not (self.chunked or self.content_length)
-
-
-def tokens(value: bytes) -> list[bytes]:
-    """The lowercased, comma-separated tokens of a field value."""
-    return [token for part in value.lower().split(b",") if (token := part.strip())]
-
-
-class Signal(enum.Enum):
-    END_OF_MESSAGE = "the request body is complete"
-    NEED_DATA = "more bytes are needed for the next event"
-    PAUSED = "the request is complete; what follows waits for start_next_cycle"
-    CONNECTION_CLOSED = "the client closed its side between requests"
-
-
-#: What `next_event` returns: a request head, a piece of its body, or a signal.
-Event = Request | bytes | Signal
-
-
-class Engine:
-    """One HTTP/1.1 connection, server side, without I/O. Both engines subclass it (rather than match a Protocol)
-    so that compiled (mypyc) callers reach their methods through the class's method table, not Python lookups."""
-
-    __slots__ = ()
+    # ---- receiving -----------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the client; `b""` means it closed its side (EOF)."""
-        raise NotImplementedError
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise RuntimeError("received close, then received more data?")
+        if self._incoming is not None:
+            self._buffer += self._incoming
+            self._incoming = None
+        elif self._fresh and self._client is IDLE and not self._buffer:
+            self._incoming = data
+            return
+        self._buffer += data
 
     def next_event(self) -> Event:
         """The next event; raises `PeerError` for a request that must be refused. A request without a body is
-        complete as returned, and so is one whose whole body an engine had with its head, which it may hand
-        over as `request.body`: for a `request.complete`, no body or END_OF_MESSAGE events follow."""
-        raise NotImplementedError
+        complete as returned, and so is one whose whole body came with its head, handed over as `request.body`:
+        for a `request.complete`, no body or END_OF_MESSAGE events follow."""
+        client = self._client
+        if client is ERROR:
+            raise PeerError(400, "Can't receive data when peer state is ERROR")
+        try:
+            event: Event | None
+            incoming = self._incoming
+            if incoming is not None:
+                self._incoming = None
+                event = self._read_whole(incoming)
+                if event is not None:
+                    return event
+            if client is IDLE:
+                event = self._read_head()
+            elif client is SEND_BODY:
+                event = self._read_body()
+            elif client is DONE and not self._buffer and not self._eof:
+                return NEED_DATA  # the usual wait while the response is produced (a shortcut of the below)
+            elif client is MIGHT_SWITCH_PROTOCOL or (client is DONE and self._buffer):
+                return PAUSED
+            elif self._buffer and client is not DONE:
+                return self._data_after_close()
+            else:
+                event = None
+            if event is not None:
+                return event
+            return self._waiting(client)
+        except PeerError:
+            self._client = ERROR
+            self._settle()
+            raise
+
+    def _data_after_close(self) -> Signal:
+        raise PeerError(400, "Got data when expecting EOF")
+
+    def _waiting(self, client: State) -> Signal:
+        """Nothing complete yet: h11's checks on what is buffered, in h11's order."""
+        buffer = self._buffer
+        if not buffer and self._eof:
+            if client is SEND_BODY:
+                raise PeerError(400, "peer closed connection without sending complete message body")
+            self._client_event(ON_CLOSED)
+            return CONNECTION_CLOSED
+        if len(buffer) > self._max_head:
+            raise PeerError(431, "Receive buffer too long")
+        if self._eof:
+            raise PeerError(400, "peer unexpectedly closed connection")
+        return NEED_DATA
+
+    def _read_whole(self, data: bytes) -> Request | None:
+        """The parser's look at a head that came in one read (see `_incoming`); anything it does not take whole
+        goes to the buffer for the guard."""
+        whole = self._heads.read_whole(data)
+        if whole is None:
+            self._fresh = False  # the parser had its one look
+            self._buffer += data
+            return None
+        request, size = whole
+        self._start_request(request, data, size)
+        return request
+
+    def _read_head(self) -> Request | None:
+        if not self._buffer:
+            return None  # nothing of the next head yet (the guard would find nothing to check)
+        if self._fresh:
+            # The first look at a head, which is usually all of it: the parser may take it whole, once (once, so
+            # that a head trickled in byte by byte is searched by the guard alone, in linear time).
+            whole = self._heads.read_whole(self._buffer)
+            if whole is not None:
+                request, size = whole
+                del self._buffer[:size]
+                self._start_request(request)
+                return request
+            self._fresh = False
+        head = self._guard.check()
+        buffer = self._buffer
+        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+            raise PeerError(400, "no request line received")
+        if head is None:
+            if buffer and buffer[0] < 0x21:  # noqa: PLR2004 - not the first byte of any method
+                raise PeerError(400, "illegal request line")
+            return None
+        del buffer[: len(head)]
+        request = self._heads.parse(head)
+        self._start_request(request)
+        return request
+
+    def _start_request(self, request: Request, data: bytes | None = None, offset: int = 0) -> None:
+        """`request` was read from the buffer, or from `data` up to `offset` (`_read_whole`), whose remaining
+        bytes are not buffered yet."""
+        if self._server is not IDLE:  # what `_client_event` would find, without its table lookups
+            raise RuntimeError(f"a request while the response side is {self._server.value}")
+        self._client = SEND_BODY
+        self._server = SEND_RESPONSE
+        self._method = request.method
+        self._version = version = request.http_version
+        self._remaining = request.content_length or 0
+        self._chunked = ChunkedReader() if request.chunked else None
+        if request.switch_proposed:
+            self._switch_proposed = True
+        if request.close or version < b"1.1":
+            self._keep_alive = False
+        if request.expect_continue and version >= b"1.1":
+            self._waiting_100 = True
+        remaining = self._remaining
+        if data is not None:
+            end = offset + remaining
+            if not request.chunked and end <= len(data):
+                # The whole request came in one read: its body is cut from that read, copied once.
+                if remaining:
+                    request.body = data[offset:end]
+                    self._remaining = 0
+                if end < len(data):
+                    self._buffer += memoryview(data)[end:]  # what follows it (pipelining)
+                self._waiting_100 = False
+                self._client = DONE
+                if not self._keep_alive or self._switch_proposed:
+                    self._settle()
+                return
+            self._buffer += memoryview(data)[offset:]
+        if not request.chunked and remaining <= len(self._buffer):
+            # No body, or all of it is here already: the request is complete as it stands (no body or
+            # END_OF_MESSAGE events follow).
+            if remaining:
+                buffer = self._buffer
+                request.body = bytes(buffer[:remaining]) if len(buffer) > remaining else bytes(buffer)
+                del buffer[:remaining]
+                self._remaining = 0
+            self._waiting_100 = False
+            self._client = DONE
+        if not self._keep_alive or self._switch_proposed:
+            self._settle()
+
+    def _read_body(self) -> bytes | Signal | None:
+        buffer = self._buffer
+        event: bytes | Signal | None
+        if self._chunked is not None:
+            event = self._chunked.read(buffer)
+        elif not self._remaining:
+            event = END_OF_MESSAGE
+        elif not buffer:
+            return None
+        elif len(buffer) <= self._remaining:
+            data = bytes(buffer)
+            buffer.clear()
+            self._remaining -= len(data)
+            event = data
+        else:
+            event = bytes(buffer[: self._remaining])
+            del buffer[: self._remaining]
+            self._remaining = 0
+        if event is not None:
+            self._waiting_100 = False
+            if event is END_OF_MESSAGE:
+                self._chunked = None
+                self._client = DONE  # h11's SEND_BODY -> DONE on the end of the message
+                self._settle()
+        return event
 
     def start_next_cycle(self) -> None:
         """Both request and response are complete and the connection stays open: read the next request."""
-        raise NotImplementedError
+        if self._client is not DONE or self._server is not DONE:
+            raise RuntimeError(f"not done with this request: client {self._client}, server {self._server}")
+        self._client = self._server = IDLE
+        self._body = None
+        self._method = b""
+        if not self._fresh:  # the guard has looked at this head (a head the parser took whole leaves it alone)
+            self._guard.reset()
+        self._fresh = True
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received and not yet turned into events (what an upgraded protocol reads first)."""
-        raise NotImplementedError
+        return self._incoming if self._incoming is not None else bytes(self._buffer)
 
     @property
     def waiting_for_100_continue(self) -> bool:
-        raise NotImplementedError
+        return self._waiting_100
 
     @property
     def request_complete(self) -> bool:
         """The whole request is read and the connection may carry another one."""
-        raise NotImplementedError
+        return self._client is DONE
 
     @property
     def receiving_body(self) -> bool:
         """The request body is still being received."""
-        raise NotImplementedError
+        return self._client is SEND_BODY
 
     @property
     def input_finished(self) -> bool:
         """The request is complete and was the last one (`Connection: close`, HTTP/1.0): ignore what follows."""
-        raise NotImplementedError
+        return self._client is MUST_CLOSE
 
     @property
     def must_close(self) -> bool:
         """The response is complete and the connection must close after it."""
-        raise NotImplementedError
+        return self._server is MUST_CLOSE
+
+    # ---- sending -------------------------------------------------------------------------------------
 
     def send_informational(self, status: int, headers: Headers) -> bytes:
         """A 1xx response. Raises `ValueError` for one that cannot be sent, changing nothing."""
-        raise NotImplementedError
+        if not 100 <= status < 200:  # noqa: PLR2004 - the 1xx class
+            raise ValueError(f"InformationalResponse status_code should be in range [100, 200), not {status}")
+        fields = validate_fields(headers)
+        self._server_event(ON_INFORMATIONAL)
+        self._waiting_100 = False
+        return encode_head(status, REASONS.get(status, b""), fields)
 
     def send_response(self, status: int, headers: Headers) -> bytes:
         """The response head. Raises `ValueError` for one that cannot be sent, changing nothing."""
-        raise NotImplementedError
+        if (
+            self._keep_alive
+            and self._server is SEND_RESPONSE
+            and 200 <= status < 1000  # noqa: PLR2004 - a final status
+            and status not in (204, 304)
+            and self._method not in (b"HEAD", b"CONNECT")
+        ):
+            plain = plain_head(status, headers, self._version)
+            if plain is not None:
+                head, self._body = plain
+                self._server = SEND_BODY
+                self._waiting_100 = False
+                if self._switch_proposed or self._client in _UNSETTLED:
+                    self._switch_proposed = False  # a final answer that does not switch protocols declines it
+                    self._settle()
+                return head
+        fields = response_fields(status, headers, self._method, self._version, keep_alive=self._keep_alive)
+        self._server_event(ON_RESPONSE)
+        self._waiting_100 = False
+        self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
+        if b"close" in comma_values(fields, b"connection"):
+            self._keep_alive = False
+        self._body = body_writer(fields, status, self._method)
+        self._settle()
+        return encode_head(status, REASONS.get(status, b""), fields)
 
     def send_data(self, data: bytes) -> bytes:
-        raise NotImplementedError
+        body = self._body
+        if body is None or self._server is not SEND_BODY:
+            body = self._sending_body(ON_DATA)  # raises
+        if body.chunked and data:
+            return chunk(data)  # a streamed chunk
+        remaining = body.remaining
+        if remaining is not None and remaining >= len(data):
+            body.remaining = remaining - len(data)  # a declared length, not exceeded
+            return data
+        before, after = self.frame_file(len(data))  # the rest: an empty piece, a body delimited by the close
+        return before + data + after if before else data
 
     def frame_file(self, count: int) -> tuple[bytes, bytes]:
         """What goes before and after `count` body bytes that the kernel sends from a file."""
-        raise NotImplementedError
+        body = self._sending_body(ON_DATA)
+        try:
+            return body.frame(count)
+        except FramingError:
+            self._server = ERROR
+            raise
 
     def send_end(self, trailers: Headers | None) -> bytes:
-        raise NotImplementedError
+        body = self._body
+        if body is None or self._server is not SEND_BODY:
+            body = self._sending_body(ON_END)  # raises
+        try:
+            data = body.end(trailers)
+        except (FramingError, ValueError):
+            self._server = ERROR
+            raise
+        self._server = DONE
+        self._settle()
+        return data
+
+    def _sending_body(self, event: Input) -> BodyWriter:
+        if self._body is None or (self._server, event) not in _SERVER:
+            raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
+        return self._body
+
+    # ---- state machine -------------------------------------------------------------------------------
+
+    def _client_event(self, event: Input) -> None:
+        self._client = _CLIENT[self._client, event]
+        if event is ON_REQUEST:
+            self._server = _SERVER[self._server, event]
+        self._settle()
+
+    def _server_event(self, event: Input) -> None:
+        state = _SERVER.get((self._server, event))
+        if state is None:
+            self._server = ERROR
+            raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
+        self._server = state
+        self._settle()
+
+    def _settle(self) -> None:
+        """The transitions that follow from the pair of states and the connection's flags (h11's rules)."""
+        if self._keep_alive and not self._switch_proposed and self._client not in _UNSETTLED:
+            return  # none of the rules below applies: the case of nearly every keep-alive request
+        if self._client is DONE and self._switch_proposed:
+            self._client = MIGHT_SWITCH_PROTOCOL
+        if self._client is MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
+            self._client = DONE
+        if not self._keep_alive:
+            if self._client is DONE:
+                self._client = MUST_CLOSE
+            if self._server is DONE:
+                self._server = MUST_CLOSE
+        if self._server in (DONE, IDLE) and self._client is CLOSED:
+            self._server = MUST_CLOSE
+        if self._server is DONE and self._client is ERROR:
+            self._server = MUST_CLOSE
 
 
 EngineFactory = Callable[[Config], Engine]
 
 
 def select_engine(parser: str | None = None, default: str = "auto") -> EngineFactory:
-    """The engine for `parser` ("h11", "httptools" or "auto"); without one, `ASGI_HTTP1_PARSER` decides, else
-    `default` (the server's `Config.http1_parser`)."""
-    return _engine_for((parser or os.environ.get(PARSER_ENV) or default).strip().lower())
+    """Engines reading heads with `parser` ("h11", "httptools" or "auto"); without one, `ASGI_HTTP1_PARSER`
+    decides, else `default` (the server's `Config.http1_parser`). See `select_parser` for its errors."""
+    return _engines_with(select_parser(parser, default))
 
 
 @functools.cache
-def _engine_for(choice: str) -> EngineFactory:
-    if choice not in PARSERS:
-        raise ValueError(f"HTTP/1.1 parser {choice!r} is unknown; choose one of {', '.join(PARSERS)}")
-    if choice != "h11":
-        if importlib.util.find_spec("httptools") is not None:
-            from ._fast_engine import FastEngine  # noqa: PLC0415 - httptools is optional
+def _engines_with(heads: ParserFactory) -> EngineFactory:
+    def engine(config: Config) -> Engine:
+        return Engine(config, heads())
 
-            return FastEngine
-        if choice == "httptools":
-            raise ImportError(
-                "HTTP/1.1 parser 'httptools' was asked for but httptools is not installed; install asgi-http1[fast]"
-            )
-    from ._h11_engine import H11Engine  # noqa: PLC0415 - imported where chosen, like the fast one
-
-    return H11Engine
+    return engine

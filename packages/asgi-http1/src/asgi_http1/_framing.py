@@ -1,6 +1,8 @@
-"""Response framing for the fast engine, following h11's rules so that both engines put the same bytes on the
-wire: header validation, the choice between Content-Length, chunked and close-delimited bodies, and the body
-writers that enforce the declared length.
+"""Response framing, by h11's rules so that the bytes on the wire are what h11 would send: header validation, the
+choice between Content-Length, chunked and close-delimited bodies, and the body writers that enforce the
+declared length. The engine (`_engine.py`) keeps the connection state around these.
+
+Hot module: this code runs for every response (its speed tricks: docs/discussion/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from asgi_core import Headers, is_token
+from asgi_core import REASONS, Headers, is_token
 
 from ._errors import FramingError
 
 # h11's own field-value rule, looser than `asgi_core.is_field_value` (it lets other controls through): kept so
-# that both engines accept and refuse the same response headers; it goes with the single-engine rewrite.
+# that the engine accepts and refuses the response headers h11 does (the differential tests hold it to h11).
 _FIELD_VALUE: Final = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _DIGITS: Final = re.compile(rb"[0-9]+")
 _MAX_LENGTH_DIGITS: Final = 20
@@ -32,8 +34,87 @@ _chunk_size_lines: Final[dict[int, bytes]] = {}
 _CHUNK_SIZES_CACHED: Final = 1024
 
 #: Encoded lines of valid fields that leave framing and the connection alone, for the common response's head.
-plain_lines: Final[dict[tuple[bytes, bytes], bytes]] = {}
+_plain_lines: Final[dict[tuple[bytes, bytes], bytes]] = {}
 _NOT_PLAIN: Final = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host"})
+_STATUS_LINES: Final[dict[int, bytes]] = {}
+
+
+def plain_head(status: int, headers: Headers, version: bytes) -> tuple[bytes, BodyWriter] | None:
+    """The head of the common response and its body writer, in one pass: a final status with a body, to a
+    keep-alive request that is not HEAD or CONNECT; a declared Content-Length (or chunked, to an HTTP/1.1
+    client), no other field that changes framing or the connection. None for any other: `response_fields`."""
+    status_line = _STATUS_LINES.get(status)
+    if status_line is None:
+        status_line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))
+    lines = [status_line]
+    length: bytes | None = None
+    for field in headers:
+        line = _plain_lines.get(field)
+        if line is None:
+            name, value = field
+            if (name == b"content-length" or name.lower() == b"content-length") and length is None:
+                if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
+                    return None
+                length = value
+                line = b"".join((name, b": ", value, b"\r\n"))
+            else:
+                line = plain_line(name, value)
+                if line is None:
+                    return None
+        lines.append(line)
+    if length is None:
+        if version != b"1.1":
+            return None  # HTTP/1.0 gets a body delimited by the close
+        lines.append(b"Transfer-Encoding: chunked\r\n")  # as h11 adds it: last, title-cased
+        body = BodyWriter(None, chunked=True)
+    else:
+        body = BodyWriter(int(length), chunked=False)
+    lines.append(b"\r\n")
+    return b"".join(lines), body
+
+
+def response_fields(
+    status: int, headers: Headers, method: bytes, version: bytes, *, keep_alive: bool
+) -> list[Field]:
+    """The fields of any final response head as h11 sends them: validated, with the body's framing chosen and
+    `Connection: close` added when the connection ends with it. Raises `ValueError` for one h11 refuses."""
+    if not 200 <= status < 1000:  # noqa: PLR2004 - what h11 accepts as a final status
+        raise ValueError(f"Response status_code should be in range [200, 1000), not {status}")
+    fields = validate_fields(headers)
+    names = {lowered for _, lowered, _ in fields}
+    need_close = False
+    if not bodyless(status, method) and (b"transfer-encoding" in names or b"content-length" not in names):
+        # No length known up front: chunked for HTTP/1.1, else the close ends the body (RFC 9112 6.3).
+        fields = replace_field(fields, b"content-length", [])
+        if version < b"1.1":
+            fields = replace_field(fields, b"transfer-encoding", [])
+            need_close = method != b"HEAD"
+        else:
+            fields = replace_field(fields, b"transfer-encoding", [b"chunked"])
+    if not keep_alive or need_close:
+        options = set(comma_values(fields, b"connection"))
+        options.discard(b"keep-alive")
+        options.add(b"close")
+        fields = replace_field(fields, b"connection", sorted(options))
+    return fields
+
+
+def bodyless(status: int, method: bytes) -> bool:
+    """A response that has no body whatever its fields say (RFC 9112 section 6.3)."""
+    return status in (204, 304) or (method == b"CONNECT" and 200 <= status < 300)  # noqa: PLR2004
+
+
+def body_writer(fields: list[Field], status: int, method: bytes) -> BodyWriter:
+    """The writer for the body `response_fields` framed."""
+    if method == b"HEAD" or bodyless(status, method):
+        return BodyWriter(0, chunked=False)
+    length: int | None = None
+    for _, lowered, value in fields:
+        if lowered == b"transfer-encoding":
+            return BodyWriter(None, chunked=True)
+        if lowered == b"content-length":
+            length = int(value)
+    return BodyWriter(length, chunked=False)
 
 
 def plain_line(name: bytes, value: bytes) -> bytes | None:
@@ -42,9 +123,9 @@ def plain_line(name: bytes, value: bytes) -> bytes | None:
     if name.lower() in _NOT_PLAIN or not is_token(name) or not _FIELD_VALUE.fullmatch(value):
         return None
     line = b"%s: %s\r\n" % (name, value)
-    if len(plain_lines) >= _VALID_CACHE_SIZE:
-        plain_lines.clear()
-    plain_lines[name, value] = line
+    if len(_plain_lines) >= _VALID_CACHE_SIZE:
+        _plain_lines.clear()
+    _plain_lines[name, value] = line
     return line
 
 
@@ -153,16 +234,6 @@ class BodyWriter:
         if self.chunked and size:
             return chunk_size_line(size), b"\r\n"
         return b"", b""
-
-    def data(self, data: bytes) -> bytes:
-        remaining = self.remaining
-        if remaining is not None and remaining >= len(data):
-            self.remaining = remaining - len(data)  # the common cases, without `frame`
-            return data
-        if self.chunked and data:
-            return chunk(data)
-        before, after = self.frame(len(data))
-        return before + data + after if before else data
 
     def end(self, trailers: Headers | None) -> bytes:
         if self.remaining is not None:

@@ -8,13 +8,13 @@ from typing import Final
 from asgi_core import Config, Headers, HeadRejected, has_control_character, reason_phrase
 from asgi_core import error_response as canned_error
 
-from ._engine import Request
+from ._request import Request
 
 _REQUEST_LINE_OVERHEAD: Final = len(b"  HTTP/1.1")
 
 
 class HeadGuard:
-    """Reads the raw bytes of a request head alongside h11, for what h11 tolerates and we refuse.
+    """Reads the raw bytes of a request head, before any parser, for what h11 tolerates and we refuse.
 
     h11 accepts a bare LF as a line end, unfolds obs-fold lines and merges repeated Content-Length fields; RFC
     9112 lets a server accept or reject each, and rejecting is what keeps us from disagreeing with a proxy in
@@ -22,26 +22,19 @@ class HeadGuard:
     trickling bytes costs linear work, and it tells an over-long request line (414) before the line ends.
     """
 
-    __slots__ = ("_buffer", "_done", "_limit", "_line_from", "_line_ok", "_search_from", "_shared")
+    __slots__ = ("_buffer", "_done", "_limit", "_line_from", "_line_ok", "_search_from")
 
-    def __init__(self, config: Config, buffer: bytearray | None = None) -> None:
-        """`buffer`: a receive buffer the guard reads in place (and never changes) instead of keeping a copy."""
+    def __init__(self, config: Config, buffer: bytearray) -> None:
+        """`buffer`: the receive buffer, which the guard reads in place (and never changes)."""
         self._limit = config.limit_request_line
-        self._shared = buffer is not None
-        self._buffer = bytearray() if buffer is None else buffer
-        self.reset(b"")
+        self._buffer = buffer
+        self.reset()
 
-    def reset(self, buffered: bytes) -> None:
-        """A new head starts; `buffered` is what the client already sent of it (pipelining)."""
-        if not self._shared:
-            self._buffer = bytearray(buffered)
+    def reset(self) -> None:
+        """A new head starts at the front of the buffer."""
         self._search_from = self._line_from = 0
         self._line_ok = not self._limit
         self._done = False
-
-    def feed(self, data: bytes) -> None:
-        if not self._done and not self._shared:
-            self._buffer += data
 
     def check(self) -> bytes | None:
         """Raise `HeadRejected` for a broken head: the whole head once it is complete, its first line before.
@@ -55,8 +48,6 @@ class HeadGuard:
             return None
         head = bytes(self._buffer[: match.end()])
         self._done = True
-        if not self._shared:
-            self._buffer = bytearray()
         check_raw_head(head)
         return head
 
@@ -94,8 +85,8 @@ def check_raw_head(head: bytes) -> None:
 
 def refuse_control_characters(headers: Headers) -> None:
     """RFC 9110 section 5.5: a field value holding a control character other than HTAB (BEL, DEL, ESC...) is
-    invalid. h11 refuses only NUL, CR, LF and the whitespace controls, so the h11 path checks the rest here (the
-    fast engine's strict grammar admits none of them)."""
+    invalid. h11 and llhttp let some of them through, so their readings are checked here (the fast parser's strict
+    grammar admits none of them)."""
     for _, value in headers:
         if has_control_character(value):
             raise HeadRejected(400, "control character in a header field value")

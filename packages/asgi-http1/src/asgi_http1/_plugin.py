@@ -6,7 +6,7 @@ import asyncio
 
 from asgi_core import Config, ConfigError, ProxyHeader, ServerContext
 
-from ._engine import select_engine
+from ._parsers import select_parser
 from ._protocol import HTTP1Protocol
 
 
@@ -20,7 +20,7 @@ class HTTP1Plugin:
     def check_config(self, config: Config) -> None:
         """At startup: the parser `config.http1_parser` asks for is there (httptools is optional)."""
         try:
-            select_engine(None, config.http1_parser)
+            select_parser(None, config.http1_parser)
         except ImportError:
             raise ConfigError(
                 "http1_parser", config.http1_parser, "auto or h11, as httptools is not installed"

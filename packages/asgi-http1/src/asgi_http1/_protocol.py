@@ -13,8 +13,8 @@ server drains, the drain's grace (`drain_idle_grace`); IN_FLIGHT and WRITE_BLOCK
 Further pipelined requests wait in the engine's buffer, with reading paused past a head's worth of bytes, and
 the next one starts only once the client has taken the previous response down to the write buffer's low-water
 mark (WRITE_BLOCKED): a client that does not read costs at most the high-water mark plus one app message.
-Anything the engine rejects gets its 4xx and a close; the app never sees it. The engine (`_engine.py`) is h11
-or, when installed, the faster httptools one; this module is the same for both.
+Anything the engine rejects gets its 4xx and a close; the app never sees it. The engine (`_engine.py`) reads
+request heads with h11 or, when installed, the faster httptools parser; nothing else differs between the two.
 
 Hot module: this code runs for every request and every read (its speed tricks: docs/discussion/design.md, "Speed").
 """
@@ -39,8 +39,9 @@ from asgi_core import (
     build_http_scope,
 )
 
-from ._engine import Engine, EngineFactory, Request, Signal, select_engine
+from ._engine import Engine, EngineFactory, select_engine
 from ._limits import check_head, error_response
+from ._request import Request, Signal
 from ._writer import HTTP1ResponseWriter
 
 _HTTP_VERSIONS: Final = {b"1.1": "1.1", b"1.0": "1.0"}
@@ -84,8 +85,8 @@ _TRAILER_EXTENSIONS: Final[dict[str, Any]] = {**_HTTP11_EXTENSIONS, "http.respon
 class HTTP1Protocol(asyncio.Protocol):
     """An `asyncio.Protocol` serving ASGI over HTTP/1.1. Create one per connection: `HTTP1Protocol(context)`.
 
-    `parser` picks the engine: "h11" (the reference), "httptools" or "auto" (httptools when installed); by
-    default the `ASGI_HTTP1_PARSER` environment variable, else "auto".
+    `parser` picks the engine's head parser: "h11" (the reference), "httptools" or "auto" (httptools when
+    installed); by default the `ASGI_HTTP1_PARSER` environment variable, else `Config.http1_parser`.
     """
 
     transport: Transport

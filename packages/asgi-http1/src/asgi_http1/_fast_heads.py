@@ -1,17 +1,20 @@
-"""Request heads for the fast engine: the request line by h11's grammar, the field lines by llhttp, and h11
-itself for a head llhttp refuses, so that the answer is always h11's."""
+"""The fast head parser, on httptools: a strictly formed head by two regular expressions, any other by llhttp
+(its request line by h11's grammar), and a head llhttp refuses by h11 itself, so that the answer is always h11's.
+
+Hot module: this code runs for every request (its speed tricks: docs/discussion/design.md, "Speed").
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Final
 
-import h11
 import httptools
 from asgi_core import Headers, HeadRejected, PeerError
 
-from ._engine import Request
 from ._limits import refuse_control_characters
+from ._parsers import H11Heads, HeadParser
+from ._request import Request
 
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
 _REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
@@ -60,17 +63,20 @@ def strict_head(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     return request, end + 4
 
 
-class HeadParser:
-    """Parses one complete head at a time; keeps its llhttp parser between heads while llhttp is ready for one."""
+class FastHeads(HeadParser):
+    """Keeps its llhttp parser between heads while llhttp is ready for one."""
 
-    __slots__ = ("_lines", "_parser")
+    __slots__ = ("_lines", "_parser", "_reference")
 
     def __init__(self) -> None:
         self._lines = _FieldLines()
         self._parser: httptools.HttpRequestParser | None = None
+        self._reference = H11Heads()  # the judge of a head llhttp refuses
+
+    def read_whole(self, data: bytes | bytearray) -> tuple[Request, int] | None:
+        return strict_head(data)
 
     def parse(self, head: bytes) -> Request:
-        """`head` has passed `HeadGuard`: its lines end in CRLF, with no obs-fold and no NUL. Raises `PeerError`."""
         line_end = head.find(b"\r\n")
         line = _REQUEST_LINE.fullmatch(head, 0, line_end)
         if line is None:
@@ -85,7 +91,7 @@ class HeadParser:
         except httptools.HttpParserUpgrade:
             reusable = False  # llhttp stops at an upgrade; the head is complete all the same
         except httptools.HttpParserError:
-            return _reference_head(head)
+            return self._reference.parse(head)  # h11 may accept it (it is the reference), or say which 4xx
         refuse_control_characters(lines.fields)  # llhttp lets some through (BEL, DEL...)
         method, target, version = line.groups()
         request = Request(method, target, version, lines.fields)
@@ -93,18 +99,3 @@ class HeadParser:
         if reusable and request.content_length is None and not request.chunked and parser.should_keep_alive():
             self._parser = parser
         return request
-
-
-def _reference_head(head: bytes) -> Request:
-    """h11's reading of a head that llhttp refused: h11 may accept it (it is the reference), or say which 4xx."""
-    conn = h11.Connection(h11.SERVER)
-    conn.receive_data(head)
-    try:
-        event = conn.next_event()
-    except h11.RemoteProtocolError as exc:
-        raise PeerError(exc.error_status_hint, str(exc)) from None
-    if not isinstance(event, h11.Request):  # a complete head always gives a Request or an error
-        raise PeerError(400, "unreadable request head")
-    headers = list(event.headers)
-    refuse_control_characters(headers)
-    return Request(event.method, event.target, event.http_version, headers)
