@@ -19,7 +19,6 @@ Hot module: this code runs for every request (its speed tricks: docs/discussion/
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Callable
 from typing import Final
@@ -41,74 +40,33 @@ from ._framing import (
 from ._limits import HeadGuard
 from ._parsers import HeadParser, ParserFactory, select_parser
 from ._request import Event, Request, Signal
-
-
-class State(enum.Enum):
-    """The state of one side of the connection, as in h11's state machine."""
-
-    IDLE = "idle"
-    SEND_RESPONSE = "request received, no response yet"
-    SEND_BODY = "sending a body"
-    DONE = "message complete"
-    MUST_CLOSE = "message complete, connection closes"
-    MIGHT_SWITCH_PROTOCOL = "request complete, protocol switch proposed"
-    CLOSED = "closed"
-    ERROR = "error"
-
-    # Members are looked up in the transition tables for every event: hash them by identity, in C, rather than
-    # with Enum's own `__hash__` (a Python function).
-    __hash__ = object.__hash__
-
-
-class Input(enum.Enum):
-    REQUEST = "request head"
-    END = "end of message"
-    CLOSED = "connection closed"
-    INFORMATIONAL = "informational response"
-    RESPONSE = "response head"
-    DATA = "body data"
-
-    __hash__ = object.__hash__
-
+from ._states import (
+    CLIENT_TRANSITIONS,
+    CLOSED,
+    DONE,
+    ERROR,
+    IDLE,
+    MIGHT_SWITCH_PROTOCOL,
+    MUST_CLOSE,
+    ON_CLOSED,
+    ON_DATA,
+    ON_END,
+    ON_INFORMATIONAL,
+    ON_REQUEST,
+    ON_RESPONSE,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SERVER_TRANSITIONS,
+    UNSETTLED,
+    Input,
+    State,
+)
 
 # Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
-IDLE: Final = State.IDLE
-SEND_RESPONSE: Final = State.SEND_RESPONSE
-SEND_BODY: Final = State.SEND_BODY
-DONE: Final = State.DONE
-MUST_CLOSE: Final = State.MUST_CLOSE
-MIGHT_SWITCH_PROTOCOL: Final = State.MIGHT_SWITCH_PROTOCOL
-CLOSED: Final = State.CLOSED
-ERROR: Final = State.ERROR
-ON_REQUEST: Final = Input.REQUEST
-ON_END: Final = Input.END
-ON_CLOSED: Final = Input.CLOSED
-ON_INFORMATIONAL: Final = Input.INFORMATIONAL
-ON_RESPONSE: Final = Input.RESPONSE
-ON_DATA: Final = Input.DATA
 END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
 NEED_DATA: Final = Signal.NEED_DATA
 PAUSED: Final = Signal.PAUSED
 CONNECTION_CLOSED: Final = Signal.CONNECTION_CLOSED
-
-# Client states that, with keep-alive on and no switch proposed, still lead to a transition in `_settle`.
-_UNSETTLED: Final = frozenset({MIGHT_SWITCH_PROTOCOL, CLOSED, ERROR})
-
-_CLIENT: Final[dict[tuple[State, Input], State]] = {
-    (IDLE, ON_REQUEST): SEND_BODY,
-    (SEND_BODY, ON_END): DONE,
-    (IDLE, ON_CLOSED): CLOSED,
-    (DONE, ON_CLOSED): CLOSED,
-    (MUST_CLOSE, ON_CLOSED): CLOSED,
-    (CLOSED, ON_CLOSED): CLOSED,
-}
-_SERVER: Final[dict[tuple[State, Input], State]] = {
-    (IDLE, ON_REQUEST): SEND_RESPONSE,  # the client's request, seen from the server side
-    (SEND_RESPONSE, ON_INFORMATIONAL): SEND_RESPONSE,
-    (SEND_RESPONSE, ON_RESPONSE): SEND_BODY,
-    (SEND_BODY, ON_DATA): SEND_BODY,
-    (SEND_BODY, ON_END): DONE,
-}
 
 
 class Engine:
@@ -386,18 +344,18 @@ class Engine:
     def send_response(self, status: int, headers: Headers) -> bytes:
         """The response head. Raises `ValueError` for one that cannot be sent, changing nothing."""
         if (
-            self._keep_alive
-            and self._server is SEND_RESPONSE
+            self._server is SEND_RESPONSE
             and 200 <= status < 1000  # noqa: PLR2004 - a final status
             and status not in (204, 304)
             and self._method not in (b"HEAD", b"CONNECT")
         ):
-            plain = plain_head(status, headers, self._version)
+            keep_alive = self._keep_alive
+            plain = plain_head(status, headers, self._version, closing=not keep_alive)
             if plain is not None:
                 head, self._body = plain
                 self._server = SEND_BODY
                 self._waiting_100 = False
-                if self._switch_proposed or self._client in _UNSETTLED:
+                if not keep_alive or self._switch_proposed or self._client in UNSETTLED:
                     self._switch_proposed = False  # a final answer that does not switch protocols declines it
                     self._settle()
                 return head
@@ -447,20 +405,20 @@ class Engine:
         return data
 
     def _sending_body(self, event: Input) -> BodyWriter:
-        if self._body is None or (self._server, event) not in _SERVER:
+        if self._body is None or (self._server, event) not in SERVER_TRANSITIONS:
             raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
         return self._body
 
     # ---- state machine -------------------------------------------------------------------------------
 
     def _client_event(self, event: Input) -> None:
-        self._client = _CLIENT[self._client, event]
+        self._client = CLIENT_TRANSITIONS[self._client, event]
         if event is ON_REQUEST:
-            self._server = _SERVER[self._server, event]
+            self._server = SERVER_TRANSITIONS[self._server, event]
         self._settle()
 
     def _server_event(self, event: Input) -> None:
-        state = _SERVER.get((self._server, event))
+        state = SERVER_TRANSITIONS.get((self._server, event))
         if state is None:
             self._server = ERROR
             raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
@@ -469,7 +427,7 @@ class Engine:
 
     def _settle(self) -> None:
         """The transitions that follow from the pair of states and the connection's flags (h11's rules)."""
-        if self._keep_alive and not self._switch_proposed and self._client not in _UNSETTLED:
+        if self._keep_alive and not self._switch_proposed and self._client not in UNSETTLED:
             return  # none of the rules below applies: the case of nearly every keep-alive request
         if self._client is DONE and self._switch_proposed:
             self._client = MIGHT_SWITCH_PROTOCOL
