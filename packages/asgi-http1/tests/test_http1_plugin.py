@@ -48,3 +48,26 @@ def test_the_parser_setting_is_checked_at_startup(monkeypatch: pytest.MonkeyPatc
             PLUGIN.check_config(Config(http1_parser="httptools"))
     finally:
         _parsers._parser_for.cache_clear()
+
+
+def test_each_server_reads_the_parser_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plugin chooses the engine once per server (reading the environment costs a microsecond a
+    # connection), and a server started after ASGI_HTTP1_PARSER changed gets the parser it now names.
+    from asgi_http1._fast_heads import FastHeads
+    from asgi_http1._parsers import H11Heads
+
+    def heads_of(protocol: asyncio.Protocol, context: ServerContext) -> object:
+        assert isinstance(protocol, asgi_http1.HTTP1Protocol)
+        return protocol._engine_factory(context.config)._heads
+
+    async def main() -> None:
+        for parser, kind in (("h11", H11Heads), ("httptools", FastHeads), ("h11", H11Heads)):
+            monkeypatch.setenv(_parsers.PARSER_ENV, parser)
+            context = ServerContext(app=app)
+            first = PLUGIN.create_protocol(context)
+            monkeypatch.setenv(_parsers.PARSER_ENV, "httptools" if parser == "h11" else "h11")
+            later = PLUGIN.create_protocol(context)  # the same server: its choice stands
+            assert isinstance(heads_of(first, context), kind)
+            assert isinstance(heads_of(later, context), kind)
+
+    asyncio.run(main())

@@ -39,10 +39,13 @@ _NOT_PLAIN: Final = frozenset({b"content-length", b"transfer-encoding", b"connec
 _STATUS_LINES: Final[dict[int, bytes]] = {}
 
 
-def plain_head(status: int, headers: Headers, version: bytes) -> tuple[bytes, BodyWriter] | None:
+def plain_head(
+    status: int, headers: Headers, version: bytes, *, closing: bool = False
+) -> tuple[bytes, BodyWriter] | None:
     """The head of the common response and its body writer, in one pass: a final status with a body, to a
-    keep-alive request that is not HEAD or CONNECT; a declared Content-Length (or chunked, to an HTTP/1.1
-    client), no other field that changes framing or the connection. None for any other: `response_fields`."""
+    request that is not HEAD or CONNECT; a declared Content-Length (or chunked, to an HTTP/1.1 client), no other
+    field that changes framing or the connection; `closing` adds `Connection: close` where h11 puts it, last.
+    None for any other: `response_fields`."""
     status_line = _STATUS_LINES.get(status)
     if status_line is None:
         status_line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b""))
@@ -69,7 +72,7 @@ def plain_head(status: int, headers: Headers, version: bytes) -> tuple[bytes, Bo
         body = BodyWriter(None, chunked=True)
     else:
         body = BodyWriter(int(length), chunked=False)
-    lines.append(b"\r\n")
+    lines.append(b"Connection: close\r\n\r\n" if closing else b"\r\n")
     return b"".join(lines), body
 
 

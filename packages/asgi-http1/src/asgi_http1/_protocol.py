@@ -94,12 +94,18 @@ class HTTP1Protocol(asyncio.Protocol):
     engine: Engine
 
     def __init__(
-        self, context: ServerContext, parser: str | None = None, *, proxy: ProxyHeader | None = None
+        self,
+        context: ServerContext,
+        parser: str | None = None,
+        *,
+        proxy: ProxyHeader | None = None,
+        engines: EngineFactory | None = None,
     ) -> None:
         self.context = context
         self._proxy = proxy
         self.config = context.config
-        self._engine_factory: EngineFactory = select_engine(parser, context.config.http1_parser)
+        # `engines`: chosen once per server by the plugin, rather than for each connection.
+        self._engine_factory = engines or select_engine(parser, context.config.http1_parser)
         self.cycle: RequestCycle | None = None
         self.writer: HTTP1ResponseWriter | None = None
         #: The response in flight, and any after it, says `Connection: close` and the connection then closes
