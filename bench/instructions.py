@@ -85,7 +85,8 @@ def send_requests(port: int, count: int, mode: str) -> None:
 
 def count_instructions(python: str, requests: int, mode: str, workdir: Path) -> int:
     port = free_port()
-    ready = workdir / f"ready-{requests}"
+    ready = workdir / f"ready-{mode}-{requests}"
+    ready.unlink(missing_ok=True)
     script = workdir / "server.py"
     script.write_text(_SERVER.format(bench=str(BENCH)))
     out = workdir / f"callgrind.{mode}.{requests}.out"

@@ -42,6 +42,10 @@ class _FieldLines:
         self.fields.append((name.lower(), value.rstrip(b" \t")))  # llhttp drops leading whitespace only
 
 
+#: The judge of a head llhttp refuses (stateless: one for every connection).
+_REFERENCE: Final = H11Heads()
+
+
 def strict_head(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     """The request head at the start of `buffer` and its length, when the head is complete and every line of
     it follows RFC 9112's grammar strictly: the common case, read with two regular expressions instead of the
@@ -66,12 +70,11 @@ def strict_head(buffer: bytes | bytearray) -> tuple[Request, int] | None:
 class FastHeads(HeadParser):
     """Keeps its llhttp parser between heads while llhttp is ready for one."""
 
-    __slots__ = ("_lines", "_parser", "_reference")
+    __slots__ = ("_lines", "_parser")
 
     def __init__(self) -> None:
         self._lines = _FieldLines()
         self._parser: httptools.HttpRequestParser | None = None
-        self._reference = H11Heads()  # the judge of a head llhttp refuses
 
     def read_whole(self, data: bytes | bytearray) -> tuple[Request, int] | None:
         return strict_head(data)
@@ -91,7 +94,7 @@ class FastHeads(HeadParser):
         except httptools.HttpParserUpgrade:
             reusable = False  # llhttp stops at an upgrade; the head is complete all the same
         except httptools.HttpParserError:
-            return self._reference.parse(head)  # h11 may accept it (it is the reference), or say which 4xx
+            return _REFERENCE.parse(head)  # h11 may accept it (it is the reference), or say which 4xx
         refuse_control_characters(lines.fields)  # llhttp lets some through (BEL, DEL...)
         method, target, version = line.groups()
         request = Request(method, target, version, lines.fields)
