@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from tests.h3_client import connect
-from tests.worker_fixture import ServerFactory, serve_fixture  # noqa: F401
+from tests.worker_fixture import ServerFactory, serve_fixture, until  # noqa: F401
 
 WORKER_BOOT_ERROR = 3
 H3_NO_ERROR = 0x100
@@ -62,6 +62,10 @@ def test_gunicorn_serves_http3_beside_http1_and_http2(
         "2",
         tls=client_context(ca),
     )
+    # Both workers' UDP sockets must be open before QUIC connections start: the kernel spreads datagrams over
+    # the SO_REUSEPORT group by a hash of their addresses, and a socket joining the group mid-connection moves
+    # some connections to a worker that does not know them (see docs/how-to/http3.md, "Workers").
+    until(lambda: server.output().count(" serving ") >= 2, 30, "the second worker never started serving")
     alt_svc = f'h3=":{server.port}"; ma=86400'
     h1 = httpx.get(server.url("/scope"), verify=client_context(ca))
     assert h1.http_version == "HTTP/1.1"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
@@ -38,6 +39,22 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def settled(
+    port: int, name: str, expected: float, **labels: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples once `name` says `expected`: workers write their requests' tallies from their heartbeat,
+    every second, so a scrape may see the last second's requests one beat late."""
+    seen: list[float] = []
+
+    def reached() -> bool:
+        samples = scrape(port)
+        seen.append(value(samples, name, **labels))
+        return seen[-1] == expected
+
+    until(reached, 10, f"{name}{labels} stayed at {seen[-1:]}, not {expected}")
+    return scrape(port)
 
 
 def load(port: int, seconds: float, connections: int = 8) -> dict[str, Any]:
@@ -77,7 +94,8 @@ def test_counts_match_the_requests_sent_across_worker_recycling(serve: ServerFac
     # Every response the client read was counted once, and recycling loses none (tests/test_worker_drain.py).
     assert result["failed"] == 0, result
     sent_ok = result["requests"] + 1  # and the fixture's readiness probe
-    samples = scrape(metrics)
+    samples = settled(metrics, "gunicorn_asgi_requests_total", sent_ok, protocol="http", status_class="2xx")
+    samples = settled(metrics, "gunicorn_asgi_requests_total", 3, protocol="http", status_class="4xx")
     served = value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="2xx")
     assert served == sent_ok, (served, result)
     assert value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="4xx") == 3
@@ -97,8 +115,7 @@ def test_gauges_open_connections_websocket_sessions_and_rss(serve: ServerFactory
     with httpx.Client() as client:
         for n in range(30):
             client.get(server.url(f"/status?code={200 + n % 3}"))
-    samples = scrape(metrics)
-    assert value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="2xx") == 31  # + probe
+    samples = settled(metrics, "gunicorn_asgi_requests_total", 31, protocol="http", status_class="2xx")  # + probe
     assert value(samples, "gunicorn_asgi_request_duration_seconds_count") == 31
     with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
         ws.send("hi")
@@ -116,8 +133,7 @@ def test_gauges_open_connections_websocket_sessions_and_rss(serve: ServerFactory
         assert all(v > 1024 * 1024 for v in rss.values())
     until(lambda: value(scrape(metrics), "gunicorn_asgi_websocket_sessions") == 0, 10, "session never left")
     # A session is counted (and logged) when it ends, with its whole duration.
-    counted = value(scrape(metrics), "gunicorn_asgi_requests_total", protocol="websocket", status_class="1xx")
-    assert counted == 1
+    settled(metrics, "gunicorn_asgi_requests_total", 1, protocol="websocket", status_class="1xx")
 
 
 def test_without_prometheus_client_startup_fails_clearly(serve: ServerFactory, tmp_path: Path) -> None:
@@ -156,7 +172,7 @@ def test_a_usr2_upgrade_keeps_the_metrics_port_and_the_counts(serve: ServerFacto
     with httpx.Client() as client:
         for _ in range(20):
             assert client.get(server.url("/")).status_code == 200
-    assert value(scrape(metrics), "gunicorn_asgi_requests_total", protocol="http", status_class="2xx") == 21
+    settled(metrics, "gunicorn_asgi_requests_total", 21, protocol="http", status_class="2xx")
 
     server.send_signal(signal.SIGUSR2)
     until(lambda: len(_masters(server.output())) == 2, 30, "no new master started:\n" + server.output())
@@ -170,8 +186,7 @@ def test_a_usr2_upgrade_keeps_the_metrics_port_and_the_counts(serve: ServerFacto
         with httpx.Client() as client:
             for _ in range(10):
                 assert client.get(server.url("/")).status_code == 200
-        samples = scrape(metrics)
-        assert value(samples, "gunicorn_asgi_requests_total", protocol="http", status_class="2xx") == 31
+        settled(metrics, "gunicorn_asgi_requests_total", 31, protocol="http", status_class="2xx")
         assert [path.name for path in tmpdir.iterdir()] != []  # the new master still uses the directory
     finally:
         os.kill(new_master, signal.SIGTERM)
@@ -190,3 +205,58 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+_TALLY_SCRIPT = """
+import json, sys
+from asgi_core import AccessRecord
+from gunicorn_asgi._metrics import WorkerMetrics
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+
+metrics = WorkerMetrics()
+for scheme, status, duration in json.loads(sys.argv[1]):
+    metrics.observe(AccessRecord("GET", "/", b"", "1.1", status, 0, duration, None, [], [], scheme))
+metrics.flush()
+registry = CollectorRegistry()
+MultiProcessCollector(registry, path=sys.argv[2])
+samples = {}
+for family in registry.collect():
+    for sample in family.samples:
+        samples[sample.name + json.dumps(sample.labels, sort_keys=True)] = sample.value
+print(json.dumps(samples))
+"""
+
+
+def test_tallies_written_from_the_heartbeat_equal_observing_each_request(tmp_path: Path) -> None:
+    # The worker tallies requests in plain integers and writes them from its heartbeat; what the exporter then
+    # reads must be exactly what observing each request in prometheus_client would have given: counts by
+    # protocol and status class, every histogram bucket (durations on a bound count in that bound's bucket),
+    # the sum.
+    records = [("http", 200, d) for d in (0.0001, 0.005, 0.0051, 0.1, 0.25, 1.0, 3.0, 12.0)]
+    records += [("http", 404, 0.01), ("http", 503, 0.5), ("ws", 101, 30.0)]
+    done = subprocess.run(
+        [sys.executable, "-c", _TALLY_SCRIPT, json.dumps(records), str(tmp_path)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    samples: dict[str, float] = json.loads(done.stdout)
+
+    def sample(name: str, **labels: str) -> float:
+        return samples.get(f"gunicorn_asgi_{name}" + json.dumps(labels, sort_keys=True), -1.0)
+
+    assert sample("requests_total", protocol="http", status_class="2xx") == 8
+    assert sample("requests_total", protocol="http", status_class="4xx") == 1
+    assert sample("requests_total", protocol="http", status_class="5xx") == 1
+    assert sample("requests_total", protocol="websocket", status_class="1xx") == 1
+    durations = [duration for scheme, _, duration in records if scheme == "http"]  # sessions have no duration
+    bounds = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+    for bound in bounds:
+        below = sum(1 for duration in durations if duration <= bound)
+        assert sample("request_duration_seconds_bucket", le=str(bound)) == below, bound
+    assert sample("request_duration_seconds_bucket", le="+Inf") == len(durations)
+    assert sample("request_duration_seconds_sum") == pytest.approx(sum(durations))

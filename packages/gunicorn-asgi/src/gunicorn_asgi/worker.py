@@ -259,7 +259,10 @@ class ASGIWorker(Worker):
         self._request_stop()
 
     def _watch_process(self, now: float) -> None:
-        """From the heartbeat, every `MemoryWatch.period`: the RSS against --max-worker-memory, the gauges."""
+        """From the heartbeat: the metrics' tallies; every `MemoryWatch.period`, the RSS against
+        --max-worker-memory, and the gauges."""
+        if self.metrics is not None:
+            self.metrics.flush()  # the requests tallied since the last beat
         memory = self.memory
         if memory is None or not memory.due(now):
             return
