@@ -10,6 +10,7 @@ What only a CI runner checks: the builds themselves on each platform, and the sm
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -126,13 +127,16 @@ def test_the_smoke_exchange_runs_against_the_source_install(package: str) -> Non
 
 
 def test_the_smoke_test_refuses_modules_that_came_from_source() -> None:
-    # Here the packages are installed from source: the compiled check must say so, not pass.
+    # asgi-core imported from its source tree (ahead of any installed build, the compiled one included): the
+    # compiled check must say so, not pass.
+    source = str(PACKAGES / "asgi-core" / "src")
     done = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "wheel_smoke.py"), str(PACKAGES / "asgi-core")],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))},
     )
     assert done.returncode != 0
     assert "not compiled (imported from source): ['asgi_core." in done.stderr

@@ -486,3 +486,38 @@ def _accept_when_ready(taking: Listener) -> tuple[socket.socket, object]:
         except BlockingIOError:
             time.sleep(0.01)
     raise AssertionError("the connection never reached the listening socket")
+
+
+def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The event loop may fail to take over an accepted socket (the peer reset it, a TLS handshake failed):
+    # routine on the internet, so a debug line, the socket closed, the slot freed, and nothing raised.
+    async def main() -> tuple[int, list[dict[str, object]]]:
+        loop = asyncio.get_running_loop()
+        failures: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _loop, context: failures.append(context))
+
+        async def reset(*args: object, **kwargs: object) -> None:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        loop.connect_accepted_socket = reset  # type: ignore[method-assign]
+        sock = listener()
+        server = Server(_app, Config(), registry=registry(HTTP), logger=LOG)
+        await server.start([sock])
+        try:
+            with socket.create_connection(sock.getsockname()[:2]):
+                for _ in range(200):
+                    await asyncio.sleep(0.01)
+                    if "not opened" in caplog.text:
+                        break
+            return server.open_connections, failures
+        finally:
+            await server.shutdown(1)
+            sock.close()
+
+    with caplog.at_level(logging.DEBUG, logger=LOG.name):
+        open_connections, failures = asyncio.run(main())
+    assert "not opened: [Errno 104] Connection reset by peer" in caplog.text
+    assert open_connections == 0
+    assert failures == []

@@ -163,13 +163,15 @@ class Acceptor:
                 await self._loop.connect_accepted_socket(
                     lambda: factory(header), sock, ssl=self._ssl, ssl_handshake_timeout=self._handshake_timeout
                 )
-        except ProxyHeaderError as exc:
-            self._log.warning("closing connection from %s: %s", _peer(address), exc)
+        # One name per handler: compiled by mypyc, a name bound by two `except` clauses takes the first one's
+        # type, and binding the second's exception to it raises TypeError.
+        except ProxyHeaderError as malformed:
+            self._log.warning("closing connection from %s: %s", _peer(address), malformed)
             sock.close()
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (OSError, asyncio.TimeoutError) as failure:
             # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on
             # the internet.
-            self._log.debug("connection from %s not opened: %s", _peer(address), exc)
+            self._log.debug("connection from %s not opened: %s", _peer(address), failure)
             sock.close()
         except BaseException:
             sock.close()

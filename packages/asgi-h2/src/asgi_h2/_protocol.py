@@ -282,8 +282,10 @@ class H2Protocol(asyncio.Protocol):
         except MalformedRequest as exc:
             self._reject_malformed(stream_id, exc)
             return
-        except HeadRejected as exc:
-            reply_status(self, stream_id, exc.status, peer_ended=ended, head_only=is_head_request(event.headers))
+        except HeadRejected as rejected:  # its own name: see asgi_core._accept._connect on mypyc and `except`
+            reply_status(
+                self, stream_id, rejected.status, peer_ended=ended, head_only=is_head_request(event.headers)
+            )
             return
         conn = apply_forwarded(self.config, self._conn_info, head.headers) if head.forwarded else self._conn_info
         if head.protocol is not None:
