@@ -501,7 +501,7 @@ def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
         async def reset(*args: object, **kwargs: object) -> None:
             raise ConnectionResetError(104, "Connection reset by peer")
 
-        loop.connect_accepted_socket = reset  # type: ignore[method-assign]
+        loop.connect_accepted_socket = reset  # type: ignore[method-assign, assignment]
         sock = listener()
         server = Server(_app, Config(), registry=registry(HTTP), logger=LOG)
         await server.start([sock])
