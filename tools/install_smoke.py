@@ -65,7 +65,7 @@ def main() -> int:
                 [
                     str(venv / "bin" / "python"),
                     "-c",
-                    "import asgi_http1._engine as e; print(e.select_engine().__name__)",
+                    "import asgi_http1._parsers as p; print(p.select_parser().__name__)",
                 ],
                 capture_output=True,
                 text=True,
@@ -81,8 +81,8 @@ def main() -> int:
             problems.append(f"unexpected answer {answer}")
         if " on uvloop" not in text:
             problems.append("the worker does not run on uvloop by default")
-        if engine != "FastEngine":
-            problems.append(f"the HTTP/1.1 engine by default is {engine}, not the httptools one")
+        if engine != "FastHeads":
+            problems.append(f"the HTTP/1.1 head parser by default is {engine}, not the httptools one")
         if "h2" not in text.split("serving", 1)[-1].split("\n", 1)[0]:
             problems.append("HTTP/2 is not served by the plain install")
         if problems:
