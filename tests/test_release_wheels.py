@@ -109,7 +109,7 @@ def test_the_build_compiles_and_the_test_command_checks_each_compiled_package() 
         assert modules, package
         assert all(module.startswith(import_name + ".") for module in modules), modules
         assert f"{import_name}._errors" not in modules  # excluded by every hook: it subclasses built-in exceptions
-    assert "fast" in project("asgi-http1")["optional-dependencies"]  # test-extras: httptools, for _fast_engine
+    assert "fast" in project("asgi-http1")["optional-dependencies"]  # test-extras: httptools, for _fast_heads
     assert CIBUILDWHEEL["test-extras"] == ["fast"]
 
 

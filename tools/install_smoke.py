@@ -5,7 +5,7 @@
 
 Makes a venv in a temporary directory, runs the README's install command there (`pip install ./packages/*/`,
 one pip call so the packages find each other locally, never on PyPI), starts `gunicorn-asgi` on the demo app on a
-free loopback port, and checks that a request is answered, over HTTP/1.1 and h2c, by the httptools engine on
+free loopback port, and checks that a request is answered, over HTTP/1.1 and h2c, by the httptools head parser on
 uvloop. Exits non-zero with the reason otherwise. CI runs it on a fresh clone (`.ci/run`).
 """
 
