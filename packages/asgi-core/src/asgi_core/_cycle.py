@@ -25,7 +25,7 @@ from ._dates import http_date
 from ._deadline import Deadline
 from ._errors import ClientDisconnected, InvalidMessage
 from ._messages import FRAMING_FIELDS, as_dict, reset_content_headers, validate_headers, validate_status
-from ._request_state import ASK, CLOSE, CLOSED, DELIVER, END, END_OWED, ENDED, TRANSITIONS, UNREAD, RequestState
+from ._request_state import END_OWED, TRANSITIONS, RequestEvent, RequestState
 from ._response_writer import ResponseWriter
 from ._responses import error_response
 from ._types import Headers, Message, Scope
@@ -43,13 +43,6 @@ class ResponseState(enum.Enum):
 
     # Looked up with the message type on every send: hash by identity, in C, not with Enum's Python `__hash__`.
     __hash__ = object.__hash__
-
-
-# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
-AWAITING_BODY: Final = ResponseState.AWAITING_BODY
-AWAITING_START: Final = ResponseState.AWAITING_START
-AWAITING_TRAILERS: Final = ResponseState.AWAITING_TRAILERS
-COMPLETE: Final = ResponseState.COMPLETE
 
 
 _Handler = Callable[["RequestCycle", dict[str, Any]], "Awaitable[None] | None"]
@@ -97,7 +90,7 @@ class RequestCycle:
         self._writer = writer
         self._context = context
         self.content_length = content_length
-        self.state = AWAITING_START
+        self.state = ResponseState.AWAITING_START
         self.status = 0
         self.task: asyncio.Task[None] | None = None
         self._body: list[bytes] = []
@@ -105,7 +98,7 @@ class RequestCycle:
         self._received = 0
         # What `receive` owes the app once the buffered body is out: moved by `_request_state`'s table, indexed
         # inline (a move the table lacks is a KeyError; `advance` is its checked form, for cold code and tests).
-        self._request: RequestState = UNREAD if body_expected else ENDED
+        self._request: RequestState = RequestState.UNREAD if body_expected else RequestState.ENDED
         # The client is gone (not merely half-closed): `send` fails, and the grace timer may run.
         self._disconnected = False
         self._waiter: asyncio.Future[None] | None = None
@@ -134,7 +127,7 @@ class RequestCycle:
 
     @property
     def response_complete(self) -> bool:
-        return self.state is COMPLETE
+        return self.state is ResponseState.COMPLETE
 
     @property
     def response_started(self) -> bool:
@@ -143,13 +136,13 @@ class RequestCycle:
 
     def peer_closed(self) -> None:
         """The client finished sending (half-close): `receive` says so, but the response still goes out."""
-        self._request = TRANSITIONS[self._request][CLOSE]
+        self._request = TRANSITIONS[self._request][RequestEvent.CLOSE]
         self._wake()
 
     def feed_body(self, data: bytes) -> None:
         if not data:
             return
-        if self._request is CLOSED:
+        if self._request is RequestState.CLOSED:
             self._writer.body_consumed(len(data))  # nobody will read it: let the protocol's credit flow
             return
         self._received += len(data)
@@ -163,19 +156,19 @@ class RequestCycle:
 
     def _reject_oversized_body(self) -> None:
         self._disconnected = True
-        self._request = CLOSED  # the app must not see a truncated body as complete
+        self._request = RequestState.CLOSED  # the app must not see a truncated body as complete
         self._wake()
         if self.task is not None and not self.task.done():
             self.task.cancel()
         if not self._head_sent:
             self._reply_error(413)
-        elif self.state is not COMPLETE:
-            self.state = COMPLETE
+        elif self.state is not ResponseState.COMPLETE:
+            self.state = ResponseState.COMPLETE
             self._writer.abort_response()
             self._log_access()
 
     def end_body(self) -> None:
-        self._request = TRANSITIONS[self._request][END]
+        self._request = TRANSITIONS[self._request][RequestEvent.END]
         self._wake()
 
     def connection_lost(self) -> None:
@@ -184,11 +177,11 @@ class RequestCycle:
         if self._disconnected:
             return
         self._disconnected = True
-        self._request = TRANSITIONS[self._request][CLOSE]
+        self._request = TRANSITIONS[self._request][RequestEvent.CLOSE]
         self._wake()
         grace = self._context.config.disconnect_grace_period
         task = self.task
-        if grace is None or task is None or task.done() or self.state is COMPLETE:
+        if grace is None or task is None or task.done() or self.state is ResponseState.COMPLETE:
             return
         self._disconnect_timer = Deadline(asyncio.get_running_loop(), task.cancel)
         self._disconnect_timer.arm(grace)
@@ -214,7 +207,7 @@ class RequestCycle:
             self._context.logger.exception("Exception in ASGI application", exc_info=exc)
             self._finish_abandoned(None)
         else:
-            if self.state is not COMPLETE:
+            if self.state is not ResponseState.COMPLETE:
                 if not self._disconnected:
                     self._context.logger.error(
                         "ASGI application returned without completing the response (%s)", self.state.value
@@ -225,14 +218,14 @@ class RequestCycle:
                 self._disconnect_timer.close()
 
     def _finish_abandoned(self, reason: str | None) -> None:
-        if self.state is COMPLETE:
+        if self.state is ResponseState.COMPLETE:
             return
         if not self._head_sent and not self._disconnected:
             self._reply_error(500)
             return
         if reason:
             self._context.logger.debug("request %s", reason)
-        self.state = COMPLETE
+        self.state = ResponseState.COMPLETE
         self._writer.abort_response()
         self._log_access()
 
@@ -245,18 +238,18 @@ class RequestCycle:
                 self._body_size = 0
                 self._writer.body_consumed(len(data))
                 if request in END_OWED:
-                    self._request = TRANSITIONS[request][DELIVER]
+                    self._request = TRANSITIONS[request][RequestEvent.DELIVER]
                     return {"type": "http.request", "body": data, "more_body": False}
                 return {"type": "http.request", "body": data, "more_body": True}
             if request in END_OWED:
-                self._request = TRANSITIONS[request][DELIVER]
+                self._request = TRANSITIONS[request][RequestEvent.DELIVER]
                 return {"type": "http.request", "body": b"", "more_body": False}
-            if request is CLOSED or self.state is COMPLETE:
+            if request is RequestState.CLOSED or self.state is ResponseState.COMPLETE:
                 # Once told the exchange is over, the app is never handed body again.
-                self._request = TRANSITIONS[request][CLOSE]
+                self._request = TRANSITIONS[request][RequestEvent.CLOSE]
                 return {"type": "http.disconnect"}
-            if request is UNREAD:
-                self._request = TRANSITIONS[request][ASK]
+            if request is RequestState.UNREAD:
+                self._request = TRANSITIONS[request][RequestEvent.ASK]
                 self._writer.request_body()
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -265,7 +258,7 @@ class RequestCycle:
                 self._waiter = None
 
     async def send(self, message: Message) -> None:
-        if self._disconnected and self.state is not COMPLETE:
+        if self._disconnected and self.state is not ResponseState.COMPLETE:
             raise ClientDisconnected("the client disconnected")
         # Messages are read as the dicts ASGI specifies (compiled, a dict is read without method calls); any
         # other mapping is copied into one.
@@ -273,7 +266,7 @@ class RequestCycle:
         message_type = fields.get("type")
         if message_type is None:
             raise InvalidMessage(f"ASGI message without a 'type': {message!r}")
-        if message_type == "http.response.body" and self.state is AWAITING_BODY:
+        if message_type == "http.response.body" and self.state is ResponseState.AWAITING_BODY:
             pending = self._on_body(fields)  # the most frequent transition, without the table lookup
         else:
             handler = _TRANSITIONS.get((self.state, message_type))
@@ -301,7 +294,7 @@ class RequestCycle:
         self.status = status
         self._response_headers = headers
         self._pending_head = (status, headers)
-        self.state = AWAITING_BODY
+        self.state = ResponseState.AWAITING_BODY
 
     def _on_body(self, message: dict[str, Any]) -> Awaitable[None] | None:
         data = message.get("body", b"")
@@ -366,12 +359,12 @@ class RequestCycle:
         headers = self._complete_headers(headers, len(data))
         body = data if self._send_body else b""
         self._head_sent = True
-        self.state = COMPLETE
+        self.state = ResponseState.COMPLETE
         try:
             self._send_whole(status, headers, body)
         except ValueError as exc:
             self._head_sent = False
-            self.state = AWAITING_START  # nothing reached the wire: the app's failure is a 500
+            self.state = ResponseState.AWAITING_START  # nothing reached the wire: the app's failure is a 500
             raise InvalidMessage(f"invalid http.response.start: {exc}") from exc
         except Exception:
             # The head went, the rest could not (more or fewer bytes than the declared Content-Length, say):
@@ -394,7 +387,7 @@ class RequestCycle:
         try:
             self._writer.start_response(status, headers)
         except ValueError as exc:
-            self.state = AWAITING_START  # nothing reached the wire: the app's failure is a 500
+            self.state = ResponseState.AWAITING_START  # nothing reached the wire: the app's failure is a 500
             raise InvalidMessage(f"invalid http.response.start: {exc}") from exc
         self._pending_head = None
         self._head_sent = True
@@ -431,12 +424,12 @@ class RequestCycle:
 
     def _end_body_stream(self) -> None:
         if self._expects_trailers:
-            self.state = AWAITING_TRAILERS
+            self.state = ResponseState.AWAITING_TRAILERS
         else:
             self._complete(None)
 
     def _complete(self, trailers: Headers | None) -> None:
-        self.state = COMPLETE
+        self.state = ResponseState.COMPLETE
         try:
             self._writer.end_response(trailers if self._writer.can_send_trailers else None)
         except Exception:
@@ -486,9 +479,9 @@ class RequestCycle:
 #: The response state machine: anything not in this table is an out-of-order message. It lives outside the class
 #: because a class body naming its own methods cannot be compiled by mypyc.
 _TRANSITIONS: Final[dict[tuple[ResponseState, str], _Handler]] = {
-    (AWAITING_START, "http.response.start"): RequestCycle._on_start,  # noqa: SLF001
-    (AWAITING_START, "http.response.early_hint"): RequestCycle._on_early_hint,  # noqa: SLF001
-    (AWAITING_BODY, "http.response.body"): RequestCycle._on_body,  # noqa: SLF001
-    (AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,  # noqa: SLF001
-    (AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,  # noqa: SLF001
+    (ResponseState.AWAITING_START, "http.response.start"): RequestCycle._on_start,  # noqa: SLF001
+    (ResponseState.AWAITING_START, "http.response.early_hint"): RequestCycle._on_early_hint,  # noqa: SLF001
+    (ResponseState.AWAITING_BODY, "http.response.body"): RequestCycle._on_body,  # noqa: SLF001
+    (ResponseState.AWAITING_BODY, "http.response.pathsend"): RequestCycle._on_pathsend,  # noqa: SLF001
+    (ResponseState.AWAITING_TRAILERS, "http.response.trailers"): RequestCycle._on_trailers,  # noqa: SLF001
 }

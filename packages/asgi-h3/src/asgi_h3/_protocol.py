@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import Final
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol, QuicStreamHandler
 from aioquic.h3 import events as h3
@@ -51,11 +50,6 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
-SERVING: Final = ConnectionState.SERVING
-DRAINING: Final = ConnectionState.DRAINING
-CLOSED: Final = ConnectionState.CLOSED
-
-
 class H3Protocol(QuicConnectionProtocol):
     """One QUIC connection serving ASGI over HTTP/3; made by `H3Server` for each new connection."""
 
@@ -80,7 +74,7 @@ class H3Protocol(QuicConnectionProtocol):
         self.paced: dict[int | None, _quic.BodyBuffer] = {}
         self.streams: dict[int, Stream] = {}
         self.h3: H3Connection | None = None
-        self.state = SERVING
+        self.state = ConnectionState.SERVING
         self._admission = Admission(self._loop, context.logger, concurrent, limits.max_pending_streams, "HTTP/3")
         self._resets = WindowCounter(limits.max_resets, limits.reset_window)
         #: Streams whose sender waits for the client to acknowledge, with their unacknowledged bytes when
@@ -110,7 +104,7 @@ class H3Protocol(QuicConnectionProtocol):
             self._conn_info = self._connection_info(addr)
         self._quic.receive_datagram(data, addr, now=self._loop.time())  # type: ignore[arg-type]
         self._process_events()
-        if self.state is not CLOSED and _quic.closing(self._quic):
+        if self.state is not ConnectionState.CLOSED and _quic.closing(self._quic):
             self._terminated()  # the peer closed: its apps hear of it now, not after the draining period
         # aioquic's protocol transmits here at once; a moment later, the responses of the apps this packet
         # started (a plain one completes in its task's first step), and the packets that came with it, leave
@@ -118,7 +112,7 @@ class H3Protocol(QuicConnectionProtocol):
         self._transmit_later()
         if self._waiting_acks:
             self._wake_acknowledged()
-        if self.state is DRAINING:
+        if self.state is ConnectionState.DRAINING:
             self._close_if_idle()
 
     def quic_event_received(self, event: quic_events.QuicEvent) -> None:
@@ -137,7 +131,7 @@ class H3Protocol(QuicConnectionProtocol):
         elif isinstance(event, quic_events.ConnectionTerminated):
             self._terminated()
             return
-        if self.h3 is None or self.state is CLOSED:
+        if self.h3 is None or self.state is ConnectionState.CLOSED:
             return
         h3_events = self.h3.handle_event(event)
         if _quic.closing(self._quic):  # aioquic closed it for a protocol error: nothing more is served
@@ -162,9 +156,9 @@ class H3Protocol(QuicConnectionProtocol):
 
     def shutdown(self) -> None:
         """Step 1 of the drain: GOAWAY naming the first request we will not serve; close once idle."""
-        if self.state is not SERVING or self.h3 is None:
+        if self.state is not ConnectionState.SERVING or self.h3 is None:
             return  # before the handshake ends, `quic_event_received` calls this again
-        self.state = DRAINING
+        self.state = ConnectionState.DRAINING
         self._goaway_id = self._next_stream_id
         _quic.send_goaway(self.h3, self._quic, self._goaway_id)
         self.transmit()
@@ -179,17 +173,17 @@ class H3Protocol(QuicConnectionProtocol):
     # ---- what the streams call -----------------------------------------------------------------------
 
     def send_headers(self, stream_id: int, headers: Headers, *, end_stream: bool) -> None:
-        if self.h3 is not None and self.state is not CLOSED:
+        if self.h3 is not None and self.state is not ConnectionState.CLOSED:
             self.h3.send_headers(stream_id, headers, end_stream=end_stream)
             self._transmit_later()
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
-        if self.h3 is not None and self.state is not CLOSED:
+        if self.h3 is not None and self.state is not ConnectionState.CLOSED:
             self.h3.send_data(stream_id, data, end_stream)
             self._transmit_later()
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
-        if self.state is not CLOSED:
+        if self.state is not ConnectionState.CLOSED:
             self._quic.reset_stream(stream_id, error_code)
             self._transmit_later()
 
@@ -213,11 +207,11 @@ class H3Protocol(QuicConnectionProtocol):
         self._waiting_acks.pop(stream, None)
         if isinstance(stream, RequestStream) and stream.cycle is not None:
             self._admission.withdraw(stream.cycle)
-        if self.state is CLOSED:
+        if self.state is ConnectionState.CLOSED:
             return
         if not stream.peer_ended:
             self._stop_reading(stream.stream_id)  # RFC 9114 section 4.1: the rest of the request is not needed
-        if self.state is DRAINING:
+        if self.state is ConnectionState.DRAINING:
             self._flushing.add(stream.stream_id)
             self._close_if_idle()
 
@@ -354,14 +348,14 @@ class H3Protocol(QuicConnectionProtocol):
             self._close(ErrorCode.H3_NO_ERROR, "")
 
     def _close(self, error_code: int, reason: str) -> None:
-        if self.state is CLOSED:
+        if self.state is ConnectionState.CLOSED:
             return
-        self.state = CLOSED
+        self.state = ConnectionState.CLOSED
         self.close(error_code=error_code, reason_phrase=reason)
         self._release()
 
     def _terminated(self) -> None:
-        self.state = CLOSED
+        self.state = ConnectionState.CLOSED
         self._release()
 
     def _release(self) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Final
 
 from asgi_core import REASONS, Config, Headers, PeerError
 
@@ -42,31 +41,11 @@ from ._parsers import HeadParser, ParserFactory, select_parser
 from ._request import Event, Request, Signal
 from ._states import (
     CLIENT_TRANSITIONS,
-    CLOSED,
-    DONE,
-    ERROR,
-    IDLE,
-    MIGHT_SWITCH_PROTOCOL,
-    MUST_CLOSE,
-    ON_CLOSED,
-    ON_DATA,
-    ON_END,
-    ON_INFORMATIONAL,
-    ON_REQUEST,
-    ON_RESPONSE,
-    SEND_BODY,
-    SEND_RESPONSE,
     SERVER_TRANSITIONS,
     UNSETTLED,
     Input,
     State,
 )
-
-# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
-END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
-NEED_DATA: Final = Signal.NEED_DATA
-PAUSED: Final = Signal.PAUSED
-CONNECTION_CLOSED: Final = Signal.CONNECTION_CLOSED
 
 
 class Engine:
@@ -98,7 +77,7 @@ class Engine:
         self._guard = HeadGuard(config, self._buffer)
         self._heads = heads
         self._eof = False
-        self._client = self._server = IDLE
+        self._client = self._server = State.IDLE
         self._keep_alive = True
         self._switch_proposed = False
         self._waiting_100 = False
@@ -123,7 +102,7 @@ class Engine:
         if self._incoming is not None:
             self._buffer += self._incoming
             self._incoming = None
-        elif self._fresh and self._client is IDLE and not self._buffer:
+        elif self._fresh and self._client is State.IDLE and not self._buffer:
             self._incoming = data
             return
         self._buffer += data
@@ -133,7 +112,7 @@ class Engine:
         complete as returned, and so is one whose whole body came with its head, handed over as `request.body`:
         for a `request.complete`, no body or END_OF_MESSAGE events follow."""
         client = self._client
-        if client is ERROR:
+        if client is State.ERROR:
             raise PeerError(400, "Can't receive data when peer state is ERROR")
         try:
             event: Event | None
@@ -143,15 +122,15 @@ class Engine:
                 event = self._read_whole(incoming)
                 if event is not None:
                     return event
-            if client is IDLE:
+            if client is State.IDLE:
                 event = self._read_head()
-            elif client is SEND_BODY:
+            elif client is State.SEND_BODY:
                 event = self._read_body()
-            elif client is DONE and not self._buffer and not self._eof:
-                return NEED_DATA  # the usual wait while the response is produced (a shortcut of the below)
-            elif client is MIGHT_SWITCH_PROTOCOL or (client is DONE and self._buffer):
-                return PAUSED
-            elif self._buffer and client is not DONE:
+            elif client is State.DONE and not self._buffer and not self._eof:
+                return Signal.NEED_DATA  # the usual wait while the response is produced (a shortcut of the below)
+            elif client is State.MIGHT_SWITCH_PROTOCOL or (client is State.DONE and self._buffer):
+                return Signal.PAUSED
+            elif self._buffer and client is not State.DONE:
                 return self._data_after_close()
             else:
                 event = None
@@ -159,7 +138,7 @@ class Engine:
                 return event
             return self._waiting(client)
         except PeerError:
-            self._client = ERROR
+            self._client = State.ERROR
             self._settle()
             raise
 
@@ -170,15 +149,15 @@ class Engine:
         """Nothing complete yet: h11's checks on what is buffered, in h11's order."""
         buffer = self._buffer
         if not buffer and self._eof:
-            if client is SEND_BODY:
+            if client is State.SEND_BODY:
                 raise PeerError(400, "peer closed connection without sending complete message body")
-            self._client_event(ON_CLOSED)
-            return CONNECTION_CLOSED
+            self._client_event(Input.CLOSED)
+            return Signal.CONNECTION_CLOSED
         if len(buffer) > self._max_head:
             raise PeerError(431, "Receive buffer too long")
         if self._eof:
             raise PeerError(400, "peer unexpectedly closed connection")
-        return NEED_DATA
+        return Signal.NEED_DATA
 
     def _read_whole(self, data: bytes) -> Request | None:
         """The parser's look at a head that came in one read (see `_incoming`); anything it does not take whole
@@ -221,10 +200,10 @@ class Engine:
     def _start_request(self, request: Request, data: bytes | None = None, offset: int = 0) -> None:
         """`request` was read from the buffer, or from `data` up to `offset` (`_read_whole`), whose remaining
         bytes are not buffered yet."""
-        if self._server is not IDLE:  # what `_client_event` would find, without its table lookups
+        if self._server is not State.IDLE:  # what `_client_event` would find, without its table lookups
             raise RuntimeError(f"a request while the response side is {self._server.value}")
-        self._client = SEND_BODY
-        self._server = SEND_RESPONSE
+        self._client = State.SEND_BODY
+        self._server = State.SEND_RESPONSE
         self._method = request.method
         self._version = version = request.http_version
         self._remaining = request.content_length or 0
@@ -246,7 +225,7 @@ class Engine:
                 if end < len(data):
                     self._buffer += memoryview(data)[end:]  # what follows it (pipelining)
                 self._waiting_100 = False
-                self._client = DONE
+                self._client = State.DONE
                 if not self._keep_alive or self._switch_proposed:
                     self._settle()
                 return
@@ -260,7 +239,7 @@ class Engine:
                 del buffer[:remaining]
                 self._remaining = 0
             self._waiting_100 = False
-            self._client = DONE
+            self._client = State.DONE
         if not self._keep_alive or self._switch_proposed:
             self._settle()
 
@@ -270,7 +249,7 @@ class Engine:
         if self._chunked is not None:
             event = self._chunked.read(buffer)
         elif not self._remaining:
-            event = END_OF_MESSAGE
+            event = Signal.END_OF_MESSAGE
         elif not buffer:
             return None
         elif len(buffer) <= self._remaining:
@@ -284,17 +263,17 @@ class Engine:
             self._remaining = 0
         if event is not None:
             self._waiting_100 = False
-            if event is END_OF_MESSAGE:
+            if event is Signal.END_OF_MESSAGE:
                 self._chunked = None
-                self._client = DONE  # h11's SEND_BODY -> DONE on the end of the message
+                self._client = State.DONE  # h11's SEND_BODY -> DONE on the end of the message
                 self._settle()
         return event
 
     def start_next_cycle(self) -> None:
         """Both request and response are complete and the connection stays open: read the next request."""
-        if self._client is not DONE or self._server is not DONE:
+        if self._client is not State.DONE or self._server is not State.DONE:
             raise RuntimeError(f"not done with this request: client {self._client}, server {self._server}")
-        self._client = self._server = IDLE
+        self._client = self._server = State.IDLE
         self._body = None
         self._method = b""
         if not self._fresh:  # the guard has looked at this head (a head the parser took whole leaves it alone)
@@ -313,22 +292,22 @@ class Engine:
     @property
     def request_complete(self) -> bool:
         """The whole request is read and the connection may carry another one."""
-        return self._client is DONE
+        return self._client is State.DONE
 
     @property
     def receiving_body(self) -> bool:
         """The request body is still being received."""
-        return self._client is SEND_BODY
+        return self._client is State.SEND_BODY
 
     @property
     def input_finished(self) -> bool:
         """The request is complete and was the last one (`Connection: close`, HTTP/1.0): ignore what follows."""
-        return self._client is MUST_CLOSE
+        return self._client is State.MUST_CLOSE
 
     @property
     def must_close(self) -> bool:
         """The response is complete and the connection must close after it."""
-        return self._server is MUST_CLOSE
+        return self._server is State.MUST_CLOSE
 
     # ---- sending -------------------------------------------------------------------------------------
 
@@ -337,14 +316,14 @@ class Engine:
         if not 100 <= status < 200:  # noqa: PLR2004 - the 1xx class
             raise ValueError(f"InformationalResponse status_code should be in range [100, 200), not {status}")
         fields = validate_fields(headers)
-        self._server_event(ON_INFORMATIONAL)
+        self._server_event(Input.INFORMATIONAL)
         self._waiting_100 = False
         return encode_head(status, REASONS.get(status, b""), fields)
 
     def send_response(self, status: int, headers: Headers) -> bytes:
         """The response head. Raises `ValueError` for one that cannot be sent, changing nothing."""
         if (
-            self._server is SEND_RESPONSE
+            self._server is State.SEND_RESPONSE
             and 200 <= status < 1000  # noqa: PLR2004 - a final status
             and status not in (204, 304)
             and self._method not in (b"HEAD", b"CONNECT")
@@ -353,14 +332,14 @@ class Engine:
             plain = plain_head(status, headers, self._version, closing=not keep_alive)
             if plain is not None:
                 head, self._body = plain
-                self._server = SEND_BODY
+                self._server = State.SEND_BODY
                 self._waiting_100 = False
                 if not keep_alive or self._switch_proposed or self._client in UNSETTLED:
                     self._switch_proposed = False  # a final answer that does not switch protocols declines it
                     self._settle()
                 return head
         fields = response_fields(status, headers, self._method, self._version, keep_alive=self._keep_alive)
-        self._server_event(ON_RESPONSE)
+        self._server_event(Input.RESPONSE)
         self._waiting_100 = False
         self._switch_proposed = False  # a final answer that does not switch protocols declines the switch
         if b"close" in comma_values(fields, b"connection"):
@@ -371,8 +350,8 @@ class Engine:
 
     def send_data(self, data: bytes) -> bytes:
         body = self._body
-        if body is None or self._server is not SEND_BODY:
-            body = self._sending_body(ON_DATA)  # raises
+        if body is None or self._server is not State.SEND_BODY:
+            body = self._sending_body(Input.DATA)  # raises
         if body.chunked and data:
             return chunk(data)  # a streamed chunk
         remaining = body.remaining
@@ -384,23 +363,23 @@ class Engine:
 
     def frame_file(self, count: int) -> tuple[bytes, bytes]:
         """What goes before and after `count` body bytes that the kernel sends from a file."""
-        body = self._sending_body(ON_DATA)
+        body = self._sending_body(Input.DATA)
         try:
             return body.frame(count)
         except FramingError:
-            self._server = ERROR
+            self._server = State.ERROR
             raise
 
     def send_end(self, trailers: Headers | None) -> bytes:
         body = self._body
-        if body is None or self._server is not SEND_BODY:
-            body = self._sending_body(ON_END)  # raises
+        if body is None or self._server is not State.SEND_BODY:
+            body = self._sending_body(Input.END)  # raises
         try:
             data = body.end(trailers)
         except (FramingError, ValueError):
-            self._server = ERROR
+            self._server = State.ERROR
             raise
-        self._server = DONE
+        self._server = State.DONE
         self._settle()
         return data
 
@@ -413,14 +392,14 @@ class Engine:
 
     def _client_event(self, event: Input) -> None:
         self._client = CLIENT_TRANSITIONS[self._client, event]
-        if event is ON_REQUEST:
+        if event is Input.REQUEST:
             self._server = SERVER_TRANSITIONS[self._server, event]
         self._settle()
 
     def _server_event(self, event: Input) -> None:
         state = SERVER_TRANSITIONS.get((self._server, event))
         if state is None:
-            self._server = ERROR
+            self._server = State.ERROR
             raise FramingError(f"cannot send {event.value} while the response is {self._server.value}")
         self._server = state
         self._settle()
@@ -429,19 +408,19 @@ class Engine:
         """The transitions that follow from the pair of states and the connection's flags (h11's rules)."""
         if self._keep_alive and not self._switch_proposed and self._client not in UNSETTLED:
             return  # none of the rules below applies: the case of nearly every keep-alive request
-        if self._client is DONE and self._switch_proposed:
-            self._client = MIGHT_SWITCH_PROTOCOL
-        if self._client is MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
-            self._client = DONE
+        if self._client is State.DONE and self._switch_proposed:
+            self._client = State.MIGHT_SWITCH_PROTOCOL
+        if self._client is State.MIGHT_SWITCH_PROTOCOL and not self._switch_proposed:
+            self._client = State.DONE
         if not self._keep_alive:
-            if self._client is DONE:
-                self._client = MUST_CLOSE
-            if self._server is DONE:
-                self._server = MUST_CLOSE
-        if self._server in (DONE, IDLE) and self._client is CLOSED:
-            self._server = MUST_CLOSE
-        if self._server is DONE and self._client is ERROR:
-            self._server = MUST_CLOSE
+            if self._client is State.DONE:
+                self._client = State.MUST_CLOSE
+            if self._server is State.DONE:
+                self._server = State.MUST_CLOSE
+        if self._server in (State.DONE, State.IDLE) and self._client is State.CLOSED:
+            self._server = State.MUST_CLOSE
+        if self._server is State.DONE and self._client is State.ERROR:
+            self._server = State.MUST_CLOSE
 
 
 EngineFactory = Callable[[Config], Engine]

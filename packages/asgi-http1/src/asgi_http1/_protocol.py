@@ -48,10 +48,6 @@ _HTTP_VERSIONS: Final = {b"1.1": "1.1", b"1.0": "1.0"}
 _METHODS: Final = {
     method.encode("ascii"): method for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 }
-# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
-END_OF_MESSAGE: Final = Signal.END_OF_MESSAGE
-NEED_DATA: Final = Signal.NEED_DATA
-PAUSED: Final = Signal.PAUSED
 
 
 class Phase(enum.Enum):
@@ -67,12 +63,6 @@ class Phase(enum.Enum):
     __hash__ = object.__hash__
 
 
-AWAITING_HEAD: Final = Phase.AWAITING_HEAD
-IDLE: Final = Phase.IDLE
-IN_FLIGHT: Final = Phase.IN_FLIGHT
-WRITE_BLOCKED: Final = Phase.WRITE_BLOCKED
-DISCARDING: Final = Phase.DISCARDING
-CLOSING: Final = Phase.CLOSING
 #: Once the drain's time is up, how long a closing connection may still flush what it has queued for a client
 #: that does not read, before it is cut.
 _GOING_AWAY_FLUSH: Final = 1.0
@@ -112,7 +102,7 @@ class HTTP1Protocol(asyncio.Protocol):
         #: (the server is draining).
         self.closing_after_response = False
         self._conn_info: ConnectionInfo
-        self.phase: Phase = AWAITING_HEAD
+        self.phase: Phase = Phase.AWAITING_HEAD
         self._parked_bytes = -1  # -1: not parked; else bytes received while a request is in flight
         self.loop = context.loop or asyncio.get_running_loop()
         # One deadline at a time; what it means depends on the phase (see `_deadline_passed`).
@@ -139,7 +129,7 @@ class HTTP1Protocol(asyncio.Protocol):
         if engine.input_finished:
             return  # RFC 9112 section 9.6: nothing after a request that closes the connection is processed
         phase = self.phase
-        if phase is IN_FLIGHT or phase is WRITE_BLOCKED:
+        if phase is Phase.IN_FLIGHT or phase is Phase.WRITE_BLOCKED:
             if self._parked_bytes >= 0:
                 # Pipelined bytes wait in the engine while a response is produced or read; past a head's worth,
                 # stop reading.
@@ -159,7 +149,7 @@ class HTTP1Protocol(asyncio.Protocol):
     def _idle(self) -> bool:
         # A method rather than `self.phase is IDLE` inline: after a call that may change the phase, mypy still
         # narrows the attribute, and compiled (mypyc) code would trust that narrowing.
-        return self.phase is IDLE
+        return self.phase is Phase.IDLE
 
     def eof_received(self) -> bool:
         # A client may half-close once its request is sent; it still gets its response, then we close.
@@ -168,7 +158,7 @@ class HTTP1Protocol(asyncio.Protocol):
             self.cycle.peer_closed()
         self._handle_events()
         # A response still to come: this one, or pipelined ones waiting for the client to read (WRITE_BLOCKED).
-        pending = self.cycle is not None or self.phase is WRITE_BLOCKED
+        pending = self.cycle is not None or self.phase is Phase.WRITE_BLOCKED
         if not pending and not self.transport.is_closing():
             self._close()
         # Keep the transport half-open only for that, and never over TLS: asyncio cannot keep a TLS transport
@@ -176,7 +166,7 @@ class HTTP1Protocol(asyncio.Protocol):
         return pending and self._conn_info.tls is None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.phase = CLOSING
+        self.phase = Phase.CLOSING
         self._deadline.close()
         self.context.connections.discard(self)
         self.flow.connection_lost()
@@ -187,21 +177,21 @@ class HTTP1Protocol(asyncio.Protocol):
     def pause_writing(self) -> None:
         self.flow.pause_writing()
         phase = self.phase
-        if phase is IN_FLIGHT or phase is WRITE_BLOCKED:
+        if phase is Phase.IN_FLIGHT or phase is Phase.WRITE_BLOCKED:
             # The send deadline: a client that reads nothing for send_timeout loses the connection.
             self._deadline.arm(self.config.send_timeout)
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
-        if self.phase is IN_FLIGHT:
+        if self.phase is Phase.IN_FLIGHT:
             self._deadline.cancel()
-        elif self.phase is WRITE_BLOCKED:
+        elif self.phase is Phase.WRITE_BLOCKED:
             # The client took the previous response: the next pipelined request may start. Not from inside the
             # transport's write callback, which is about to look at its buffer again.
             self.loop.call_soon(self._write_unblocked)
 
     def _write_unblocked(self) -> None:
-        if self.phase is WRITE_BLOCKED and not self.flow.write_paused:
+        if self.phase is Phase.WRITE_BLOCKED and not self.flow.write_paused:
             self._next_request()
 
     # ---- ServerConnection ----------------------------------------------------------------------------
@@ -212,15 +202,15 @@ class HTTP1Protocol(asyncio.Protocol):
         `drain_idle_grace` more, serves such a request, and closes if none came. One expecting a request head
         keeps the head deadline."""
         self.closing_after_response = True
-        if self.phase is IDLE:
+        if self.phase is Phase.IDLE:
             self._deadline.arm(self.config.drain_idle_grace)
 
     def going_away(self) -> None:
         """Step 2 of the drain: a request still in flight sees `http.disconnect` now, whatever its app does
         next, and the connection closes, cut if its client does not take what is queued soon enough."""
-        if self.phase is CLOSING:
+        if self.phase is Phase.CLOSING:
             return
-        self.phase = CLOSING
+        self.phase = Phase.CLOSING
         cycle = self.cycle
         if cycle is not None:
             cycle.connection_lost()
@@ -259,13 +249,13 @@ class HTTP1Protocol(asyncio.Protocol):
                         return  # a whole request that said `Connection: close`: what follows is never a request
             elif kind is not Signal:
                 self._on_body(event)  # type: ignore[arg-type]
-            elif event is END_OF_MESSAGE:
+            elif event is Signal.END_OF_MESSAGE:
                 self._on_end_of_body()
                 if engine.input_finished:
                     return  # as above: that was the last request
-            elif event is NEED_DATA:
+            elif event is Signal.NEED_DATA:
                 return
-            elif event is PAUSED:
+            elif event is Signal.PAUSED:
                 # The request is fully read; anything more is pipelined and waits for this response. Reading
                 # goes on (that is how a vanished client is noticed) until the parked bytes grow too many.
                 self._parked_bytes = max(self._parked_bytes, 0)
@@ -276,7 +266,7 @@ class HTTP1Protocol(asyncio.Protocol):
                 return  # a request received whole still gets its response (half-close); then we close
 
     def _on_request(self, request: Request) -> None:
-        self.phase = IN_FLIGHT
+        self.phase = Phase.IN_FLIGHT
         self._deadline.cancel()
         headers = request.headers
         conn = apply_forwarded(self.config, self._conn_info, headers) if request.forwarded else self._conn_info
@@ -311,14 +301,14 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _on_body(self, data: bytes) -> None:
         cycle = self.cycle
-        if cycle is None or self.phase is DISCARDING:
+        if cycle is None or self.phase is Phase.DISCARDING:
             return
         cycle.feed_body(data)
         if cycle.buffered_body > self.config.request_body_buffer:
             self.flow.pause_reading("body")
 
     def _on_end_of_body(self) -> None:
-        if self.phase is DISCARDING:
+        if self.phase is Phase.DISCARDING:
             self._next_request()
         elif self.cycle is not None:
             self.cycle.end_body()
@@ -356,7 +346,7 @@ class HTTP1Protocol(asyncio.Protocol):
         if not handler.accepts(upgrade):
             return False
         # Explicit hand-off: the new protocol owns the transport from here, leftover bytes included.
-        self.phase = CLOSING
+        self.phase = Phase.CLOSING
         self._deadline.close()
         self.context.connections.discard(self)
         protocol = handler.create_protocol(self.context, upgrade)
@@ -383,14 +373,14 @@ class HTTP1Protocol(asyncio.Protocol):
             if self.flow.write_paused:
                 # The client has not taken this response yet: the next request waits until it has (see
                 # `resume_writing`), so that one that does not read holds at most a write buffer's worth.
-                self.phase = WRITE_BLOCKED
+                self.phase = Phase.WRITE_BLOCKED
                 self._parked_bytes = max(self._parked_bytes, 0)
             else:
                 self._next_request()
         elif engine.receiving_body:
             # The app answered without reading the whole body: read and drop the rest to keep the connection,
             # but only as long as an idle connection is kept (a client may never send the body it announced).
-            self.phase = DISCARDING
+            self.phase = Phase.DISCARDING
             self._deadline.arm(self.config.keep_alive_timeout)
             self.flow.resume_reading("body")
         else:
@@ -405,7 +395,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self.engine.start_next_cycle()
         pipelined = self._parked_bytes >= 0
         self._parked_bytes = -1
-        self.phase = IDLE
+        self.phase = Phase.IDLE
         # Draining, the next request may still come within the grace (then it is answered with `Connection:
         # close`); otherwise the keep-alive timeout.
         config = self.config
@@ -419,7 +409,7 @@ class HTTP1Protocol(asyncio.Protocol):
     def _reject(self, status: int) -> None:
         """Answer a broken or over-limit request and close; a response already under way is cut instead."""
         cycle = self.cycle
-        if (cycle is not None and cycle.response_started) or self.phase is DISCARDING:
+        if (cycle is not None and cycle.response_started) or self.phase is Phase.DISCARDING:
             self._close()  # a response is (or was just) on the wire: an error reply would corrupt it
             return
         self.transport.write(error_response(status))
@@ -429,33 +419,33 @@ class HTTP1Protocol(asyncio.Protocol):
             self.cycle = None
 
     def _close(self) -> None:
-        if self.phase is not CLOSING:  # else going away, whose deadline to cut the connection stays
-            self.phase = CLOSING
+        if self.phase is not Phase.CLOSING:  # else going away, whose deadline to cut the connection stays
+            self.phase = Phase.CLOSING
             self._deadline.cancel()
         self.transport.close()
 
     def _arm_head_deadline(self) -> None:
-        self.phase = AWAITING_HEAD
+        self.phase = Phase.AWAITING_HEAD
         self._deadline.arm(self.config.header_timeout)
 
     def _deadline_passed(self) -> None:
         phase = self.phase
-        if phase is AWAITING_HEAD:
+        if phase is Phase.AWAITING_HEAD:
             if self.transport.is_closing():
                 return
             if self.engine.trailing_data:
                 self._reject(408)
             else:
                 self._close()
-        elif phase is IDLE or phase is DISCARDING:
+        elif phase is Phase.IDLE or phase is Phase.DISCARDING:
             self._close()  # idle for the whole keep-alive timeout (or the drain's grace)
-        elif phase is IN_FLIGHT or phase is WRITE_BLOCKED:
+        elif phase is Phase.IN_FLIGHT or phase is Phase.WRITE_BLOCKED:
             if self.flow.write_paused:  # the send deadline: nothing taken by the client for send_timeout
                 self.context.logger.debug(
                     "HTTP/1.1 client %s read nothing for send_timeout", self._conn_info.client
                 )
                 self._abort_transport()
-        elif phase is CLOSING:
+        elif phase is Phase.CLOSING:
             # Going away, and the client has not taken what was queued for it: cut the connection.
             self._abort_transport()
 

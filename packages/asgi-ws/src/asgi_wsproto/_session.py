@@ -57,13 +57,6 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
-# Hot-path names for the members: a global costs 10 ns, `Enum.member` 75 on Python 3.11 (design.md, "Speed").
-CLOSED = SessionState.CLOSED
-HANDSHAKE = SessionState.HANDSHAKE
-OPEN = SessionState.OPEN
-RESPONDING = SessionState.RESPONDING
-
-
 class Wire(Protocol):
     """What the session needs from the connection it runs on."""
 
@@ -95,7 +88,7 @@ class WebSocketSession:
 
     def __init__(self, wire: Wire, scope: Scope, context: ServerContext, method: str) -> None:
         self.scope = scope
-        self.state = HANDSHAKE
+        self.state = SessionState.HANDSHAKE
         self.task: asyncio.Task[None] | None = None
         self._wire = wire
         self._context = context
@@ -126,7 +119,7 @@ class WebSocketSession:
     @property
     def accepting_messages(self) -> bool:
         """Received data is for the app only while it has not itself closed (or been closed)."""
-        return self.state is OPEN
+        return self.state is SessionState.OPEN
 
     def wait_caught_up(self) -> bool:
         """True if messages wait for the app: the wire's `caught_up` is called once it has taken them all."""
@@ -139,15 +132,15 @@ class WebSocketSession:
 
     def closing(self) -> None:
         """The server is closing the connection (shutdown, keepalive, protocol error): no more sends."""
-        if self.state is OPEN:
-            self.state = CLOSED
+        if self.state is SessionState.OPEN:
+            self.state = SessionState.CLOSED
 
     def connection_closed(self, code: int, reason: str = "") -> None:
         """The connection is over; the app gets `websocket.disconnect` with `code` after what is queued."""
         if self._closed is not None:
             return
         self._closed = {"type": "websocket.disconnect", "code": code, "reason": reason}
-        self.state = CLOSED
+        self.state = SessionState.CLOSED
         if self._accepted is not None:
             self._log_session(code)
         if self._cycle is not None:
@@ -185,7 +178,7 @@ class WebSocketSession:
             message_type = message["type"]
         except (KeyError, TypeError):
             raise InvalidMessage(f"ASGI message without a 'type': {message!r}") from None
-        if self.state is CLOSED:
+        if self.state is SessionState.CLOSED:
             if message_type == "websocket.close":
                 return  # closing what is already closed changes nothing
             if message_type in _KNOWN_TYPES:
@@ -199,7 +192,7 @@ class WebSocketSession:
 
     async def _on_accept(self, message: Message) -> None:
         subprotocol, headers = validate_accept(message)
-        self.state = OPEN
+        self.state = SessionState.OPEN
         status = self._wire.accept(subprotocol, headers)
         self._accepted = (status, headers)
         if self._context.on_request_done is not None:
@@ -214,7 +207,7 @@ class WebSocketSession:
         await cycle.send(
             {"type": "http.response.start", "status": message.get("status"), "headers": message.get("headers", [])}
         )
-        self.state = RESPONDING
+        self.state = SessionState.RESPONDING
 
     async def _on_denial_body(self, message: Message) -> None:
         cycle = self._cycle
@@ -227,7 +220,7 @@ class WebSocketSession:
             }
         )
         if cycle.response_complete:
-            self.state = CLOSED
+            self.state = SessionState.CLOSED
 
     async def _on_send(self, message: Message) -> None:
         text, data = message.get("text"), message.get("bytes")
@@ -251,17 +244,17 @@ class WebSocketSession:
             raise InvalidMessage(f"websocket.close 'code' must be 1000-1003, 1007-1014 or 3000-4999, got {code!r}")
         if not isinstance(reason, str) or len(reason.encode()) > _MAX_REASON_BYTES:
             raise InvalidMessage("websocket.close 'reason' must be a str of at most 123 UTF-8 bytes")
-        self.state = CLOSED
+        self.state = SessionState.CLOSED
         self._wire.close(code, reason)
 
     #: The session state machine: anything not in this table is an out-of-order message.
     _TRANSITIONS: ClassVar[dict[tuple[SessionState, str], _Handler]] = {
-        (HANDSHAKE, "websocket.accept"): _on_accept,
-        (HANDSHAKE, "websocket.close"): _on_refuse,
-        (HANDSHAKE, "websocket.http.response.start"): _on_denial_start,
-        (RESPONDING, "websocket.http.response.body"): _on_denial_body,
-        (OPEN, "websocket.send"): _on_send,
-        (OPEN, "websocket.close"): _on_close,
+        (SessionState.HANDSHAKE, "websocket.accept"): _on_accept,
+        (SessionState.HANDSHAKE, "websocket.close"): _on_refuse,
+        (SessionState.HANDSHAKE, "websocket.http.response.start"): _on_denial_start,
+        (SessionState.RESPONDING, "websocket.http.response.body"): _on_denial_body,
+        (SessionState.OPEN, "websocket.send"): _on_send,
+        (SessionState.OPEN, "websocket.close"): _on_close,
     }
 
     # ---- running the app -----------------------------------------------------------------------------
@@ -286,25 +279,25 @@ class WebSocketSession:
     async def _finish(self, *, failed: bool) -> None:
         """The app is done: make sure the client gets an answer that matches how it ended."""
         state = self.state
-        if state is OPEN:
+        if state is SessionState.OPEN:
             # An app that returns while connected ends the session normally; one that fails is a 1011.
-            self.state = CLOSED
+            self.state = SessionState.CLOSED
             self._wire.close(1011 if failed else 1000, "")
-        elif state is HANDSHAKE:
+        elif state is SessionState.HANDSHAKE:
             if not failed:
                 self._context.logger.error("ASGI application returned without accepting or closing the WebSocket")
             await self._respond(500)
-        elif state is RESPONDING:
+        elif state is SessionState.RESPONDING:
             cycle, writer = self._cycle, self._writer
             if cycle is not None and writer is not None and cycle.response_started:
-                self.state = CLOSED
+                self.state = SessionState.CLOSED
                 writer.abort_response()
             else:
                 await self._respond(500)
 
     async def _respond(self, status: int, *, canned: bool = True) -> None:
         """Answer the handshake with `status`: the canned error (asgi-core's), or an empty body."""
-        self.state = CLOSED
+        self.state = SessionState.CLOSED
         self._cycle = cycle = self._new_cycle()
         headers, body = error_response(status) if canned else ([], b"")
         try:
