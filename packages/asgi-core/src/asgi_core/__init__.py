@@ -18,7 +18,7 @@ from ._fields import content_length, has_control_character, is_field_value, is_t
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
-from ._multiplex import Admission, WindowCounter, check_limits, stream_cycle, tunnel_upgrade
+from ._multiplex import Admission, WindowCounter, check_limits, require_tunnel_answer, stream_cycle, tunnel_upgrade
 from ._plan import DatagramPlugin, ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._registry import (
@@ -47,7 +47,9 @@ from ._stream_fields import (
 )
 from ._tls import tls_extension
 from ._transport import FlowControl, StreamTransport, Transport
+from ._tunnel_inbox import TunnelInbox
 from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
+from ._wakeup import Wakeup
 
 __all__ = [
     "ASGI_VERSION",
@@ -96,8 +98,10 @@ __all__ = [
     "StreamResponse",
     "StreamTransport",
     "Transport",
+    "TunnelInbox",
     "UpgradeHandler",
     "UpgradeRequest",
+    "Wakeup",
     "WindowCounter",
     "__version__",
     "app_problem",
@@ -125,6 +129,7 @@ __all__ = [
     "plan_protocols",
     "reason_phrase",
     "request_head",
+    "require_tunnel_answer",
     "response_fields",
     "response_head",
     "run",

@@ -29,6 +29,7 @@ from ._request_state import END_OWED, TRANSITIONS, RequestEvent, RequestState
 from ._response_writer import ResponseWriter
 from ._responses import error_response
 from ._types import Headers, Message, Scope
+from ._wakeup import Wakeup
 
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _RESET_CONTENT: Final = 205
@@ -60,6 +61,7 @@ class RequestCycle:
         "_disconnected",
         "_expects_trailers",
         "_head_sent",
+        "_news",
         "_pending_head",
         "_received",
         "_request",
@@ -68,7 +70,6 @@ class RequestCycle:
         "_send_whole",
         "_started_at",
         "_trailers",
-        "_waiter",
         "_writer",
         "content_length",
         "scope",
@@ -101,7 +102,7 @@ class RequestCycle:
         self._request: RequestState = RequestState.UNREAD if body_expected else RequestState.ENDED
         # The client is gone (not merely half-closed): `send` fails, and the grace timer may run.
         self._disconnected = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._news = Wakeup()
         self._pending_head: tuple[int, Headers] | None = None
         self._response_headers: Headers = []
         self._send_body = scope["method"] != "HEAD"
@@ -137,27 +138,30 @@ class RequestCycle:
     def peer_closed(self) -> None:
         """The client finished sending (half-close): `receive` says so, but the response still goes out."""
         self._request = TRANSITIONS[self._request][RequestEvent.CLOSE]
-        self._wake()
+        self._news.wake()
 
-    def feed_body(self, data: bytes) -> None:
+    def feed_body(self, data: bytes) -> bool:
+        """Buffer body for the app. True when what it has not read yet is over `request_body_buffer`: a
+        protocol without flow control of its own stops reading until the writer's `body_consumed`."""
         if not data:
-            return
+            return False
         if self._request is RequestState.CLOSED:
             self._writer.body_consumed(len(data))  # nobody will read it: let the protocol's credit flow
-            return
+            return False
         self._received += len(data)
         limit = self._context.config.max_request_body_size
         if limit is not None and self._received > limit:
             self._reject_oversized_body()
-            return
+            return False
         self._body.append(data)
         self._body_size += len(data)
-        self._wake()
+        self._news.wake()
+        return self._body_size > self._context.config.request_body_buffer
 
     def _reject_oversized_body(self) -> None:
         self._disconnected = True
         self._request = RequestState.CLOSED  # the app must not see a truncated body as complete
-        self._wake()
+        self._news.wake()
         if self.task is not None and not self.task.done():
             self.task.cancel()
         if not self._head_sent:
@@ -169,7 +173,7 @@ class RequestCycle:
 
     def end_body(self) -> None:
         self._request = TRANSITIONS[self._request][RequestEvent.END]
-        self._wake()
+        self._news.wake()
 
     def connection_lost(self) -> None:
         """The client went away: the app gets `http.disconnect`, and if it is still producing a response it
@@ -178,7 +182,7 @@ class RequestCycle:
             return
         self._disconnected = True
         self._request = TRANSITIONS[self._request][RequestEvent.CLOSE]
-        self._wake()
+        self._news.wake()
         grace = self._context.config.disconnect_grace_period
         task = self.task
         if grace is None or task is None or task.done() or self.state is ResponseState.COMPLETE:
@@ -251,11 +255,7 @@ class RequestCycle:
             if request is RequestState.UNREAD:
                 self._request = TRANSITIONS[request][RequestEvent.ASK]
                 self._writer.request_body()
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._news.wait()
 
     async def send(self, message: Message) -> None:
         if self._disconnected and self.state is not ResponseState.COMPLETE:
@@ -371,12 +371,12 @@ class RequestCycle:
             # cut the response so that its client sees a failure instead of waiting for bytes that never come.
             self._pending_head = None
             self._writer.abort_response()
-            self._wake()
+            self._news.wake()
             self._log_access()
             raise
         self._pending_head = None
         self._bytes_sent += len(body)
-        self._wake()
+        self._news.wake()
         self._log_access()
 
     def _flush_head(self, body_length: int | None) -> None:
@@ -438,7 +438,7 @@ class RequestCycle:
             self._writer.abort_response()
             raise
         finally:
-            self._wake()
+            self._news.wake()
             self._log_access()
 
     async def _copy_file(self, file: BinaryIO) -> None:
@@ -461,11 +461,6 @@ class RequestCycle:
             self._writer.send_data(body)
             self._bytes_sent = len(body)
         self._complete(None)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _log_access(self) -> None:
         if self._context.on_request_done is not None:

@@ -87,6 +87,13 @@ def tunnel_upgrade(
     return handler, request
 
 
+def require_tunnel_answer(*, head_sent: bool, before: str) -> None:
+    """A tunnel (an extended CONNECT stream) carries nothing until its protocol has answered the request with
+    `send_head` (RFC 8441 section 5, RFC 9220 section 3): using it earlier is the protocol's bug."""
+    if not head_sent:
+        raise RuntimeError(f"send_head must answer the extended CONNECT before {before}")
+
+
 class Admission:
     """When an admitted request's app starts: at once, unless `limit` app tasks of the connection still run;
     then it waits, up to `max_waiting` requests (`admit` is False past that)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
-from asgi_core import Deadline, response_head
+from asgi_core import Deadline, TunnelInbox, require_tunnel_answer, response_head
 from h2.errors import ErrorCodes
 
 from ._stream import OutboundStream, StreamState
@@ -42,7 +42,6 @@ class TunnelStream(OutboundStream):
         "_linger",
         "_lost",
         "_paused",
-        "_reading_paused",
         "inner",
     )
 
@@ -53,8 +52,7 @@ class TunnelStream(OutboundStream):
         self._closing = False  # close() was called: nothing more is read or written
         self._eof_written = False  # write_eof() was called: nothing more is written, reading goes on
         self._paused = False  # whether we told `inner` to pause writing
-        self._reading_paused = False
-        self._inbox: list[tuple[bytes, int]] = []  # DATA held while reading is paused, still unacknowledged
+        self._inbox = TunnelInbox()  # DATA held while reading is paused, still unacknowledged
         self._lost = False
         self._linger: Deadline | None = None  # made when first needed
 
@@ -76,8 +74,7 @@ class TunnelStream(OutboundStream):
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
         if self._closing or self._eof_written or not data:
             return
-        if not self._head_sent:
-            raise RuntimeError("send_head must answer the extended CONNECT before any data is written")
+        require_tunnel_answer(head_sent=self._head_sent, before="any data is written")
         self.queue(bytes(data))
         if not self._paused and self.buffered > self.protocol.config.write_buffer_high_water:
             self._paused = True
@@ -93,8 +90,7 @@ class TunnelStream(OutboundStream):
     def write_eof(self) -> None:
         if self._closing or self._eof_written:
             return
-        if not self._head_sent:
-            raise RuntimeError("send_head must answer the extended CONNECT before the stream is ended")
+        require_tunnel_answer(head_sent=self._head_sent, before="the stream is ended")
         self._eof_written = True
         self.finish()
 
@@ -119,23 +115,20 @@ class TunnelStream(OutboundStream):
         return self._closing or self._lost or self.state is StreamState.CLOSED
 
     def pause_reading(self) -> None:
-        self._reading_paused = True
+        self._inbox.paused = True
 
     def resume_reading(self) -> None:
-        if not self._reading_paused:
+        inbox = self._inbox
+        if not inbox.paused:
             return
-        self._reading_paused = False
-        inbox, self._inbox = self._inbox, []
-        for data, flow_controlled_length in inbox:
-            if self._reading_paused or not self._reading:
-                self._inbox.append((data, flow_controlled_length))
-                continue
-            self._deliver(data, flow_controlled_length)
-        if self.peer_ended and not self._inbox and not self._reading_paused:
+        inbox.paused = False
+        while self._reading and (piece := inbox.take()) is not None:
+            self._deliver(*piece)
+        if self.peer_ended and not inbox.must_hold():
             self._deliver_eof()
 
     def is_reading(self) -> bool:
-        return not self._reading_paused
+        return not self._inbox.paused
 
     def get_write_buffer_size(self) -> int:
         return self.buffered
@@ -155,9 +148,9 @@ class TunnelStream(OutboundStream):
     def receive_data(self, data: bytes, flow_controlled_length: int) -> None:
         if not self._reading:
             self.protocol.sender.acknowledge(self.stream_id, flow_controlled_length)
-        elif self._reading_paused or self._inbox:
+        elif self._inbox.must_hold():
             # Unacknowledged while held: the peer's window closes and it stops sending.
-            self._inbox.append((data, flow_controlled_length))
+            self._inbox.hold(data, flow_controlled_length)
         else:
             self._deliver(data, flow_controlled_length)
 
@@ -166,7 +159,7 @@ class TunnelStream(OutboundStream):
         if self._linger is not None and self._linger.armed:  # closed and waiting for exactly this: a clean end
             self._linger.close()
             self.protocol.stream_done(self)
-        elif not self._reading_paused and not self._inbox:
+        elif not self._inbox.must_hold():
             self._deliver_eof()
 
     def on_writable(self) -> None:
@@ -231,9 +224,7 @@ class TunnelStream(OutboundStream):
         if self._lost:
             return
         self._lost = True
-        for _, length in self._inbox:
-            self.protocol.sender.acknowledge(self.stream_id, length)
-        self._inbox.clear()
+        self.protocol.sender.acknowledge(self.stream_id, self._inbox.drop())
         inner = self.inner
         if inner is not None:
             # As asyncio does: connection_lost comes from the loop, never from inside a call the protocol made.

@@ -17,7 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aioquic.h3.connection import ErrorCode
-from asgi_core import ConnectionInfo, Headers, response_head
+from asgi_core import ConnectionInfo, Headers, TunnelInbox, require_tunnel_answer, response_head
 
 if TYPE_CHECKING:
     from ._protocol import H3Protocol
@@ -31,9 +31,7 @@ class TunnelStream:
         "_extra",
         "_head_sent",
         "_inbox",
-        "_reading_paused",
         "_writing_paused",
-        "buffered_body",
         "closed",
         "inner",
         "peer_ended",
@@ -48,13 +46,11 @@ class TunnelStream:
         #: Our side is over (closed, aborted, or the stream cut): nothing more is written or read.
         self.closed = False
         self.peer_ended = False
-        #: Bytes received and held while reading is paused: the stream's QUIC credit waits for them.
-        self.buffered_body = 0
         self._head_sent = False
         self._eof_written = False
-        self._reading_paused = False
         self._writing_paused = False
-        self._inbox: list[bytes] = []
+        #: Data received and held while reading is paused: the stream's QUIC credit waits for it.
+        self._inbox = TunnelInbox()
         self._extra: dict[str, Any] = {"peername": conn.client, "sockname": conn.server}
 
     def attach(self, inner: asyncio.Protocol) -> None:
@@ -75,8 +71,7 @@ class TunnelStream:
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
         if self.closed or self._eof_written or not data:
             return
-        if not self._head_sent:
-            raise RuntimeError("send_head must answer the extended CONNECT before any data is written")
+        require_tunnel_answer(head_sent=self._head_sent, before="any data is written")
         protocol = self.protocol
         protocol.send_data(self.stream_id, bytes(data), end_stream=False)
         if not self._writing_paused and protocol.unacknowledged(self.stream_id) > protocol.high_water:
@@ -97,7 +92,7 @@ class TunnelStream:
         self._eof_written = True
         if self._head_sent:
             self.protocol.send_data(self.stream_id, b"", end_stream=True)
-        if self.peer_ended and not self._inbox:
+        if self.peer_ended and self._inbox.empty:
             self._finish()
 
     def close(self) -> None:
@@ -120,20 +115,24 @@ class TunnelStream:
         return self.closed
 
     def pause_reading(self) -> None:
-        self._reading_paused = True
+        self._inbox.paused = True
 
     def resume_reading(self) -> None:
-        if not self._reading_paused:
+        inbox = self._inbox
+        if not inbox.paused:
             return
-        self._reading_paused = False
+        inbox.paused = False
         inner = self.inner
-        while self._inbox and not self._reading_paused and not self.closed and inner is not None:
-            data = self._inbox.pop(0)
-            self.buffered_body -= len(data)
-            inner.data_received(data)
+        while not self.closed and inner is not None and (piece := inbox.take()) is not None:
+            inner.data_received(piece[0])
         self.protocol.body_read()  # the credit held for the inbox goes to the client
-        if not self._inbox and self.peer_ended and not self.closed:
+        if inbox.empty and self.peer_ended and not self.closed:
             self._deliver_eof()
+
+    @property
+    def buffered_body(self) -> int:
+        """Bytes held while reading is paused: the stream's QUIC credit waits for them."""
+        return self._inbox.size
 
     def get_extra_info(self, name: str, default: Any = None, /) -> Any:
         return self._extra.get(name, default)
@@ -143,15 +142,14 @@ class TunnelStream:
     def receive_data(self, data: bytes) -> None:
         if self.closed or self.inner is None:
             return
-        if self._reading_paused or self._inbox:
-            self._inbox.append(data)
-            self.buffered_body += len(data)
+        if self._inbox.must_hold():
+            self._inbox.hold(data, len(data))
         else:
             self.inner.data_received(data)
 
     def end_of_body(self) -> None:
         self.peer_ended = True
-        if not self._inbox and not self.closed:
+        if self._inbox.empty and not self.closed:
             self._deliver_eof()
 
     def cut(self) -> None:
@@ -181,8 +179,7 @@ class TunnelStream:
         if self.closed:
             return
         self.closed = True
-        self._inbox.clear()
-        self.buffered_body = 0
+        self._inbox.drop()
         self.protocol.stream_done(self)
         inner = self.inner
         if inner is not None:

@@ -303,8 +303,7 @@ class HTTP1Protocol(asyncio.Protocol):
         cycle = self.cycle
         if cycle is None or self.phase is Phase.DISCARDING:
             return
-        cycle.feed_body(data)
-        if cycle.buffered_body > self.config.request_body_buffer:
+        if cycle.feed_body(data):
             self.flow.pause_reading("body")
 
     def _on_end_of_body(self) -> None:

@@ -230,8 +230,7 @@ class UwsgiProtocol(asyncio.Protocol):
         cycle = self.cycle
         if self.phase is not _Phase.REQUEST or cycle is None:
             return  # a rejected request's or a finished response's body: read only to be dropped
-        cycle.feed_body(data)
-        if cycle.buffered_body > self.config.request_body_buffer:
+        if cycle.feed_body(data):
             self.flow.pause_reading("body")
 
     def _on_end_of_body(self) -> None:

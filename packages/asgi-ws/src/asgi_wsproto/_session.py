@@ -37,6 +37,7 @@ from asgi_core import (
     ResponseWriter,
     Scope,
     ServerContext,
+    Wakeup,
     error_response,
 )
 
@@ -97,7 +98,7 @@ class WebSocketSession:
         self._queue: deque[Message] = deque([{"type": "websocket.connect"}])
         self._closed: Message | None = None  # the websocket.disconnect, once the connection is over
         self._disconnect_seen = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._news = Wakeup()
         self._cycle: RequestCycle | None = None
         self._writer: ResponseWriter | None = None
         self._grace_timer: Deadline | None = None
@@ -128,7 +129,7 @@ class WebSocketSession:
 
     def deliver(self, message: Message) -> None:
         self._queue.append(message)
-        self._wake()
+        self._news.wake()
 
     def closing(self) -> None:
         """The server is closing the connection (shutdown, keepalive, protocol error): no more sends."""
@@ -145,7 +146,7 @@ class WebSocketSession:
             self._log_session(code)
         if self._cycle is not None:
             self._cycle.connection_lost()
-        self._wake()
+        self._news.wake()
         grace = self._context.config.disconnect_grace_period
         if grace is not None and self.task is not None and not self.task.done():
             self._grace_timer = Deadline(asyncio.get_running_loop(), self._grace_expired)
@@ -167,11 +168,7 @@ class WebSocketSession:
             if self._closed is not None:
                 self._disconnect_seen = True
                 return dict(self._closed)
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._news.wait()
 
     async def send(self, message: Message) -> None:
         try:
@@ -317,11 +314,6 @@ class WebSocketSession:
         if task is not None and not task.done() and not self._disconnect_seen:
             self._cancelled_by_us = True
             task.cancel()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _log_session(self, close_code: int) -> None:
         """One access-log record per accepted session, when it ends: its duration and close code."""
