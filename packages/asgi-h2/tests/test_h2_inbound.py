@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 
 class Recorder:
-    """What `InboundFrames` calls on its protocol: a real h2 server connection, with what reached it."""
+    """What `InboundFrames` hands on, as the protocol would take it: a real h2 server connection, with what
+    reached it."""
 
     def __init__(self) -> None:
         self.conn = new_connection(Config(), connect_protocol=False)
@@ -37,17 +38,28 @@ class Recorder:
         self.to_h2 += data
         for event in self.conn.receive_data(data):
             if isinstance(event, ev.RequestReceived):
-                self.request_received(event.stream_id, event.headers, ended=event.stream_ended is not None)
+                self.new_request(event.stream_id, event.headers, event.stream_ended is not None)
             elif not isinstance(event, ev.StreamEnded) or event.stream_id not in self.requests_ended():
                 self.seen.append((type(event).__name__, getattr(event, "stream_id", None)))
         return True
 
-    def request_received(self, stream_id: int, headers: list[tuple[bytes, bytes]], *, ended: bool) -> None:
+    def new_request(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> bool:
         self.seen.append(("request", stream_id, list(headers), ended))
+        return True
 
     def requests_ended(self) -> set[int]:
         """Streams whose StreamEnded came with their request (part of the request event here)."""
         return {entry[1] for entry in self.seen if entry[0] == "request" and entry[3]}
+
+
+def inbound_frames(recorder: Recorder, max_size: int) -> InboundFrames:
+    return InboundFrames(
+        recorder.conn,
+        max_size,
+        skip=len(PREFACE),
+        to_h2=recorder.receive_h2,
+        new_request=recorder.new_request,
+    )
 
 
 def h2_state(conn: H2Connection) -> tuple[Any, ...]:
@@ -98,7 +110,7 @@ def test_requests_taken_in_here_are_what_h2_makes_of_them(kinds: list[str], cuts
     theirs = Recorder()
     theirs.receive_h2(data)
     ours = Recorder()
-    inbound = InboundFrames(ours, 1 << 20, skip=len(PREFACE))  # type: ignore[arg-type]
+    inbound = inbound_frames(ours, 1 << 20)
     position = 0
     for cut in [*cuts, len(data)]:
         piece = data[position : position + cut]
@@ -116,7 +128,7 @@ def test_a_bad_header_block_ends_the_connection_as_h2_would() -> None:
     theirs.receive_h2(preface)
     with pytest.raises(ProtocolError):
         theirs.receive_h2(bad)
-    inbound = InboundFrames(ours, 1 << 20, skip=len(PREFACE))  # type: ignore[arg-type]
+    inbound = inbound_frames(ours, 1 << 20)
     inbound.receive(preface)
     with pytest.raises(ProtocolError):
         inbound.receive(bad)
@@ -142,7 +154,7 @@ def test_frame_size_guard_ignores_how_bytes_are_split(
     verdicts = []
     for pieces in ([data], split(data, cuts)):
         sink = _Sink()
-        inbound = InboundFrames(sink, 40, skip=len(PREFACE))  # type: ignore[arg-type]
+        inbound = inbound_frames(sink, 40)
         try:
             for piece in pieces:
                 inbound.receive(piece)
@@ -154,10 +166,8 @@ def test_frame_size_guard_ignores_how_bytes_are_split(
     assert verdicts == [expected, expected]
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.to_h2 = bytearray()
-        self.closed = False
+class _Sink(Recorder):
+    """Takes the bytes meant for h2 without reading them (the frames here are not a valid connection)."""
 
     def receive_h2(self, data: bytes) -> bool:
         self.to_h2 += data

@@ -20,17 +20,17 @@ since 3.0 and unchanged through 4.x.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import Final
 
-from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
+from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection, _decode_headers
 from h2.exceptions import ProtocolError
 
 from ._errors import FrameTooLarge
 
-if TYPE_CHECKING:
-    from h2.connection import H2Connection
-
-    from ._protocol import H2Protocol
+#: The protocol's: frames for h2, and a new stream's request head; each says whether the connection goes on.
+ToH2 = Callable[[bytes], bool]
+NewRequest = Callable[[int, list[tuple[bytes, bytes]], bool], bool]
 
 _RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
 _ODD: Final = AllowedStreamIDs.ODD
@@ -48,10 +48,14 @@ _PLAIN_FLAGS: Final = _END_STREAM | _END_HEADERS
 class InboundFrames:
     """One connection's received bytes, frame by frame, to h2 or (new requests) straight to the protocol."""
 
-    __slots__ = ("_header", "_in_block", "_max_size", "_protocol", "_skip")
+    __slots__ = ("_conn", "_header", "_in_block", "_max_size", "_new_request", "_skip", "_to_h2")
 
-    def __init__(self, protocol: H2Protocol, max_size: int, *, skip: int) -> None:
-        self._protocol = protocol
+    def __init__(
+        self, conn: H2Connection, max_size: int, *, skip: int, to_h2: ToH2, new_request: NewRequest
+    ) -> None:
+        self._conn = conn
+        self._to_h2 = to_h2
+        self._new_request = new_request
         self._max_size = max_size
         #: Bytes still to pass before the next frame header (the preface, then the rest of a frame's payload).
         self._skip = skip
@@ -62,7 +66,7 @@ class InboundFrames:
 
     def receive(self, data: bytes) -> None:
         """Hand `data` on, in order. Raises `FrameTooLarge`, or h2's `ProtocolError` (the GOAWAY queued)."""
-        protocol = self._protocol
+        to_h2 = self._to_h2
         position, end = 0, len(data)
         start = 0  # where the bytes not yet handed to h2 begin
         while position < end:
@@ -80,13 +84,14 @@ class InboundFrames:
             following = position + _FRAME_HEADER + length
             if kind == _HEADERS and flags & ~_PLAIN_FLAGS == 0 and flags & _END_HEADERS and not self._in_block:
                 if following <= end:
-                    if start < position and not protocol.receive_h2(data[start:position]):
+                    if start < position and not to_h2(data[start:position]):
                         return
                     start = position
                     stream_id = int.from_bytes(data[position + 5 : position + 9], "big") & 0x7FFFFFFF
-                    if self._take_request(stream_id, data[position + _FRAME_HEADER : following], flags):
+                    taken = self._take_request(stream_id, data[position + _FRAME_HEADER : following], flags)
+                    if taken is not None:
                         start = following
-                        if protocol.closed:
+                        if not taken:
                             return
             elif kind in (_HEADERS, _PUSH_PROMISE):
                 self._in_block = not flags & _END_HEADERS
@@ -97,7 +102,7 @@ class InboundFrames:
                 break
             position = following
         if start < end:
-            protocol.receive_h2(data[start:] if start else data)
+            to_h2(data[start:] if start else data)
 
     def _pass(self, data: bytes, position: int, end: int) -> int:
         """Go past a payload still being skipped, or complete a split frame header (then its payload is
@@ -123,17 +128,17 @@ class InboundFrames:
             header.clear()
         return position
 
-    def _take_request(self, stream_id: int, block: bytes, flags: int) -> bool:
-        """A HEADERS frame that opens stream `stream_id`, as h2's `_receive_headers_frame` takes it; False
-        (nothing done) when it does not open a new stream, for h2 to judge."""
-        conn: H2Connection = self._protocol.conn
+    def _take_request(self, stream_id: int, block: bytes, flags: int) -> bool | None:
+        """A HEADERS frame that opens stream `stream_id`, as h2's `_receive_headers_frame` takes it: whether
+        the connection goes on, or None (nothing done) when it does not open a new stream, for h2 to judge."""
+        conn = self._conn
         if stream_id & 1 == 0 or stream_id <= conn.highest_inbound_stream_id or stream_id in conn.streams:
-            return False
+            return None
         try:
             # As h2 does: count the open streams (which also forgets the closed ones; the limit is ours,
             # see `_settings._LocalSettings`), decode, then move the state machines.
             if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
-                return False  # h2's own error, then
+                return None  # h2's own error, then
             headers = _decode_headers(conn.decoder, block)
             conn.state_machine.process_input(_RECV_HEADERS)
             stream = conn._begin_new_stream(stream_id, _ODD)  # noqa: SLF001 - see the module doc
@@ -142,5 +147,4 @@ class InboundFrames:
         except ProtocolError as exc:
             conn.close_connection(exc.error_code)  # the GOAWAY h2's receive_data would queue
             raise
-        self._protocol.request_received(stream_id, events[0].headers, ended=ended)  # type: ignore[attr-defined]
-        return True
+        return self._new_request(stream_id, events[0].headers, ended)  # type: ignore[attr-defined]

@@ -126,7 +126,10 @@ class H2Protocol(asyncio.Protocol):
         self.sender = Sender(
             self, self._loop, self._conn_info.client, forget=self._forget, abort=self._abort_unread
         )
-        self._inbound = InboundFrames(self, self.config.http2_max_frame_size, skip=len(PREFACE))
+        limit = self.config.http2_max_frame_size
+        self._inbound = InboundFrames(
+            conn, limit, skip=len(PREFACE), to_h2=self.receive_h2, new_request=self._new_request
+        )
         self.context.connections.add(self)
         upgrade = self._upgrade
         if upgrade is not None:
@@ -170,10 +173,6 @@ class H2Protocol(asyncio.Protocol):
             return
         self.sender.pump()
         self.sender.flush()
-
-    @property
-    def closed(self) -> bool:
-        return self._state is CLOSED
 
     def receive_h2(self, data: bytes) -> bool:
         """Frames for h2 (`_inbound`), and what its events mean here; False once the connection is closed.
@@ -283,9 +282,11 @@ class H2Protocol(asyncio.Protocol):
     # ---- events --------------------------------------------------------------------------------------
 
     def _on_request(self, event: ev.RequestReceived) -> None:
-        self.request_received(
-            event.stream_id, event.headers, ended=event.stream_ended is not None
-        )  # bytes: header_encoding is None
+        self.request_received(event.stream_id, event.headers, ended=event.stream_ended is not None)
+
+    def _new_request(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> bool:  # noqa: FBT001 - `_inbound.NewRequest`
+        self.request_received(stream_id, headers, ended=ended)
+        return self._state is not CLOSED
 
     def request_received(self, stream_id: int, headers: list[tuple[bytes, bytes]], *, ended: bool) -> None:
         """A new stream's request head (from h2's event, or straight from `_inbound`)."""
