@@ -93,10 +93,8 @@ class InboundFrames:
                         start = following
                         if not taken:
                             return
-            elif kind in (_HEADERS, _PUSH_PROMISE):
-                self._in_block = not flags & _END_HEADERS
-            elif kind == _CONTINUATION and flags & _END_HEADERS:
-                self._in_block = False
+            else:
+                self._follow_blocks(kind, flags)
             if following > end:
                 self._skip = following - end
                 break
@@ -119,14 +117,17 @@ class InboundFrames:
             length = int.from_bytes(header[:3], "big")
             if length > self._max_size:
                 raise FrameTooLarge
-            kind, flags = header[3], header[4]
-            if kind in (_HEADERS, _PUSH_PROMISE):
-                self._in_block = not flags & _END_HEADERS
-            elif kind == _CONTINUATION and flags & _END_HEADERS:
-                self._in_block = False
+            self._follow_blocks(header[3], header[4])
             self._skip = length
             header.clear()
         return position
+
+    def _follow_blocks(self, kind: int, flags: int) -> None:
+        """Whether a header block is left open for CONTINUATION frames, after a frame of `kind`."""
+        if kind in (_HEADERS, _PUSH_PROMISE):
+            self._in_block = not flags & _END_HEADERS
+        elif kind == _CONTINUATION and flags & _END_HEADERS:
+            self._in_block = False
 
     def _take_request(self, stream_id: int, block: bytes, flags: int) -> bool | None:
         """A HEADERS frame that opens stream `stream_id`, as h2's `_receive_headers_frame` takes it: whether
