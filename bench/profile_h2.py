@@ -10,6 +10,10 @@ suite's (`run.py --scenarios h2`), which measure whole servers over TLS.
 
     python bench/profile_h2.py --requests 100000
     python bench/profile_h2.py --profile            # cProfile, top functions by own time
+    python bench/profile_h2.py --streams 100        # h2load's -m: concurrent streams per batch (default 16)
+
+Under callgrind, the client's bytes are made in the same process; `--client-only` makes them and stops, so
+that their instructions can be taken out of the server's (bench/README.md, "Profiling the HTTP/2 path").
 
 Needs asgi-h2 and uvloop importable.
 """
@@ -114,14 +118,18 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=16, help="concurrent streams per batch, as h2load -m")
     parser.add_argument("--trials", type=int, default=3, help="runs to take the fastest of (noise only adds)")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions by own time")
+    parser.add_argument("--client-only", action="store_true", help="make the client's bytes, serve nothing")
     args = parser.parse_args()
     import uvloop  # noqa: PLC0415
 
     batches = max(1, args.requests // args.streams)
     requests = batches * args.streams
-    warm_up = client_bytes(1000 // args.streams, args.streams)
-    uvloop.run(drive(*warm_up))
+    warm_up = client_bytes(max(1, 1000 // args.streams), args.streams)
+    if not args.client_only:
+        uvloop.run(drive(*warm_up))
     preface, chunks = client_bytes(batches, args.streams)
+    if args.client_only:
+        return
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "bench" / "run.py"
-SCENARIOS = ["plaintext", "json", "post", "close", "stream", "1mib", "ws", "h2", "uwsgi"]
+SCENARIOS = ["plaintext", "json", "post", "close", "stream", "1mib", "ws", "h2", "h2-1", "h2-100", "uwsgi"]
 # Command -> the Debian package that provides it.
 TOOLS = {"wrk": "wrk", "h2load": "nghttp2-client", "nginx": "nginx", "openssl": "openssl", "taskset": "util-linux"}
 

@@ -34,6 +34,8 @@ POST_BODY_SIZE = 16 * 1024
 FRAME_HEADER = 9
 HEADERS, SETTINGS, PING, GOAWAY = 0x1, 0x4, 0x6, 0x7
 END_STREAM = ACK = 0x1
+#: The HTTP/2 scenarios (h2load with 16, 1 and 100 streams per connection): one canned responder for all.
+H2_SCENARIOS = ("h2", "h2-1", "h2-100")
 
 
 def _response(content_type: bytes, body: bytes, *, close: bool = False) -> bytes:
@@ -191,7 +193,7 @@ class CannedUWSGI(asyncio.Protocol):
 def factory(scenario: str) -> asyncio.Protocol:
     if scenario == "ws":
         return CannedWebSocket()
-    if scenario == "h2":
+    if scenario in H2_SCENARIOS:
         return CannedH2()
     if scenario == "uwsgi":
         return CannedUWSGI()
@@ -219,7 +221,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--scenario", required=True, choices=[*HTTP_REPLIES, "ws", "h2", "uwsgi"])
+    parser.add_argument("--scenario", required=True, choices=[*HTTP_REPLIES, "ws", *H2_SCENARIOS, "uwsgi"])
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     return parser.parse_args(argv)

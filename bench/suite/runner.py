@@ -199,7 +199,7 @@ class ScenarioRun:
     def load(self, port: int, duration: float) -> Measurement:
         cpu = self.options.client_cpu
         if self.scenario.driver == "h2load":
-            return run_h2load(port, duration, cpu, self.workdir / "h2load.log")
+            return run_h2load(self.scenario, port, duration, cpu, self.workdir / "h2load.log")
         if self.scenario.driver == "ws":
             return run_ws(self.prepared.tools_python, self.scenario, port, duration, cpu)
         return run_wrk(self.scenario, port, duration, cpu)
@@ -389,7 +389,8 @@ def execute(options: Options) -> tuple[dict[str, Any], Path, Path]:
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as temp:
         workdir = Path(temp)
-        tls = tools.make_certificate(workdir) if "h2" in options.scenarios else None
+        needs_tls = any(SCENARIOS[name].protocol == "h2" for name in options.scenarios)
+        tls = tools.make_certificate(workdir) if needs_tls else None
         for name in SCENARIOS:
             if name not in options.scenarios:
                 continue

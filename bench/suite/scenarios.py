@@ -30,6 +30,7 @@ class Scenario:
     protocol: str = "http"  # how the server listens: "http", "h2" (TLS) or "uwsgi" (behind nginx)
     close: bool = False
     post: bool = False
+    streams: int = 16  # h2load only: concurrent streams per connection (`-m`)
 
     def load_line(self) -> str:
         if self.driver == "wrk":
@@ -38,7 +39,7 @@ class Scenario:
             request += ", through nginx uwsgi_pass" if self.protocol == "uwsgi" else ""
             return f"wrk -t1 -c{self.connections} --latency, {request}"
         if self.driver == "h2load":
-            return f"h2load -t1 -c8 -m16 over TLS (h2 by ALPN), GET {self.path}"
+            return f"h2load -t1 -c{self.connections} -m{self.streams} over TLS (h2 by ALPN), GET {self.path}"
         if self.driver == "ws":
             return f"clients/ws_load.py: {self.connections} connections, 64-byte text messages echoed"
         return "clients/conn_churn.py: connections opened and closed, then idle keep-alive connections held"
@@ -55,6 +56,17 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("1mib", "1 MiB response", "wrk", path="/1mib", connections=16),
         Scenario("ws", "WebSocket echo, 32 connections x 64-byte messages", "ws", path="/ws", connections=32),
         Scenario("h2", "HTTP/2 over TLS, 8 connections x 16 streams", "h2load", connections=8, protocol="h2"),
+        Scenario(
+            "h2-1", "HTTP/2 over TLS, 8 connections x 1 stream", "h2load", connections=8, protocol="h2", streams=1
+        ),
+        Scenario(
+            "h2-100",
+            "HTTP/2 over TLS, 8 connections x 100 streams",
+            "h2load",
+            connections=8,
+            protocol="h2",
+            streams=100,
+        ),
         Scenario("uwsgi", "plaintext through nginx uwsgi_pass", "wrk", connections=32, protocol="uwsgi"),
         Scenario("memory", "RSS across connection churn and idle keep-alive connections", "memory"),
     )
@@ -205,10 +217,11 @@ def parse_h2load(output: str, log: Path | None) -> Measurement:
     )
 
 
-def run_h2load(port: int, duration: float, cpu: int | None, log: Path) -> Measurement:
+def run_h2load(scenario: Scenario, port: int, duration: float, cpu: int | None, log: Path) -> Measurement:
     log.unlink(missing_ok=True)
-    command = ["h2load", "-t1", "-c8", "-m16", "-D", str(max(1, round(duration))), "--log-file", str(log)]
-    command.append(f"https://127.0.0.1:{port}/plaintext")
+    command = ["h2load", "-t1", f"-c{scenario.connections}", f"-m{scenario.streams}"]
+    command += ["-D", str(max(1, round(duration))), "--log-file", str(log)]
+    command.append(f"https://127.0.0.1:{port}{scenario.path}")
     done = subprocess.run(pinned(cpu, command), capture_output=True, text=True, timeout=duration + 60, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"h2load failed ({done.returncode}): {(done.stdout + done.stderr).strip()[-300:]}")

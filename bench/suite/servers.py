@@ -17,7 +17,9 @@ ROOT = BENCH.parent
 VENVS = BENCH / ".venvs"
 
 HTTP1 = frozenset({"plaintext", "json", "post", "close", "stream", "1mib", "memory"})
-ALL = HTTP1 | {"ws", "h2", "uwsgi"}
+#: The HTTP/2 scenarios: h2load with 16, 1 and 100 streams per connection.
+H2 = frozenset({"h2", "h2-1", "h2-100"})
+ALL = HTTP1 | H2 | {"ws", "uwsgi"}
 
 # The local packages that make up ours, in dependency order.
 OUR_PACKAGES = ("asgi-core", "asgi-http1", "asgi-ws", "asgi-h2", "asgi-uwsgi", "gunicorn-asgi")
@@ -177,7 +179,7 @@ SERVERS: dict[str, ServerSpec] = {
             "hypercorn + uvloop",
             "hypercorn",
             (("hypercorn", "uvloop>=0.19"),),
-            HTTP1 | {"ws", "h2"},
+            HTTP1 | H2 | {"ws"},
             ("hypercorn", "h11", "h2", "wsproto", "uvloop"),
         ),
         ServerSpec(
@@ -185,7 +187,7 @@ SERVERS: dict[str, ServerSpec] = {
             "granian (ASGI) + uvloop",
             "granian",
             (("granian", "uvloop>=0.19"),),
-            HTTP1 | {"ws", "h2"},
+            HTTP1 | H2 | {"ws"},
             ("granian", "uvloop"),
         ),
     )

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import pytest
 from asgi_core import Config, HeadRejected
-from asgi_h2 import PREFACE, H2Limits
+from asgi_h2 import H2Limits
 from asgi_h2._headers import parse_request
-from asgi_h2._limits import FrameSizeGuard
-from hypothesis import given
-from hypothesis import strategies as st
 
 BASE = [(b":method", b"POST"), (b":scheme", b"https"), (b":path", b"/p?q"), (b":authority", b"example.org")]
 
@@ -63,37 +60,6 @@ def test_request_limits(headers: list[tuple[bytes, bytes]], config: Config, stat
     with pytest.raises(HeadRejected) as info:
         parse_request(base + headers, config)
     assert info.value.status == status
-
-
-def frame(length: int, frame_type: int = 0) -> bytes:
-    return length.to_bytes(3, "big") + bytes([frame_type, 0]) + (1).to_bytes(4, "big") + b"p" * length
-
-
-@given(
-    lengths=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=12),
-    oversized_at=st.one_of(st.none(), st.integers(min_value=0, max_value=11)),
-    cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=40),
-)
-def test_frame_size_guard_ignores_how_bytes_are_split(
-    lengths: list[int], oversized_at: int | None, cuts: list[int]
-) -> None:
-    if oversized_at is not None and oversized_at < len(lengths):
-        lengths[oversized_at] = 41
-    expected = all(length <= 40 for length in lengths)
-    data = PREFACE + b"".join(frame(length) for length in lengths)
-    whole = FrameSizeGuard(40, skip=len(PREFACE)).accepts(data)
-    assert whole is expected
-    guard = FrameSizeGuard(40, skip=len(PREFACE))
-    position, verdict = 0, True
-    for cut in [*cuts, len(data)]:
-        piece = data[position : position + cut]
-        position += len(piece)
-        if piece and not guard.accepts(piece):
-            verdict = False
-            break
-    if position < len(data) and verdict:
-        verdict = guard.accepts(data[position:])
-    assert verdict is expected
 
 
 def test_limit_validation() -> None:

@@ -1,5 +1,5 @@
-"""Defences against abusive HTTP/2 peers: the limits, and the frame-size guard (the counters that enforce the
-others are asgi-core's `WindowCounter`s, as for HTTP/3).
+"""Defences against abusive HTTP/2 peers: the limits (the frame-size guard is `_inbound`'s, which reads every
+frame header anyway; the counters that enforce the others are asgi-core's `WindowCounter`s, as for HTTP/3).
 
 HTTP/2 lets one connection ask a server for a lot of work for very few bytes. The h2 library caps some of it
 (CONTINUATION frames per header block, the decoded header list size); the rest is counted here:
@@ -50,39 +50,3 @@ class H2Limits:
             counts=("max_resets", "max_control_frames", "max_queued_control_frames", "max_pending_streams"),
             seconds=("reset_window", "control_window", "send_timeout"),
         )
-
-
-class FrameSizeGuard:
-    """Refuses an oversized frame as soon as its 9-byte header arrives.
-
-    h2 checks a frame's length against SETTINGS_MAX_FRAME_SIZE only once the whole frame is buffered, so a
-    peer announcing a 16 MiB frame would make it hold 16 MiB first. This reads just the frame headers as bytes
-    stream past (skipping the client preface and each frame's payload) and reports the first one that is too
-    long.
-    """
-
-    __slots__ = ("_header", "_max_size", "_skip")
-
-    def __init__(self, max_size: int, *, skip: int) -> None:
-        self._max_size = max_size
-        self._skip = skip
-        self._header = bytearray()
-
-    def accepts(self, data: bytes) -> bool:
-        position, end = 0, len(data)
-        while position < end:
-            if self._skip:
-                taken = min(self._skip, end - position)
-                self._skip -= taken
-                position += taken
-                continue
-            needed = 9 - len(self._header)
-            self._header += data[position : position + needed]
-            position += needed
-            if len(self._header) == 9:  # noqa: PLR2004 - the fixed frame header size of RFC 9113 section 4.1
-                length = int.from_bytes(self._header[:3], "big")
-                if length > self._max_size:
-                    return False
-                self._skip = length
-                self._header.clear()
-        return True

@@ -41,8 +41,9 @@ from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
-from ._errors import MalformedRequest
+from ._errors import FrameTooLarge, MalformedRequest
 from ._headers import check_trailers, parse_request
+from ._inbound import InboundFrames
 from ._lifecycle import (
     CLOSED,
     DRAIN_PING,
@@ -54,7 +55,7 @@ from ._lifecycle import (
     ConnectionState,
     goaway,
 )
-from ._limits import FrameSizeGuard, H2Limits
+from ._limits import H2Limits
 from ._preface import PREFACE, PrefaceCheck
 from ._request import RequestStream
 from ._sender import Sender
@@ -125,7 +126,10 @@ class H2Protocol(asyncio.Protocol):
         self.sender = Sender(
             self, self._loop, self._conn_info.client, forget=self._forget, abort=self._abort_unread
         )
-        self._guard = FrameSizeGuard(self.config.http2_max_frame_size, skip=len(PREFACE))
+        limit = self.config.http2_max_frame_size
+        self._inbound = InboundFrames(
+            conn, limit, skip=len(PREFACE), to_h2=self.receive_h2, new_request=self._new_request
+        )
         self.context.connections.add(self)
         upgrade = self._upgrade
         if upgrade is not None:
@@ -154,25 +158,32 @@ class H2Protocol(asyncio.Protocol):
                 return
             if preface.complete:
                 self._preface = None
-        if not self._guard.accepts(data):
+        try:
+            self._inbound.receive(data)
+        except FrameTooLarge:
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, b"frame larger than SETTINGS_MAX_FRAME_SIZE")
             return
-        try:
-            events = self.conn.receive_data(data)
         except ProtocolError as exc:
             # h2 has queued a GOAWAY with the matching error code; send it and close.
             self.context.logger.debug("HTTP/2 protocol error from %s: %s", self._conn_info.client, exc)
             self.sender.flush()
             self._close()
             return
-        for event in events:
+        if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see a handler close it
+            return
+        self.sender.pump()
+        self.sender.flush()
+
+    def receive_h2(self, data: bytes) -> bool:
+        """Frames for h2 (`_inbound`), and what its events mean here; False once the connection is closed.
+        Raises h2's `ProtocolError`."""
+        for event in self.conn.receive_data(data):
             handler = _HANDLERS.get(type(event))
             if handler is not None:  # the events not listed need nothing from us
                 handler(self, event)
-                if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see the handler close it
-                    return
-        self.sender.pump()
-        self.sender.flush()
+                if self._state is CLOSED:
+                    return False
+        return True
 
     def eof_received(self) -> bool:
         return False  # the peer is done sending: nothing more can arrive, so close
@@ -271,21 +282,25 @@ class H2Protocol(asyncio.Protocol):
     # ---- events --------------------------------------------------------------------------------------
 
     def _on_request(self, event: ev.RequestReceived) -> None:
-        stream_id = event.stream_id
+        self.request_received(event.stream_id, event.headers, ended=event.stream_ended is not None)
+
+    def _new_request(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> bool:  # noqa: FBT001 - `_inbound.NewRequest`
+        self.request_received(stream_id, headers, ended=ended)
+        return self._state is not CLOSED
+
+    def request_received(self, stream_id: int, headers: list[tuple[bytes, bytes]], *, ended: bool) -> None:
+        """A new stream's request head (from h2's event, or straight from `_inbound`)."""
         if self._state is DRAINING or len(self.streams) >= self.config.http2_max_concurrent_streams:
             self._refuse(stream_id)
             return
         self._idle.cancel()
-        ended = event.stream_ended is not None
         try:
-            head = parse_request(event.headers, self.config)
+            head = parse_request(headers, self.config)
         except MalformedRequest as exc:
             self._reject_malformed(stream_id, exc)
             return
         except HeadRejected as rejected:  # its own name: see asgi_core._accept._connect on mypyc and `except`
-            reply_status(
-                self, stream_id, rejected.status, peer_ended=ended, head_only=is_head_request(event.headers)
-            )
+            reply_status(self, stream_id, rejected.status, peer_ended=ended, head_only=is_head_request(headers))
             return
         conn = apply_forwarded(self.config, self._conn_info, head.headers) if head.forwarded else self._conn_info
         if head.protocol is not None:

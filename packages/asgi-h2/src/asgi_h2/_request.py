@@ -93,6 +93,35 @@ class RequestStream(OutboundStream):
     def start_response(self, status: int, headers: Headers) -> None:
         self.response.start(status, headers)
 
+    def send_whole(self, status: int, headers: Headers, body: bytes) -> None:
+        """A response in one piece (asgi-core's cycle offers it): HEADERS and DATA carrying END_STREAM, or
+        HEADERS alone with it, made in one go when the peer's windows admit the whole body (`_frames`), else
+        through the stream's buffered path. A head that cannot be sent, or a content-length other than the
+        body's, raises `ValueError` with nothing sent (the app's failure then becomes a 500); a body other than
+        the content-length declares is malformed (RFC 9113 section 8.1.1) and raises `RuntimeError`, for the
+        cycle to reset the stream, as when the same body comes in several messages."""
+        response = self.response
+        response.start(status, headers)  # ValueError: refused, nothing held
+        try:
+            response.count(len(body))
+            response.end(None, self.protocol.context.logger)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc  # the head was taken: this must not read as a refused head
+        head = response.take_head()
+        if head is None or self.state is not OPEN:
+            return
+        sender = self.protocol.sender
+        if sender.send_whole(self, head, body):
+            if self.state is OPEN:  # else reset instead: h2 found the stream closed
+                self.mark_ended()
+            return
+        sender.send_headers(self, head, end_stream=not body)
+        if body:
+            self.queue(body)
+            self.finish()
+        elif self.state is OPEN:
+            self.mark_ended()
+
     def send_data(self, data: bytes) -> None:
         self.response.count(len(data))
         self._send_head(end_stream=False)

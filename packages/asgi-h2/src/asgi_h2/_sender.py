@@ -3,7 +3,9 @@ peer) handed to h2, and h2's bytes onto the wire.
 
 Streams hold what the peer's flow-control windows do not yet admit (`_stream`) and say so (`want_send`). What
 the connection's streams produce in one pass of the event loop leaves in one write (`schedule`), and the
-streams share the connection fairly: each sends at most one frame per round (`pump`). While the transport is
+streams share the connection fairly: each sends at most one frame per round (`pump`). A response in one piece
+that the windows admit whole skips all that: its frames are made at once (`_frames`) and held, behind what h2
+had queued before them, for the same write. While the transport is
 above its write high-water mark nothing more is produced, and the send deadline (`_stall`) limits how long a
 stream or the whole connection may make no progress.
 
@@ -19,6 +21,7 @@ from asgi_core import Address, Headers
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 
+from ._frames import whole_response
 from ._stall import SendDeadlines
 
 if TYPE_CHECKING:
@@ -31,7 +34,19 @@ if TYPE_CHECKING:
 class Sender:
     """A connection's outgoing frames and their way onto its transport; `stop` once the connection is closed."""
 
-    __slots__ = ("_abort", "_client", "_deadlines", "_forget", "_loop", "_protocol", "_soon", "sending", "stopped")
+    __slots__ = (
+        "_abort",
+        "_client",
+        "_deadlines",
+        "_forget",
+        "_held",
+        "_held_size",
+        "_loop",
+        "_protocol",
+        "_soon",
+        "sending",
+        "stopped",
+    )
 
     def __init__(
         self,
@@ -53,6 +68,9 @@ class Sender:
         #: The streams holding data or an end to send, by id, in the order they asked.
         self.sending: dict[int, OutboundStream] = {}
         self._soon: asyncio.Handle | None = None
+        #: Bytes made outside h2 (`send_whole`) and what h2 had queued before them, in wire order, for `flush`.
+        self._held: list[bytes] = []
+        self._held_size = 0
         self.stopped = False
         self._deadlines: SendDeadlines | None = None  # made when the connection first stalls
 
@@ -66,6 +84,34 @@ class Sender:
             stream.reset(ErrorCodes.INTERNAL_ERROR)
             return
         self.schedule()
+
+    def send_whole(self, stream: OutboundStream, head: Headers, body: bytes) -> bool:
+        """A response in one piece, END_STREAM included, if the peer's windows admit all of it now and the
+        transport takes writes: True once it is on its way (or the stream was reset instead, h2 having found
+        it closed), False with nothing done, for the stream's own path."""
+        if self.stopped or self._protocol.flow.write_paused:
+            return False
+        conn = self._protocol.conn
+        try:
+            frames = whole_response(conn, stream.stream_id, head, body)
+        except ProtocolError as exc:  # the stream ended under us (a reset crossing our response)
+            self._protocol.context.logger.debug("HTTP/2 stream %d: response not sent: %s", stream.stream_id, exc)
+            stream.reset(ErrorCodes.INTERNAL_ERROR)
+            return True
+        if frames is None:
+            return False
+        held = self._held
+        queued = conn.data_to_send()  # h2's frames so far go first, as they would have
+        if queued:
+            held.append(queued)
+        held.append(frames)
+        self._held_size += len(frames)
+        if self._held_size >= self._protocol.config.write_buffer_high_water:
+            # As `pump` does: a round stops producing once the transport is full, not past it.
+            self.flush()
+        else:
+            self.schedule()
+        return True
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         """Give `size` bytes of flow-control credit back to the peer (for the stream while it is open)."""
@@ -87,9 +133,15 @@ class Sender:
             self._soon = self._loop.call_soon(self._send_soon)
 
     def flush(self) -> None:
-        """Write what h2 holds."""
+        """Write what h2 holds, after the frames held here."""
         protocol = self._protocol
         data = protocol.conn.data_to_send()
+        held = self._held
+        if held:
+            held.append(data)
+            data = b"".join(held)
+            held.clear()
+            self._held_size = 0
         if data and not protocol.transport.is_closing():
             protocol.transport.write(data)
 
@@ -154,6 +206,7 @@ class Sender:
     def connection_lost(self) -> None:
         self.stop()
         self.sending.clear()
+        self._held.clear()
         if self._soon is not None:
             self._soon.cancel()
             self._soon = None

@@ -1,0 +1,151 @@
+"""Received bytes cut at frame boundaries: the frame-size guard, and new requests taken in without h2's frame
+objects, h2's state advanced exactly as its `receive_data` would.
+
+**The guard.** h2 checks a frame's length against SETTINGS_MAX_FRAME_SIZE only once the whole frame is
+buffered, so a peer announcing a 16 MiB frame would make it hold 16 MiB first. Reading the 9-byte frame
+headers as bytes stream past refuses such a frame as soon as its header arrives.
+
+**New requests.** For every frame h2 makes a hyperframe object and a set of flags, formats the frame's `repr`
+for a log line nobody reads, and wraps each outcome in events: for a request in one HEADERS frame, more CPU
+than opening the stream itself. Since the frame boundaries are known here anyway, a HEADERS frame that opens
+a new stream (END_HEADERS set, no padding or priority, an odd stream id above every one seen, not inside
+another header block) is handled here: the same steps as h2's `_receive_headers_frame`, in its order (the
+stream count that also forgets closed streams, the HPACK block decoded, the connection's state machine, the
+stream made and given its headers, END_STREAM included), then the request goes straight to the protocol.
+Every other frame, and everything while the client's preface is still arriving, goes to h2 as it came, in
+order; an error is h2's own (`ProtocolError`, with the GOAWAY h2 would queue). The h2 names used here that are
+not its public API (`_begin_new_stream`, `_decode_headers`, `receive_headers`, `AllowedStreamIDs`) are h2's
+since 3.0 and unchanged through 4.x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection, _decode_headers
+from h2.exceptions import ProtocolError
+
+from ._errors import FrameTooLarge
+
+#: The protocol's: frames for h2, and a new stream's request head; each says whether the connection goes on.
+ToH2 = Callable[[bytes], bool]
+NewRequest = Callable[[int, list[tuple[bytes, bytes]], bool], bool]
+
+_RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
+_ODD: Final = AllowedStreamIDs.ODD
+#: RFC 9113 sections 4.1 and 6: the frame header's size, and the types and flags looked at here.
+_FRAME_HEADER: Final = 9
+_HEADERS: Final = 0x1
+_PUSH_PROMISE: Final = 0x5
+_CONTINUATION: Final = 0x9
+_END_STREAM: Final = 0x1
+_END_HEADERS: Final = 0x4
+#: Flags of a HEADERS frame taken here: END_STREAM and END_HEADERS, nothing else (PADDED, PRIORITY go to h2).
+_PLAIN_FLAGS: Final = _END_STREAM | _END_HEADERS
+
+
+class InboundFrames:
+    """One connection's received bytes, frame by frame, to h2 or (new requests) straight to the protocol."""
+
+    __slots__ = ("_conn", "_header", "_in_block", "_max_size", "_new_request", "_skip", "_to_h2")
+
+    def __init__(
+        self, conn: H2Connection, max_size: int, *, skip: int, to_h2: ToH2, new_request: NewRequest
+    ) -> None:
+        self._conn = conn
+        self._to_h2 = to_h2
+        self._new_request = new_request
+        self._max_size = max_size
+        #: Bytes still to pass before the next frame header (the preface, then the rest of a frame's payload).
+        self._skip = skip
+        #: The start of a frame header split across reads.
+        self._header = bytearray()
+        #: Inside a header block that CONTINUATION frames complete: every frame goes to h2 until it ends.
+        self._in_block = False
+
+    def receive(self, data: bytes) -> None:
+        """Hand `data` on, in order. Raises `FrameTooLarge`, or h2's `ProtocolError` (the GOAWAY queued)."""
+        to_h2 = self._to_h2
+        position, end = 0, len(data)
+        start = 0  # where the bytes not yet handed to h2 begin
+        while position < end:
+            if self._skip or self._header:
+                position = self._pass(data, position, end)
+                continue
+            if end - position < _FRAME_HEADER:
+                self._header += data[position:]
+                break
+            length = int.from_bytes(data[position : position + 3], "big")
+            if length > self._max_size:
+                raise FrameTooLarge
+            kind = data[position + 3]
+            flags = data[position + 4]
+            following = position + _FRAME_HEADER + length
+            if kind == _HEADERS and flags & ~_PLAIN_FLAGS == 0 and flags & _END_HEADERS and not self._in_block:
+                if following <= end:
+                    if start < position and not to_h2(data[start:position]):
+                        return
+                    start = position
+                    stream_id = int.from_bytes(data[position + 5 : position + 9], "big") & 0x7FFFFFFF
+                    taken = self._take_request(stream_id, data[position + _FRAME_HEADER : following], flags)
+                    if taken is not None:
+                        start = following
+                        if not taken:
+                            return
+            else:
+                self._follow_blocks(kind, flags)
+            if following > end:
+                self._skip = following - end
+                break
+            position = following
+        if start < end:
+            to_h2(data[start:] if start else data)
+
+    def _pass(self, data: bytes, position: int, end: int) -> int:
+        """Go past a payload still being skipped, or complete a split frame header (then its payload is
+        skipped: a frame split across reads is h2's to put together)."""
+        if self._skip:
+            taken = min(self._skip, end - position)
+            self._skip -= taken
+            return position + taken
+        needed = _FRAME_HEADER - len(self._header)
+        self._header += data[position : position + needed]
+        position += needed
+        if len(self._header) == _FRAME_HEADER:
+            header = self._header
+            length = int.from_bytes(header[:3], "big")
+            if length > self._max_size:
+                raise FrameTooLarge
+            self._follow_blocks(header[3], header[4])
+            self._skip = length
+            header.clear()
+        return position
+
+    def _follow_blocks(self, kind: int, flags: int) -> None:
+        """Whether a header block is left open for CONTINUATION frames, after a frame of `kind`."""
+        if kind in (_HEADERS, _PUSH_PROMISE):
+            self._in_block = not flags & _END_HEADERS
+        elif kind == _CONTINUATION and flags & _END_HEADERS:
+            self._in_block = False
+
+    def _take_request(self, stream_id: int, block: bytes, flags: int) -> bool | None:
+        """A HEADERS frame that opens stream `stream_id`, as h2's `_receive_headers_frame` takes it: whether
+        the connection goes on, or None (nothing done) when it does not open a new stream, for h2 to judge."""
+        conn = self._conn
+        if stream_id & 1 == 0 or stream_id <= conn.highest_inbound_stream_id or stream_id in conn.streams:
+            return None
+        try:
+            # As h2 does: count the open streams (which also forgets the closed ones; the limit is ours,
+            # see `_settings._LocalSettings`), decode, then move the state machines.
+            if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
+                return None  # h2's own error, then
+            headers = _decode_headers(conn.decoder, block)
+            conn.state_machine.process_input(_RECV_HEADERS)
+            stream = conn._begin_new_stream(stream_id, _ODD)  # noqa: SLF001 - see the module doc
+            ended = bool(flags & _END_STREAM)
+            _, events = stream.receive_headers(headers, ended, conn.config.header_encoding)
+        except ProtocolError as exc:
+            conn.close_connection(exc.error_code)  # the GOAWAY h2's receive_data would queue
+            raise
+        return self._new_request(stream_id, events[0].headers, ended)  # type: ignore[attr-defined]
