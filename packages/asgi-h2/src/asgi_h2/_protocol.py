@@ -45,13 +45,9 @@ from ._errors import FrameTooLarge, MalformedRequest
 from ._headers import check_trailers, parse_request
 from ._inbound import InboundFrames
 from ._lifecycle import (
-    CLOSED,
     DRAIN_PING,
     DRAIN_PING_TIMEOUT,
-    DRAINING,
     MAX_STREAM_ID,
-    SERVING,
-    WARNED,
     ConnectionState,
     goaway,
 )
@@ -105,7 +101,7 @@ class H2Protocol(asyncio.Protocol):
         self._queued_control = 0
         self._idle = Deadline(self._loop, self._on_idle)
         self._drain_ping: Deadline | None = None
-        self._state: ConnectionState = SERVING
+        self._state: ConnectionState = ConnectionState.SERVING
         self._tunnels = False
         #: Until the client's preface is complete (then None).
         self._preface: PrefaceCheck | None = PrefaceCheck()
@@ -149,7 +145,7 @@ class H2Protocol(asyncio.Protocol):
             self.shutdown()
 
     def data_received(self, data: bytes) -> None:
-        if self._state is CLOSED:
+        if self._state is ConnectionState.CLOSED:
             return
         preface = self._preface
         if preface is not None:
@@ -169,7 +165,7 @@ class H2Protocol(asyncio.Protocol):
             self.sender.flush()
             self._close()
             return
-        if self._state is CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see a handler close it
+        if self._state is ConnectionState.CLOSED:  # type: ignore[comparison-overlap]  # mypy cannot see a handler close it
             return
         self.sender.pump()
         self.sender.flush()
@@ -181,7 +177,7 @@ class H2Protocol(asyncio.Protocol):
             handler = _HANDLERS.get(type(event))
             if handler is not None:  # the events not listed need nothing from us
                 handler(self, event)
-                if self._state is CLOSED:
+                if self._state is ConnectionState.CLOSED:
                     return False
         return True
 
@@ -189,7 +185,7 @@ class H2Protocol(asyncio.Protocol):
         return False  # the peer is done sending: nothing more can arrive, so close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._state = CLOSED
+        self._state = ConnectionState.CLOSED
         self._stop_timers()
         self.sender.connection_lost()
         self.context.connections.discard(self)
@@ -220,9 +216,9 @@ class H2Protocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful close in two GOAWAY steps (`_lifecycle`): the client stops opening streams, every stream it
         opened before it knew is served, and the connection closes once none is left."""
-        if self._state is not SERVING:
+        if self._state is not ConnectionState.SERVING:
             return
-        self._state = WARNED
+        self._state = ConnectionState.WARNED
         self._idle.cancel()  # the drain PING's deadline drives the connection now
         self.sender.flush()  # what h2 holds goes first; the GOAWAY frame itself is written past it
         self.transport.write(goaway(MAX_STREAM_ID))
@@ -233,9 +229,9 @@ class H2Protocol(asyncio.Protocol):
 
     def _last_goaway(self) -> None:
         """The client has seen the first GOAWAY: name the last stream served; close if none is open."""
-        if self._state is not WARNED:
+        if self._state is not ConnectionState.WARNED:
             return
-        self._state = DRAINING
+        self._state = ConnectionState.DRAINING
         if self._drain_ping is not None:
             self._drain_ping.close()
         self.sender.flush()
@@ -246,7 +242,7 @@ class H2Protocol(asyncio.Protocol):
         """The drain is over: streams still open are reset (their apps see `http.disconnect`), the last GOAWAY
         goes out and the connection closes. A stream whose app never started is refused, so its client may
         retry it; the others are cancelled."""
-        if self._state is CLOSED:
+        if self._state is ConnectionState.CLOSED:
             return
         for stream in list(self.streams.values()):
             waiting = isinstance(stream, RequestStream) and self._waiting(stream)
@@ -260,7 +256,7 @@ class H2Protocol(asyncio.Protocol):
     # ---- for the streams -----------------------------------------------------------------------------
 
     def reset_stream(self, stream_id: int, error_code: ErrorCodes) -> None:
-        if self._state is CLOSED:
+        if self._state is ConnectionState.CLOSED:
             return
         with contextlib.suppress(ProtocolError):  # already closed in h2: nothing to cut
             self.conn.reset_stream(stream_id, error_code)
@@ -274,7 +270,7 @@ class H2Protocol(asyncio.Protocol):
         the stream waits for the peer's end (a tunnel)."""
         if stream.awaits_peer_end():
             return
-        if not stream.peer_ended and self._state is not CLOSED:
+        if not stream.peer_ended and self._state is not ConnectionState.CLOSED:
             with contextlib.suppress(ProtocolError):
                 self.conn.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
         self._forget(stream)
@@ -286,11 +282,14 @@ class H2Protocol(asyncio.Protocol):
 
     def _new_request(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> bool:  # noqa: FBT001 - `_inbound.NewRequest`
         self.request_received(stream_id, headers, ended=ended)
-        return self._state is not CLOSED
+        return self._state is not ConnectionState.CLOSED
 
     def request_received(self, stream_id: int, headers: list[tuple[bytes, bytes]], *, ended: bool) -> None:
         """A new stream's request head (from h2's event, or straight from `_inbound`)."""
-        if self._state is DRAINING or len(self.streams) >= self.config.http2_max_concurrent_streams:
+        if (
+            self._state is ConnectionState.DRAINING
+            or len(self.streams) >= self.config.http2_max_concurrent_streams
+        ):
             self._refuse(stream_id)
             return
         self._idle.cancel()
@@ -355,7 +354,7 @@ class H2Protocol(asyncio.Protocol):
         self._control_frame(ack=True)
 
     def _on_ping_ack(self, event: ev.PingAckReceived) -> None:
-        if self._state is WARNED and event.ping_data == DRAIN_PING:
+        if self._state is ConnectionState.WARNED and event.ping_data == DRAIN_PING:
             self._last_goaway()
         else:  # an acknowledgement of a PING we never sent costs work like any control frame
             self._control_frame(ack=False)
@@ -396,9 +395,9 @@ class H2Protocol(asyncio.Protocol):
         if isinstance(stream, RequestStream) and stream.cycle is not None:
             self._admission.withdraw(stream.cycle)
         if not self.streams:
-            if self._state is DRAINING:
+            if self._state is ConnectionState.DRAINING:
                 self._close_if_done()
-            elif self._state is SERVING:
+            elif self._state is ConnectionState.SERVING:
                 self._arm_idle()
 
     # ---- abuse limits --------------------------------------------------------------------------------
@@ -419,7 +418,7 @@ class H2Protocol(asyncio.Protocol):
 
     def _fail(self, error_code: ErrorCodes, reason: bytes) -> None:
         """End the connection now with GOAWAY `error_code` (a protocol error, an abuse limit)."""
-        if self._state is CLOSED:
+        if self._state is ConnectionState.CLOSED:
             return
         self.context.logger.info(
             "closing HTTP/2 connection from %s: %s (%s)", self._conn_info.client, reason.decode(), error_code.name
@@ -430,7 +429,7 @@ class H2Protocol(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
-        self._state = CLOSED
+        self._state = ConnectionState.CLOSED
         self._stop_timers()
         if not self.transport.is_closing():
             self.transport.close()
@@ -450,7 +449,7 @@ class H2Protocol(asyncio.Protocol):
             self._conn_info.client,
             self.limits.send_timeout,
         )
-        self._state = CLOSED
+        self._state = ConnectionState.CLOSED
         self._stop_timers()
         abort = getattr(self.transport, "abort", None)  # not part of asgi-core's Transport; asyncio's have it
         if callable(abort):
@@ -459,18 +458,18 @@ class H2Protocol(asyncio.Protocol):
             self.transport.close()
 
     def _close_if_done(self) -> None:
-        if not self.streams and self._state is not CLOSED:
+        if not self.streams and self._state is not ConnectionState.CLOSED:
             self.sender.flush()
             self._close()
 
     def _arm_idle(self, timeout: float | None = None) -> None:
         """Close the connection if no stream opens within `timeout` (the keep-alive timeout by default).
         Only a new stream stops the timer: PINGs and other frames do not keep an idle connection open."""
-        if self._state is not CLOSED:
+        if self._state is not ConnectionState.CLOSED:
             self._idle.arm(self.config.keep_alive_timeout if timeout is None else timeout)
 
     def _on_idle(self) -> None:
-        if self.streams or self._state is CLOSED:
+        if self.streams or self._state is ConnectionState.CLOSED:
             return
         with contextlib.suppress(ProtocolError):
             self.conn.close_connection(ErrorCodes.NO_ERROR, additional_data=b"idle")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 from asgi_core import Headers, RequestCycle, RequestHead, StreamResponse, informational_head
 from h2.errors import ErrorCodes
 
-from ._stream import OPEN, OutboundStream
+from ._stream import OutboundStream, StreamState
 
 if TYPE_CHECKING:
     from ._protocol import H2Protocol
@@ -75,7 +75,7 @@ class RequestStream(OutboundStream):
     # ---- ResponseWriter ------------------------------------------------------------------------------
 
     def request_body(self) -> None:
-        if self.state is OPEN and self.response.continue_due():
+        if self.state is StreamState.OPEN and self.response.continue_due():
             self.protocol.sender.send_headers(self, _CONTINUE, end_stream=False)
 
     def body_consumed(self, size: int) -> None:
@@ -85,7 +85,7 @@ class RequestStream(OutboundStream):
             self.protocol.sender.acknowledge(self.stream_id, size)
 
     def send_informational(self, status: int, headers: Headers) -> None:
-        if self.state is OPEN:
+        if self.state is StreamState.OPEN:
             head = informational_head(status, headers, self.protocol.context.logger)
             if head is not None:
                 self.protocol.sender.send_headers(self, head, end_stream=False)
@@ -108,18 +108,18 @@ class RequestStream(OutboundStream):
         except ValueError as exc:
             raise RuntimeError(str(exc)) from exc  # the head was taken: this must not read as a refused head
         head = response.take_head()
-        if head is None or self.state is not OPEN:
+        if head is None or self.state is not StreamState.OPEN:
             return
         sender = self.protocol.sender
         if sender.send_whole(self, head, body):
-            if self.state is OPEN:  # else reset instead: h2 found the stream closed
+            if self.state is StreamState.OPEN:  # else reset instead: h2 found the stream closed
                 self.mark_ended()
             return
         sender.send_headers(self, head, end_stream=not body)
         if body:
             self.queue(body)
             self.finish()
-        elif self.state is OPEN:
+        elif self.state is StreamState.OPEN:
             self.mark_ended()
 
     def send_data(self, data: bytes) -> None:
@@ -134,7 +134,7 @@ class RequestStream(OutboundStream):
         raise NotImplementedError("HTTP/2 bodies go through the flow-controlled send_data")  # can_sendfile
 
     def end_response(self, trailers: Headers | None) -> None:
-        if self.state is not OPEN:
+        if self.state is not StreamState.OPEN:
             return
         trailer_fields = self.response.end(trailers, self.protocol.context.logger)
         if not trailer_fields and not self.buffered and self.response.head is not None:
@@ -150,8 +150,8 @@ class RequestStream(OutboundStream):
 
     def _send_head(self, *, end_stream: bool) -> None:
         head = self.response.take_head()
-        if head is None or self.state is not OPEN:
+        if head is None or self.state is not StreamState.OPEN:
             return
         self.protocol.sender.send_headers(self, head, end_stream=end_stream)
-        if end_stream and self.state is OPEN:
+        if end_stream and self.state is StreamState.OPEN:
             self.mark_ended()
