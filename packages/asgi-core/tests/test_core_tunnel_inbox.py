@@ -5,43 +5,65 @@ from __future__ import annotations
 from asgi_core import TunnelInbox
 
 
-def test_data_waits_while_reading_is_paused_and_comes_out_in_order() -> None:
-    inbox = TunnelInbox()
-    assert not inbox.must_hold()  # reading: data goes straight through
-    inbox.paused = True
-    assert inbox.must_hold()
-    inbox.hold(b"one", 3)
-    inbox.hold(b"two!", 9)  # credit may differ from the length (HTTP/2 padding counts)
-    assert inbox.size == 7
-    assert inbox.take() is None  # still paused
-    inbox.paused = False
-    assert inbox.must_hold()  # older data first: new data may not overtake it
-    assert inbox.take() == (b"one", 3)
-    assert inbox.take() == (b"two!", 9)
-    assert inbox.take() is None
-    assert inbox.empty
-    assert inbox.size == 0
-    assert not inbox.must_hold()
+class Inner:
+    """Stands for the tunnel: records what reaches the inner protocol, and may stop reading or pause again."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, int]] = []
+        self.reading = True
+        self.inbox = TunnelInbox(self.deliver, lambda: self.reading)
+        self.pause_after: bytes | None = None
+
+    def deliver(self, data: bytes, credit: int) -> None:
+        self.received.append((data, credit))
+        if data == self.pause_after:
+            self.inbox.pause()  # as a protocol may, inside data_received
 
 
-def test_pausing_again_while_handing_over_stops_the_hand_over() -> None:
-    inbox = TunnelInbox()
-    inbox.paused = True
-    inbox.hold(b"a", 1)
-    inbox.hold(b"b", 1)
-    inbox.paused = False
-    assert inbox.take() == (b"a", 1)
-    inbox.paused = True  # the inner protocol paused inside data_received
-    assert inbox.take() is None
-    assert inbox.size == 1
+def test_data_goes_straight_through_while_reading() -> None:
+    inner = Inner()
+    inner.inbox.receive(b"now", 3)
+    assert inner.received == [(b"now", 3)]
+    assert inner.inbox.empty
+    assert not inner.inbox.resume()  # was not paused: nothing to do
 
 
-def test_dropping_returns_the_credit_still_owed_to_the_peer() -> None:
-    inbox = TunnelInbox()
-    inbox.paused = True
-    inbox.hold(b"abc", 12)
-    inbox.hold(b"de", 2)
-    assert inbox.drop() == 14
-    assert inbox.empty
-    assert inbox.size == 0
-    assert inbox.drop() == 0
+def test_data_waits_while_paused_and_comes_out_in_order_with_its_credit() -> None:
+    inner = Inner()
+    inner.inbox.pause()
+    inner.inbox.receive(b"one", 3)
+    inner.inbox.receive(b"two!", 9)  # credit may differ from the length (HTTP/2 padding counts)
+    assert inner.received == []
+    assert inner.inbox.size == 7
+    assert inner.inbox.resume()
+    assert inner.received == [(b"one", 3), (b"two!", 9)]
+    assert inner.inbox.empty
+    assert inner.inbox.size == 0
+
+
+def test_pausing_again_while_handing_over_stops_the_hand_over_and_keeps_the_order() -> None:
+    inner = Inner()
+    inner.inbox.pause()
+    for piece in (b"a", b"b", b"c"):
+        inner.inbox.receive(piece, 1)
+    inner.pause_after = b"a"
+    inner.inbox.resume()
+    assert inner.received == [(b"a", 1)]
+    inner.inbox.receive(b"d", 1)  # new data may not overtake what waits
+    inner.pause_after = None
+    inner.inbox.resume()
+    assert [data for data, _ in inner.received] == [b"a", b"b", b"c", b"d"]
+
+
+def test_a_tunnel_that_stopped_reading_keeps_what_is_held_for_drop() -> None:
+    inner = Inner()
+    inner.inbox.pause()
+    inner.inbox.receive(b"abc", 12)
+    inner.inbox.receive(b"de", 2)
+    inner.reading = False
+    inner.inbox.resume()
+    assert inner.received == []
+    assert inner.inbox.drop() == 14  # the credit the peer is still owed
+    assert inner.inbox.empty
+    assert inner.inbox.size == 0
+    assert inner.inbox.drop() == 0

@@ -9,15 +9,24 @@ the peer; not returning the credit is what makes the peer stop sending.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 
 class TunnelInbox:
-    """Pieces of a stream's body, held while `paused` (and after, until `take` has handed them all over)."""
+    """A tunnel's inbound data on its way to the inner protocol: handed over at once while reading, held while
+    reading is paused, and handed over in order when it resumes.
 
-    __slots__ = ("_pieces", "paused", "size")
+    `deliver(data, credit)` gives a piece to the inner protocol (and the credit back to the peer);
+    `reading()` says whether the tunnel still reads at all (once it is closing, held data stays here until
+    `drop`).
+    """
 
-    def __init__(self) -> None:
-        #: The inner protocol asked not to be given data (`pause_reading`).
+    __slots__ = ("_deliver", "_pieces", "_reading", "paused", "size")
+
+    def __init__(self, deliver: Callable[[bytes, int], object], reading: Callable[[], bool]) -> None:
+        self._deliver = deliver
+        self._reading = reading
+        #: The inner protocol asked not to be given data (`pause`).
         self.paused = False
         #: Bytes held.
         self.size = 0
@@ -27,21 +36,29 @@ class TunnelInbox:
     def empty(self) -> bool:
         return not self._pieces
 
-    def must_hold(self) -> bool:
-        """Whether new data must wait: reading is paused, or older data waits (order is kept)."""
-        return self.paused or bool(self._pieces)
+    def receive(self, data: bytes, credit: int) -> None:
+        """Data from the peer: handed over now, or held while reading is paused or older data waits."""
+        if self.paused or self._pieces:
+            self._pieces.append((data, credit))
+            self.size += len(data)
+        else:
+            self._deliver(data, credit)
 
-    def hold(self, data: bytes, credit: int) -> None:
-        self._pieces.append((data, credit))
-        self.size += len(data)
+    def pause(self) -> None:
+        self.paused = True
 
-    def take(self) -> tuple[bytes, int] | None:
-        """The oldest piece and its credit, unless reading is paused or nothing is held."""
-        if self.paused or not self._pieces:
-            return None
-        data, credit = self._pieces.popleft()
-        self.size -= len(data)
-        return data, credit
+    def resume(self) -> bool:
+        """Reading resumes: what is held is handed over, in order, until reading pauses again or the tunnel
+        stops reading. False when reading was not paused (nothing to do)."""
+        if not self.paused:
+            return False
+        self.paused = False
+        pieces = self._pieces
+        while pieces and not self.paused and self._reading():
+            data, credit = pieces.popleft()
+            self.size -= len(data)
+            self._deliver(data, credit)
+        return True
 
     def drop(self) -> int:
         """Forget everything held (the stream is over); the credit it carried, for the peer."""

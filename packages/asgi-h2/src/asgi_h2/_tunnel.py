@@ -52,7 +52,8 @@ class TunnelStream(OutboundStream):
         self._closing = False  # close() was called: nothing more is read or written
         self._eof_written = False  # write_eof() was called: nothing more is written, reading goes on
         self._paused = False  # whether we told `inner` to pause writing
-        self._inbox = TunnelInbox()  # DATA held while reading is paused, still unacknowledged
+        # DATA on its way to `inner`, held (unacknowledged) while reading is paused.
+        self._inbox = TunnelInbox(self._deliver, self._still_reading)
         self._lost = False
         self._linger: Deadline | None = None  # made when first needed
 
@@ -115,16 +116,10 @@ class TunnelStream(OutboundStream):
         return self._closing or self._lost or self.state is StreamState.CLOSED
 
     def pause_reading(self) -> None:
-        self._inbox.paused = True
+        self._inbox.pause()
 
     def resume_reading(self) -> None:
-        inbox = self._inbox
-        if not inbox.paused:
-            return
-        inbox.paused = False
-        while self._reading and (piece := inbox.take()) is not None:
-            self._deliver(*piece)
-        if self.peer_ended and not inbox.must_hold():
+        if self._inbox.resume() and self.peer_ended and self._inbox.empty and not self._inbox.paused:
             self._deliver_eof()
 
     def is_reading(self) -> bool:
@@ -146,20 +141,18 @@ class TunnelStream(OutboundStream):
         return (self._eof_written or self._closing) and not self.peer_ended and self.state is StreamState.ENDED
 
     def receive_data(self, data: bytes, flow_controlled_length: int) -> None:
-        if not self._reading:
-            self.protocol.sender.acknowledge(self.stream_id, flow_controlled_length)
-        elif self._inbox.must_hold():
+        if self._still_reading():
             # Unacknowledged while held: the peer's window closes and it stops sending.
-            self._inbox.hold(data, flow_controlled_length)
+            self._inbox.receive(data, flow_controlled_length)
         else:
-            self._deliver(data, flow_controlled_length)
+            self.protocol.sender.acknowledge(self.stream_id, flow_controlled_length)
 
     def end_of_body(self) -> None:
         self.peer_ended = True
         if self._linger is not None and self._linger.armed:  # closed and waiting for exactly this: a clean end
             self._linger.close()
             self.protocol.stream_done(self)
-        elif not self._inbox.must_hold():
+        elif self._inbox.empty and not self._inbox.paused:
             self._deliver_eof()
 
     def on_writable(self) -> None:
@@ -182,8 +175,7 @@ class TunnelStream(OutboundStream):
 
     # ---- internals -----------------------------------------------------------------------------------
 
-    @property
-    def _reading(self) -> bool:
+    def _still_reading(self) -> bool:
         return not (self._closing or self._lost or self.state is StreamState.CLOSED)
 
     def _deliver(self, data: bytes, flow_controlled_length: int) -> None:
@@ -192,7 +184,7 @@ class TunnelStream(OutboundStream):
         self.protocol.sender.acknowledge(self.stream_id, flow_controlled_length)
 
     def _deliver_eof(self) -> None:
-        if self.inner is None or not self._reading:
+        if self.inner is None or not self._still_reading():
             return
         keep_open = self.inner.eof_received()
         if self.state is StreamState.ENDED:

@@ -49,8 +49,8 @@ class TunnelStream:
         self._head_sent = False
         self._eof_written = False
         self._writing_paused = False
-        #: Data received and held while reading is paused: the stream's QUIC credit waits for it.
-        self._inbox = TunnelInbox()
+        #: Data on its way to `inner`, held while reading is paused: the stream's QUIC credit waits for it.
+        self._inbox = TunnelInbox(self._deliver, self._still_reading)
         self._extra: dict[str, Any] = {"peername": conn.client, "sockname": conn.server}
 
     def attach(self, inner: asyncio.Protocol) -> None:
@@ -115,18 +115,13 @@ class TunnelStream:
         return self.closed
 
     def pause_reading(self) -> None:
-        self._inbox.paused = True
+        self._inbox.pause()
 
     def resume_reading(self) -> None:
-        inbox = self._inbox
-        if not inbox.paused:
+        if not self._inbox.resume():
             return
-        inbox.paused = False
-        inner = self.inner
-        while not self.closed and inner is not None and (piece := inbox.take()) is not None:
-            inner.data_received(piece[0])
         self.protocol.body_read()  # the credit held for the inbox goes to the client
-        if inbox.empty and self.peer_ended and not self.closed:
+        if self._inbox.empty and self.peer_ended and not self.closed:
             self._deliver_eof()
 
     @property
@@ -140,12 +135,8 @@ class TunnelStream:
     # ---- what the protocol calls ---------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        if self.closed or self.inner is None:
-            return
-        if self._inbox.must_hold():
-            self._inbox.hold(data, len(data))
-        else:
-            self.inner.data_received(data)
+        if self._still_reading():
+            self._inbox.receive(data, len(data))
 
     def end_of_body(self) -> None:
         self.peer_ended = True
@@ -166,6 +157,13 @@ class TunnelStream:
                 self.inner.resume_writing()
 
     # ---- internals -----------------------------------------------------------------------------------
+
+    def _still_reading(self) -> bool:
+        return not self.closed and self.inner is not None
+
+    def _deliver(self, data: bytes, credit: int) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
 
     def _deliver_eof(self) -> None:
         inner = self.inner
