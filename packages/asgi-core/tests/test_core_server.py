@@ -49,7 +49,8 @@ class Answering(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.named:
             self.named = True
-            client = f"@{self.proxy.client[0]}" if self.proxy and self.proxy.client else ""
+            # A PROXY header's client (`length` > 0), not the one the server accepted the connection from.
+            client = f"@{self.proxy.client[0]}" if self.proxy and self.proxy.length and self.proxy.client else ""
             data = f"{self.name}{client}:".encode() + data
         self.transport.write(data)
 

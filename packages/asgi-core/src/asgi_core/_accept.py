@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._accepted_socket import Listener
-from ._connection import peer_in
+from ._connection import peer_in, socket_address
 from ._connection_set import ConnectionSet
 from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
-from ._types import Address
 
 #: Connections taken per readiness event before giving the loop back to the connections already open.
 _ACCEPT_BATCH = 64
@@ -139,23 +138,26 @@ class Acceptor:
                     self._loop.call_later(1.0, self._resume)
                     return
                 raise
-            self._open(sock, address)
+            self._open(sock, address, listener.local)
 
-    def _open(self, sock: socket.socket, address: object) -> None:
+    def _open(self, sock: socket.socket, address: object, local: object) -> None:
         # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
         self._pending += 1
-        task = self._loop.create_task(self._connect(sock, address))
+        task = self._loop.create_task(self._connect(sock, address, local))
         self._opening.add(task)
         task.add_done_callback(self._opening.discard)
 
-    async def _connect(self, sock: socket.socket, address: object) -> None:
+    async def _connect(self, sock: socket.socket, address: object, local: object) -> None:
         try:
-            header = None
-            if self._proxy is not None and peer_in(self._proxy.trusted, _peer(address)):
+            # The addresses travel with the connection, so that its protocol does not ask the socket again.
+            header = ProxyHeader(0, socket_address(address), socket_address(local or sock.getsockname()))
+            if self._proxy is not None and peer_in(self._proxy.trusted, header.client):
                 # Untrusted peers' bytes reach the protocol as they are: a PROXY line from them is a bad request.
-                header = await read_proxy_header(
+                announced = await read_proxy_header(
                     sock, v1=self._proxy.v1, v2=self._proxy.v2, timeout=self._proxy.timeout
                 )
+                if announced is not None and announced.client is not None:
+                    header = announced  # else none, or a LOCAL or UNKNOWN header: the proxy's own connection
             factory = self._factory
             if self._ssl is None:
                 await self._loop.connect_accepted_socket(lambda: factory(header), sock)
@@ -166,12 +168,12 @@ class Acceptor:
         # One name per handler: compiled by mypyc, a name bound by two `except` clauses takes the first one's
         # type, and binding the second's exception to it raises TypeError.
         except ProxyHeaderError as malformed:
-            self._log.warning("closing connection from %s: %s", _peer(address), malformed)
+            self._log.warning("closing connection from %s: %s", socket_address(address), malformed)
             sock.close()
         except (OSError, asyncio.TimeoutError) as failure:
             # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on
             # the internet.
-            self._log.debug("connection from %s not opened: %s", _peer(address), failure)
+            self._log.debug("connection from %s not opened: %s", socket_address(address), failure)
             sock.close()
         except BaseException:
             sock.close()
@@ -179,14 +181,6 @@ class Acceptor:
         finally:
             self._pending -= 1
             self._on_leave()
-
-
-def _peer(address: object) -> Address | None:
-    if isinstance(address, tuple) and len(address) >= 2:  # noqa: PLR2004 - IPv6 addresses have 4 items
-        return (str(address[0]), int(address[1]))
-    if isinstance(address, str) and address:
-        return (address, None)
-    return None  # an unnamed Unix-socket peer
 
 
 async def read_proxy_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:

@@ -9,19 +9,24 @@ family and type, so they are plain integers here, read from the listener once.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 
 class Listener:
     """A listening socket, and how to take one connection from it."""
 
-    __slots__ = ("_family", "_proto", "_type", "socket")
+    __slots__ = ("_family", "_proto", "_type", "local", "socket")
 
     def __init__(self, sock: socket.socket) -> None:
         self.socket = sock
         self._family = int(sock.family)
         self._type = int(sock.type)
         self._proto = sock.proto
+        local = sock.getsockname()
+        #: The local address of every connection accepted here (as `getsockname()` gives it), or `None` when
+        #: each has its own: a listener on a wildcard address (0.0.0.0, ::) takes them on every interface.
+        self.local: object = None if _is_wildcard(local) else local
 
     def accept(self) -> tuple[socket.socket, object]:
         """One pending connection, non-blocking, and its peer's address; `BlockingIOError` when none waits."""
@@ -41,3 +46,12 @@ class AcceptedSocket(socket.socket):
     @property
     def type(self) -> int:  # type: ignore[override]
         return super(socket.socket, self).type
+
+
+def _is_wildcard(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return False  # a Unix socket's path: where all of its connections arrive
+    try:
+        return ipaddress.ip_address(address[0]).is_unspecified
+    except ValueError:
+        return True  # not an address we know how to read: ask each connection
