@@ -470,6 +470,7 @@ def test_an_accepted_socket_is_non_blocking_and_reports_its_family_and_type_as_i
     with listener() as sock:
         sock.setblocking(False)  # as the acceptor makes its listening sockets
         taking = Listener(sock)
+        assert not taking.has_pending()
         with pytest.raises(BlockingIOError):
             taking.accept()
         with socket.create_connection(sock.getsockname()[:2]) as client:
@@ -478,6 +479,24 @@ def test_an_accepted_socket_is_non_blocking_and_reports_its_family_and_type_as_i
                 assert (accepted.family, accepted.type) == (socket.AF_INET, socket.SOCK_STREAM)
                 assert not accepted.getblocking()
                 assert address == client.getsockname()
+                assert not taking.has_pending()  # the backlog is empty again: the acceptor stops there
+
+
+def test_the_listener_tells_whether_more_connections_wait() -> None:
+    # The acceptor takes connections for as long as this says some wait, rather than until accept() fails.
+    with listener() as sock:
+        sock.setblocking(False)
+        taking = Listener(sock)
+        with socket.create_connection(sock.getsockname()[:2]), socket.create_connection(sock.getsockname()[:2]):
+            first, _ = _accept_when_ready(taking)
+            for _ in range(500):
+                if taking.has_pending():
+                    break
+                time.sleep(0.01)
+            second, _ = taking.accept()  # no BlockingIOError: has_pending() said it waits
+            assert not taking.has_pending()
+            first.close()
+            second.close()
 
 
 def _accept_when_ready(taking: Listener) -> tuple[socket.socket, object]:

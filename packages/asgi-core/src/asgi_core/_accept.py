@@ -139,6 +139,8 @@ class Acceptor:
                     return
                 raise
             self._open(sock, address, listener.local)
+            if not listener.has_pending():
+                return
 
     def _open(self, sock: socket.socket, address: object, local: object) -> None:
         # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
