@@ -541,3 +541,30 @@ def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
     assert "not opened: [Errno 104] Connection reset by peer" in caplog.text
     assert open_connections == 0
     assert failures == []
+
+
+def test_a_protocol_factory_that_fails_frees_the_connection_slot() -> None:
+    # A plugin's bug is reported, and its connection closed and not counted: the connection cap does not leak.
+    class Broken(Plugin):
+        def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
+            raise RuntimeError("a plugin bug")
+
+    async def main() -> tuple[int, bytes, list[str]]:
+        loop = asyncio.get_running_loop()
+        reported: list[str] = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(repr(context.get("exception"))))
+        sock = listener()
+        server = Server(_app, Config(max_connections=1), registry=registry(Broken("http", ())), logger=LOG)
+        await server.start([sock])
+        try:
+            reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            answer = await asyncio.wait_for(reader.read(), 5)  # closed by the server
+            writer.close()
+            return server.open_connections, answer, reported
+        finally:
+            await server.shutdown(1)
+            sock.close()
+
+    open_connections, answer, reported = asyncio.run(main())
+    assert (open_connections, answer) == (0, b"")
+    assert reported == ["RuntimeError('a plugin bug')"]

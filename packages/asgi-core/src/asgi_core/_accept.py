@@ -18,8 +18,9 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from ._accepted_socket import Listener
 from ._connection import peer_in, socket_address
@@ -145,19 +146,50 @@ class Acceptor:
     def _open(self, sock: socket.socket, address: object, local: object) -> None:
         # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
         self._pending += 1
-        task = self._loop.create_task(self._connect(sock, address, local))
-        self._opening.add(task)
-        task.add_done_callback(self._opening.discard)
-
-    async def _connect(self, sock: socket.socket, address: object, local: object) -> None:
+        proxy = self._proxy
         try:
             # The addresses travel with the connection, so that its protocol does not ask the socket again.
             header = ProxyHeader(0, socket_address(address), socket_address(local or sock.getsockname()))
-            if self._proxy is not None and peer_in(self._proxy.trusted, header.client):
+            if self._ssl is None and (proxy is None or not peer_in(proxy.trusted, header.client)):
+                # Nothing to wait for (no PROXY header, no handshake): the event loop's coroutine is run on here
+                # rather than by a task, which would cost as much as the rest of accepting.
+                factory = self._factory
+                self._step(self._loop.connect_accepted_socket(lambda: factory(header), sock), sock, address)
+                return
+        except OSError as failure:
+            self._not_opened(sock, address, failure)
+            return
+        task = self._loop.create_task(self._connect(sock, address, header))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    def _step(self, opening: Coroutine[Any, Any, object], sock: socket.socket, address: object) -> None:
+        """Runs `connect_accepted_socket` on as a task would, up to its end: once the transport has called its
+        protocol's `connection_made`, the connection is the protocol's, and counted among `connections`."""
+        try:
+            waiting = opening.send(None)
+        except StopIteration:
+            self._opened()
+            return
+        except OSError as failure:
+            self._not_opened(sock, address, failure)
+            return
+        except BaseException:
+            sock.close()
+            self._opened()
+            raise
+        if asyncio.isfuture(waiting):
+            waiting.add_done_callback(lambda _: self._step(opening, sock, address))
+        else:  # a bare `yield`: on at the loop's next turn
+            self._loop.call_soon(self._step, opening, sock, address)
+
+    async def _connect(self, sock: socket.socket, address: object, header: ProxyHeader) -> None:
+        """Opens a connection that waits for something first: its PROXY header, its TLS handshake."""
+        proxy = self._proxy
+        try:
+            if proxy is not None and peer_in(proxy.trusted, header.client):
                 # Untrusted peers' bytes reach the protocol as they are: a PROXY line from them is a bad request.
-                announced = await read_proxy_header(
-                    sock, v1=self._proxy.v1, v2=self._proxy.v2, timeout=self._proxy.timeout
-                )
+                announced = await read_proxy_header(sock, v1=proxy.v1, v2=proxy.v2, timeout=proxy.timeout)
                 if announced is not None and announced.client is not None:
                     header = announced  # else none, or a LOCAL or UNKNOWN header: the proxy's own connection
             factory = self._factory
@@ -170,19 +202,29 @@ class Acceptor:
         # One name per handler: compiled by mypyc, a name bound by two `except` clauses takes the first one's
         # type, and binding the second's exception to it raises TypeError.
         except ProxyHeaderError as malformed:
-            self._log.warning("closing connection from %s: %s", socket_address(address), malformed)
+            self._log.warning("closing connection from %s: %s", header.client, malformed)
             sock.close()
+            self._opened()
         except (OSError, asyncio.TimeoutError) as failure:
-            # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on
-            # the internet.
-            self._log.debug("connection from %s not opened: %s", socket_address(address), failure)
-            sock.close()
+            self._not_opened(sock, address, failure)
         except BaseException:
             sock.close()
+            self._opened()
             raise
-        finally:
-            self._pending -= 1
-            self._on_leave()
+        else:
+            self._opened()
+
+    def _not_opened(self, sock: socket.socket, address: object, failure: BaseException) -> None:
+        # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on the
+        # internet.
+        self._log.debug("connection from %s not opened: %s", socket_address(address), failure)
+        sock.close()
+        self._opened()
+
+    def _opened(self) -> None:
+        """A connection is no longer opening: its protocol counts it among `connections` now, or it is gone."""
+        self._pending -= 1
+        self._on_leave()
 
 
 async def read_proxy_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:
