@@ -106,6 +106,9 @@ class ServerContext:
     alt_svc: bytes | None = None
     #: The files of the server's TLS certificate, when it has one and knows them (see `CertificateFiles`).
     certificate: CertificateFiles | None = None
+    #: Whether the server's connections may be TLS ones; `False` (a server without an SSL context) spares each
+    #: connection asking its transport for an `ssl_object` (`ConnectionInfo.from_transport`'s `tls`).
+    tls: bool | None = None
     #: Set when the server stops taking requests (graceful shutdown, max_requests): responses then say
     #: `Connection: close` and idle connections are closed.
     draining: bool = False

@@ -113,7 +113,7 @@ class HTTP1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy)
+        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy, tls=self.context.tls)
         self._sendfile = self._conn_info.tls is None and isinstance(self.loop, asyncio.BaseEventLoop)
         self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
