@@ -27,7 +27,7 @@ from asgi_core import (
     ServerContext,
     plan_protocols,
 )
-from asgi_core._accepted_socket import Listener
+from asgi_core._listener import Listener
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 

@@ -22,9 +22,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from ._accepted_socket import Listener
 from ._connection import peer_in, socket_address
 from ._connection_set import ConnectionSet
+from ._listener import Listener
 from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 
 #: Connections taken per readiness event before giving the loop back to the connections already open.
