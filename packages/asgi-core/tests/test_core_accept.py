@@ -38,7 +38,7 @@ class ReportingPlugin:
 async def _addresses(listening: socket.socket, connect: Any) -> tuple[str, Any]:
     found = Registry(discover=False)
     found.add_protocol(ReportingPlugin())
-    server = Server(lambda *_: None, Config(), registry=found)  # type: ignore[arg-type, return-value]
+    server = Server(lambda *_: None, Config(), registry=found)  # type: ignore[arg-type]
     await server.start([listening])
     try:
         client = connect()
