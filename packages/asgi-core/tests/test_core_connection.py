@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from asgi_core import Config, ConnectionInfo, FlowControl, apply_forwarded, peer_in, peer_is_trusted
+from asgi_core import Config, ConnectionInfo, FlowControl, ProxyHeader, apply_forwarded, peer_in, peer_is_trusted
 
 PROXY = ("10.0.0.2", 40000)
 TRUSTING = Config(forwarded_allow_ips=("10.0.0.0/8", "127.0.0.1"))
@@ -65,6 +65,31 @@ def test_connection_info_from_ipv6_tls_and_unix_transports() -> None:
     assert info.alpn_protocol == "http/1.1"
     unix = ConnectionInfo.from_transport(FakeTransport(peername="", sockname="/run/app.sock"))
     assert (unix.client, unix.server) == (None, ("/run/app.sock", None))
+
+
+class Untouchable(FakeTransport):
+    def get_extra_info(self, name: str, default: Any = None, /) -> Any:
+        raise AssertionError(f"asked for {name}")
+
+
+def test_connection_info_from_the_addresses_the_server_accepted_it_with() -> None:
+    # The server's acceptor passes what accept() returned, and says when it has no TLS: the transport is not asked.
+    accepted = ProxyHeader(0, ("192.0.2.1", 5000), ("192.0.2.2", 80))
+    info = ConnectionInfo.from_transport(Untouchable(), accepted, tls=False)
+    assert info == ConnectionInfo(client=("192.0.2.1", 5000), server=("192.0.2.2", 80), scheme="http")
+    unix = ConnectionInfo.from_transport(Untouchable(), ProxyHeader(0, None, ("/run/app.sock", None)), tls=False)
+    assert (unix.client, unix.server) == (None, ("/run/app.sock", None))
+    # A LOCAL or UNKNOWN PROXY header announces no address: the socket's stand.
+    local = ConnectionInfo.from_transport(
+        FakeTransport(peername=("10.0.0.2", 4000), sockname=("10.0.0.1", 80)),
+        ProxyHeader(16, None, None),
+        tls=False,
+    )
+    assert (local.client, local.server) == (("10.0.0.2", 4000), ("10.0.0.1", 80))
+    # TLS possible (or not known): the transport says.
+    tls: Any = FakeTLS()
+    secure = ConnectionInfo.from_transport(FakeTransport(ssl_object=tls), accepted, tls=True)
+    assert (secure.scheme, secure.tls) == ("https", tls)
 
 
 def test_x_forwarded_for_and_proto_from_a_trusted_proxy() -> None:

@@ -1,10 +1,11 @@
-"""`Deadline`: fires once its delay has passed since the latest `arm`, never early, and not after `cancel`."""
+"""`Deadline`: fires once its delay has passed since the latest `arm`, never early, and not after `cancel`; the same
+when it waits in a `DeadlineQueue` shared with others."""
 
 from __future__ import annotations
 
 import asyncio
 
-from asgi_core import Deadline
+from asgi_core import Deadline, DeadlineQueue
 
 SHORT = 0.05
 
@@ -85,3 +86,53 @@ def test_none_disarms() -> None:
         return fired
 
     assert asyncio.run(scenario()) == []
+
+
+def test_deadlines_in_a_queue_fire_in_order_after_its_delay_unless_taken_out() -> None:
+    async def scenario() -> tuple[list[tuple[str, float]], int]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        queue = DeadlineQueue(loop, SHORT)
+        fired: list[tuple[str, float]] = []
+
+        def deadline(name: str) -> Deadline:
+            return Deadline(loop, lambda: fired.append((name, loop.time() - started)))
+
+        first, cancelled, closed, moved, last = (
+            deadline(n) for n in ("first", "cancelled", "closed", "moved", "last")
+        )
+        for each in (first, cancelled, closed, moved):
+            each.arm_in(queue)
+        await asyncio.sleep(SHORT / 2)
+        last.arm_in(queue)
+        cancelled.cancel()
+        closed.close()
+        moved.arm(SHORT * 4)  # out of the queue, on a timer of its own
+        assert first.armed
+        assert not cancelled.armed
+        await asyncio.sleep(SHORT * 6)
+        return fired, len(queue)
+
+    fired, waiting = asyncio.run(scenario())
+    assert [name for name, _ in fired] == ["first", "last", "moved"]
+    first_at, last_at, moved_at = (at for _, at in fired)
+    assert SHORT <= first_at < last_at  # never early: the later one waited for its own time
+    assert last_at >= SHORT * 1.5
+    assert moved_at >= SHORT * 4.5
+    assert waiting == 0  # nothing is held once fired or taken out
+
+
+def test_a_fired_deadline_can_be_armed_again() -> None:
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        queue = DeadlineQueue(loop, SHORT)
+        fired: list[int] = []
+        deadline = Deadline(loop, lambda: fired.append(1))
+        deadline.arm_in(queue)
+        await asyncio.sleep(SHORT * 2)
+        assert not deadline.armed
+        deadline.arm_in(queue)
+        await asyncio.sleep(SHORT * 2)
+        return len(fired)
+
+    assert asyncio.run(scenario()) == 2

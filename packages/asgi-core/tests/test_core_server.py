@@ -27,7 +27,7 @@ from asgi_core import (
     ServerContext,
     plan_protocols,
 )
-from asgi_core._accepted_socket import Listener
+from asgi_core._listener import Listener
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -49,7 +49,8 @@ class Answering(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.named:
             self.named = True
-            client = f"@{self.proxy.client[0]}" if self.proxy and self.proxy.client else ""
+            # A PROXY header's client (`length` > 0), not the one the server accepted the connection from.
+            client = f"@{self.proxy.client[0]}" if self.proxy and self.proxy.length and self.proxy.client else ""
             data = f"{self.name}{client}:".encode() + data
         self.transport.write(data)
 
@@ -469,6 +470,7 @@ def test_an_accepted_socket_is_non_blocking_and_reports_its_family_and_type_as_i
     with listener() as sock:
         sock.setblocking(False)  # as the acceptor makes its listening sockets
         taking = Listener(sock)
+        assert not taking.has_pending()
         with pytest.raises(BlockingIOError):
             taking.accept()
         with socket.create_connection(sock.getsockname()[:2]) as client:
@@ -477,6 +479,24 @@ def test_an_accepted_socket_is_non_blocking_and_reports_its_family_and_type_as_i
                 assert (accepted.family, accepted.type) == (socket.AF_INET, socket.SOCK_STREAM)
                 assert not accepted.getblocking()
                 assert address == client.getsockname()
+                assert not taking.has_pending()  # the backlog is empty again: the acceptor stops there
+
+
+def test_the_listener_tells_whether_more_connections_wait() -> None:
+    # The acceptor takes connections for as long as this says some wait, rather than until accept() fails.
+    with listener() as sock:
+        sock.setblocking(False)
+        taking = Listener(sock)
+        with socket.create_connection(sock.getsockname()[:2]), socket.create_connection(sock.getsockname()[:2]):
+            first, _ = _accept_when_ready(taking)
+            for _ in range(500):
+                if taking.has_pending():
+                    break
+                time.sleep(0.01)
+            second, _ = taking.accept()  # no BlockingIOError: has_pending() said it waits
+            assert not taking.has_pending()
+            first.close()
+            second.close()
 
 
 def _accept_when_ready(taking: Listener) -> tuple[socket.socket, object]:
@@ -521,3 +541,30 @@ def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
     assert "not opened: [Errno 104] Connection reset by peer" in caplog.text
     assert open_connections == 0
     assert failures == []
+
+
+def test_a_protocol_factory_that_fails_frees_the_connection_slot() -> None:
+    # A plugin's bug is reported, and its connection closed and not counted: the connection cap does not leak.
+    class Broken(Plugin):
+        def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
+            raise RuntimeError("a plugin bug")
+
+    async def main() -> tuple[int, bytes, list[str]]:
+        loop = asyncio.get_running_loop()
+        reported: list[str] = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(repr(context.get("exception"))))
+        sock = listener()
+        server = Server(_app, Config(max_connections=1), registry=registry(Broken("http", ())), logger=LOG)
+        await server.start([sock])
+        try:
+            reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            answer = await asyncio.wait_for(reader.read(), 5)  # closed by the server
+            writer.close()
+            return server.open_connections, answer, reported
+        finally:
+            await server.shutdown(1)
+            sock.close()
+
+    open_connections, answer, reported = asyncio.run(main())
+    assert (open_connections, answer) == (0, b"")
+    assert reported == ["RuntimeError('a plugin bug')"]

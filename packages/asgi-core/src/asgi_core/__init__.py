@@ -12,7 +12,7 @@ from ._connection import ConnectionInfo, apply_forwarded, peer_in, peer_is_trust
 from ._context import AccessRecord, CertificateFiles, ServerConnection, ServerContext
 from ._cycle import RequestCycle, ResponseState
 from ._dates import http_date
-from ._deadline import Deadline
+from ._deadline import Deadline, DeadlineQueue
 from ._errors import ClientDisconnected, ConfigError, HeadRejected, InvalidMessage, PeerError
 from ._fields import content_length, has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
@@ -69,6 +69,7 @@ __all__ = [
     "ConnectionInfo",
     "DatagramPlugin",
     "Deadline",
+    "DeadlineQueue",
     "FlowControl",
     "HeadRejected",
     "Headers",

@@ -18,14 +18,14 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
-from ._accepted_socket import Listener
-from ._connection import peer_in
+from ._connection import peer_in, socket_address
 from ._connection_set import ConnectionSet
+from ._listener import Listener
 from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
-from ._types import Address
 
 #: Connections taken per readiness event before giving the loop back to the connections already open.
 _ACCEPT_BATCH = 64
@@ -139,23 +139,59 @@ class Acceptor:
                     self._loop.call_later(1.0, self._resume)
                     return
                 raise
-            self._open(sock, address)
+            self._open(sock, address, listener.local)
+            if not listener.has_pending():
+                return
 
-    def _open(self, sock: socket.socket, address: object) -> None:
+    def _open(self, sock: socket.socket, address: object, local: object) -> None:
         # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
         self._pending += 1
-        task = self._loop.create_task(self._connect(sock, address))
+        proxy = self._proxy
+        try:
+            # The addresses travel with the connection, so that its protocol does not ask the socket again.
+            header = ProxyHeader(0, socket_address(address), socket_address(local or sock.getsockname()))
+            if self._ssl is None and (proxy is None or not peer_in(proxy.trusted, header.client)):
+                # Nothing to wait for (no PROXY header, no handshake): the event loop's coroutine is run on here
+                # rather than by a task, which cost 9k instructions a connection (bench/instructions.py).
+                factory = self._factory
+                self._step(self._loop.connect_accepted_socket(lambda: factory(header), sock), sock, address)
+                return
+        except OSError as failure:
+            self._not_opened(sock, address, failure)
+            return
+        task = self._loop.create_task(self._connect(sock, address, header))
         self._opening.add(task)
         task.add_done_callback(self._opening.discard)
 
-    async def _connect(self, sock: socket.socket, address: object) -> None:
+    def _step(self, opening: Coroutine[Any, Any, object], sock: socket.socket, address: object) -> None:
+        """Runs `connect_accepted_socket` on as a task would, up to its end: once the transport has called its
+        protocol's `connection_made`, the connection is the protocol's, and counted among `connections`."""
         try:
-            header = None
-            if self._proxy is not None and peer_in(self._proxy.trusted, _peer(address)):
+            waiting = opening.send(None)
+        except StopIteration:
+            self._opened()
+            return
+        except OSError as failure:
+            self._not_opened(sock, address, failure)
+            return
+        except BaseException:
+            sock.close()
+            self._opened()
+            raise
+        if asyncio.isfuture(waiting):
+            waiting.add_done_callback(lambda _: self._step(opening, sock, address))
+        else:  # a bare `yield`: on at the loop's next turn
+            self._loop.call_soon(self._step, opening, sock, address)
+
+    async def _connect(self, sock: socket.socket, address: object, header: ProxyHeader) -> None:
+        """Opens a connection that waits for something first: its PROXY header, its TLS handshake."""
+        proxy = self._proxy
+        try:
+            if proxy is not None and peer_in(proxy.trusted, header.client):
                 # Untrusted peers' bytes reach the protocol as they are: a PROXY line from them is a bad request.
-                header = await read_proxy_header(
-                    sock, v1=self._proxy.v1, v2=self._proxy.v2, timeout=self._proxy.timeout
-                )
+                announced = await read_proxy_header(sock, v1=proxy.v1, v2=proxy.v2, timeout=proxy.timeout)
+                if announced is not None and announced.client is not None:
+                    header = announced  # else none, or a LOCAL or UNKNOWN header: the proxy's own connection
             factory = self._factory
             if self._ssl is None:
                 await self._loop.connect_accepted_socket(lambda: factory(header), sock)
@@ -166,27 +202,29 @@ class Acceptor:
         # One name per handler: compiled by mypyc, a name bound by two `except` clauses takes the first one's
         # type, and binding the second's exception to it raises TypeError.
         except ProxyHeaderError as malformed:
-            self._log.warning("closing connection from %s: %s", _peer(address), malformed)
+            self._log.warning("closing connection from %s: %s", header.client, malformed)
             sock.close()
+            self._opened()
         except (OSError, asyncio.TimeoutError) as failure:
-            # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on
-            # the internet.
-            self._log.debug("connection from %s not opened: %s", _peer(address), failure)
-            sock.close()
+            self._not_opened(sock, address, failure)
         except BaseException:
             sock.close()
+            self._opened()
             raise
-        finally:
-            self._pending -= 1
-            self._on_leave()
+        else:
+            self._opened()
 
+    def _not_opened(self, sock: socket.socket, address: object, failure: BaseException) -> None:
+        # TLS handshakes that fail or time out, PROXY headers that never come, peers that vanish: routine on the
+        # internet.
+        self._log.debug("connection from %s not opened: %s", socket_address(address), failure)
+        sock.close()
+        self._opened()
 
-def _peer(address: object) -> Address | None:
-    if isinstance(address, tuple) and len(address) >= 2:  # noqa: PLR2004 - IPv6 addresses have 4 items
-        return (str(address[0]), int(address[1]))
-    if isinstance(address, str) and address:
-        return (address, None)
-    return None  # an unnamed Unix-socket peer
+    def _opened(self) -> None:
+        """A connection is no longer opening: its protocol counts it among `connections` now, or it is gone."""
+        self._pending -= 1
+        self._on_leave()
 
 
 async def read_proxy_header(sock: socket.socket, *, v1: bool, v2: bool, timeout: float) -> ProxyHeader | None:

@@ -1,5 +1,5 @@
 """The socket object of an accepted connection, made cheaply. Interpreted (it extends `socket.socket`, which
-mypyc cannot compile as a native class).
+mypyc cannot compile as a native class); `_listener.py` makes them.
 
 `socket.socket.accept()` and the event loops' `connect_accepted_socket` read the socket's `family` and `type`,
 which the standard properties convert to enums on every read: some microseconds per connection on Python 3.11,
@@ -10,25 +10,6 @@ family and type, so they are plain integers here, read from the listener once.
 from __future__ import annotations
 
 import socket
-
-
-class Listener:
-    """A listening socket, and how to take one connection from it."""
-
-    __slots__ = ("_family", "_proto", "_type", "socket")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.socket = sock
-        self._family = int(sock.family)
-        self._type = int(sock.type)
-        self._proto = sock.proto
-
-    def accept(self) -> tuple[socket.socket, object]:
-        """One pending connection, non-blocking, and its peer's address; `BlockingIOError` when none waits."""
-        fd, address = self.socket._accept()  # type: ignore[attr-defined]  # noqa: SLF001 - accept() minus the enums
-        sock = AcceptedSocket(self._family, self._type, self._proto, fileno=fd)
-        sock.setblocking(False)
-        return sock, address
 
 
 class AcceptedSocket(socket.socket):

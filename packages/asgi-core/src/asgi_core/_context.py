@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ._config import Config
+from ._deadline import DeadlineQueue
 from ._types import Address, ASGIApp, Headers, Scope
 
 if TYPE_CHECKING:
@@ -105,6 +106,9 @@ class ServerContext:
     alt_svc: bytes | None = None
     #: The files of the server's TLS certificate, when it has one and knows them (see `CertificateFiles`).
     certificate: CertificateFiles | None = None
+    #: Whether the server's connections may be TLS ones; `False` (a server without an SSL context) spares each
+    #: connection asking its transport for an `ssl_object` (`ConnectionInfo.from_transport`'s `tls`).
+    tls: bool | None = None
     #: Set when the server stops taking requests (graceful shutdown, max_requests): responses then say
     #: `Connection: close` and idle connections are closed.
     draining: bool = False
@@ -115,6 +119,22 @@ class ServerContext:
     #: than calling `asyncio.get_running_loop()` per connection, which on Python 3.11 is a getpid() system call
     #: (about 5% of the CPU of a connection that carries one request).
     loop: asyncio.AbstractEventLoop | None = None
+    _head_deadlines: DeadlineQueue | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Compiled by mypyc, a field that is not an `__init__` argument gets no default: it is set here.
+        self._head_deadlines = None
+
+    def head_deadlines(self, loop: asyncio.AbstractEventLoop) -> DeadlineQueue | None:
+        """Where new connections on `loop` wait for their first request head (`Config.header_timeout`, `None`
+        for none): one queue, on one loop timer, for the whole server (see `DeadlineQueue`)."""
+        timeout = self.config.header_timeout
+        queue = self._head_deadlines
+        if queue is None or queue.loop is not loop or queue.delay != timeout:
+            if timeout is None:
+                return None
+            queue = self._head_deadlines = DeadlineQueue(loop, timeout)
+        return queue
 
     def drain_connections(self) -> None:
         """Step 1 of the drain (see `ServerConnection`) for every connection; new ones start in it."""

@@ -31,8 +31,13 @@ class ProxyHeaderError(ValueError):
     """A malformed PROXY header from a trusted peer: the connection is closed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProxyHeader:
+    """The addresses a connection comes with: those a PROXY header announced (`length`: the header's size), or,
+    from a server's acceptor, those `accept()` gave (`length` 0), so that the protocol does not ask the socket
+    for them again. Never changed once made; not frozen, as one is made for every connection and a frozen
+    dataclass takes three times as long to make."""
+
     length: int
     #: The addresses the proxy announced; `None` for LOCAL (v2) and UNKNOWN (v1) connections, which are the
     #: proxy's own (health checks) and keep the real peer address.

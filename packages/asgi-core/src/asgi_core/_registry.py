@@ -33,8 +33,9 @@ class ProtocolPlugin(Protocol):
     alpn: tuple[str, ...]
 
     def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
-        """A protocol for one new connection; `proxy` is the PROXY header its server read from it, if any,
-        whose addresses the protocol's `ConnectionInfo` takes (`ConnectionInfo.from_transport(t, proxy)`).
+        """A protocol for one new connection; `proxy` carries its addresses (a PROXY header's, or those its
+        server accepted it with, see `ProxyHeader`), which the protocol's `ConnectionInfo` takes
+        (`ConnectionInfo.from_transport(t, proxy)`).
 
         A plugin may also define `check_config(config)`, which the server calls at startup and which raises
         `ConfigError` for settings the plugin cannot honour (a parser that is not installed)."""

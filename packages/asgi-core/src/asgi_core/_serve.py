@@ -95,6 +95,8 @@ class _FactoryPlugin:
         self.factory = factory
 
     def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
-        if proxy is None:
+        if proxy is None or not proxy.length:
+            # No PROXY header (`length` 0: the addresses the server accepted the connection with): a factory
+            # written for `factory(context)` is called so; the protocol asks its socket for the addresses.
             return self.factory(context)
         return self.factory(context, proxy=proxy)

