@@ -508,8 +508,36 @@ def _accept_when_ready(taking: Listener) -> tuple[socket.socket, object]:
     raise AssertionError("the connection never reached the listening socket")
 
 
+async def _reset_at_once(*args: object, **kwargs: object) -> None:
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
+async def _reset_after_a_wait(*args: object, **kwargs: object) -> None:
+    # As the loops do: the transport is made, then its `connection_made` awaited for a loop turn.
+    waiter = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(
+        waiter.set_exception, ConnectionResetError(104, "Connection reset by peer")
+    )
+    await waiter
+
+
+async def _cancelled_wait(*args: object, **kwargs: object) -> None:
+    waiter = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(waiter.cancel)
+    await waiter
+
+
+@pytest.mark.parametrize(
+    ("opening", "logged"),
+    [
+        (_reset_at_once, "not opened: [Errno 104] Connection reset by peer"),
+        (_reset_after_a_wait, "not opened: [Errno 104] Connection reset by peer"),
+        (_cancelled_wait, "not opened"),
+    ],
+    ids=["fails-at-once", "fails-after-a-wait", "its-wait-cancelled"],
+)
 def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, opening: Callable[..., Awaitable[None]], logged: str
 ) -> None:
     # The event loop may fail to take over an accepted socket (the peer reset it, a TLS handshake failed):
     # routine on the internet, so a debug line, the socket closed, the slot freed, and nothing raised.
@@ -517,11 +545,7 @@ def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
         loop = asyncio.get_running_loop()
         failures: list[dict[str, object]] = []
         loop.set_exception_handler(lambda _loop, context: failures.append(context))
-
-        async def reset(*args: object, **kwargs: object) -> None:
-            raise ConnectionResetError(104, "Connection reset by peer")
-
-        loop.connect_accepted_socket = reset  # type: ignore[method-assign, assignment]
+        loop.connect_accepted_socket = opening  # type: ignore[method-assign, assignment]
         sock = listener()
         server = Server(_app, Config(), registry=registry(HTTP), logger=LOG)
         await server.start([sock])
@@ -538,7 +562,7 @@ def test_a_connection_that_fails_while_it_is_opened_is_logged_and_forgotten(
 
     with caplog.at_level(logging.DEBUG, logger=LOG.name):
         open_connections, failures = asyncio.run(main())
-    assert "not opened: [Errno 104] Connection reset by peer" in caplog.text
+    assert logged in caplog.text
     assert open_connections == 0
     assert failures == []
 

@@ -174,6 +174,9 @@ class Acceptor:
         except OSError as failure:
             self._not_opened(sock, address, failure)
             return
+        except asyncio.CancelledError as cancelled:  # the loop cancelled what it awaited: no task to tell
+            self._not_opened(sock, address, cancelled)
+            return
         except BaseException:
             sock.close()
             self._opened()
