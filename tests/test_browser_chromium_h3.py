@@ -43,7 +43,9 @@ def serve_and_browse(
     servers = ServerFactory(tmp_path)
     try:
         server = servers(
-            *certificate.server_args(), "--http-protocols", "h3,h2,h1",
+            # The page's HTTP/2 connection must outlive the slowest run's HTTP/3 upload: Chromium sends a WebSocket
+            # over an HTTP/2 connection it has, and over HTTP/1.1 once keep-alive (2 s by default) closed it.
+            *certificate.server_args(), "--http-protocols", "h3,h2,h1", "--keep-alive", "30",
             app="browser_app:app", chdir=TESTS, tls=certificate.client_context,
             env={REPORT_ENV: str(report_path), **(env or {})},
         )  # fmt: skip
