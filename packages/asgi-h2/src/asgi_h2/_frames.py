@@ -25,6 +25,8 @@ from asgi_core import Headers
 from h2.connection import ConnectionInputs, H2Connection
 from h2.stream import StreamInputs
 
+from ._frame_codes import CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS
+
 # h2's members, as `Final` globals: h2 runs interpreted, so compiled code cannot load them statically as it does
 # our own enums' (design.md, "Speed").
 _CONN_SEND_HEADERS: Final = ConnectionInputs.SEND_HEADERS
@@ -35,12 +37,6 @@ _SEND_END_STREAM: Final = StreamInputs.SEND_END_STREAM
 
 #: RFC 9113 section 4.1: a frame's 9-byte header, the 24-bit length split in a high byte and a 16-bit rest.
 _FRAME_HEADER: Final = struct.Struct(">BHBBL")
-#: Section 6: the frame types and flags written here.
-_DATA: Final = 0x0
-_HEADERS: Final = 0x1
-_CONTINUATION: Final = 0x9
-_END_STREAM: Final = 0x1
-_END_HEADERS: Final = 0x4
 
 
 def whole_response(conn: H2Connection, stream_id: int, head: Headers, body: bytes) -> bytes | None:
@@ -61,10 +57,10 @@ def whole_response(conn: H2Connection, stream_id: int, head: Headers, body: byte
     conn.state_machine.process_input(_CONN_SEND_HEADERS)
     stream_machine.process_input(_SEND_HEADERS)
     block = conn.encoder.encode(head)  # only after the transitions, as h2 does: this changes the HPACK table
-    headers_flags = _END_HEADERS
+    headers_flags = END_HEADERS
     if not size:
         stream_machine.process_input(_SEND_END_STREAM)
-        headers_flags |= _END_STREAM
+        headers_flags |= END_STREAM
     frames = _header_block(stream_id, block, headers_flags, stream.max_outbound_frame_size or len(block))
     if size:
         conn.state_machine.process_input(_CONN_SEND_DATA)
@@ -72,7 +68,7 @@ def whole_response(conn: H2Connection, stream_id: int, head: Headers, body: byte
         stream_machine.process_input(_SEND_END_STREAM)
         stream.outbound_flow_control_window -= size
         conn.outbound_flow_control_window -= size
-        frames += _FRAME_HEADER.pack(size >> 16, size & 0xFFFF, _DATA, _END_STREAM, stream_id) + body
+        frames += _FRAME_HEADER.pack(size >> 16, size & 0xFFFF, DATA, END_STREAM, stream_id) + body
     return frames
 
 
@@ -81,15 +77,15 @@ def _header_block(stream_id: int, block: bytes, flags: int, max_size: int) -> by
     END_HEADERS on the last (section 6.10); END_STREAM stays on the HEADERS frame."""
     length = len(block)
     if length <= max_size:
-        return _FRAME_HEADER.pack(length >> 16, length & 0xFFFF, _HEADERS, flags, stream_id) + block
+        return _FRAME_HEADER.pack(length >> 16, length & 0xFFFF, HEADERS, flags, stream_id) + block
     parts = []
     for start in range(0, length, max_size):
         piece = block[start : start + max_size]
         last = start + max_size >= length
         if start == 0:
-            kind, piece_flags = _HEADERS, flags & ~_END_HEADERS
+            kind, piece_flags = HEADERS, flags & ~END_HEADERS
         else:
-            kind, piece_flags = _CONTINUATION, _END_HEADERS if last else 0
+            kind, piece_flags = CONTINUATION, END_HEADERS if last else 0
         size = len(piece)
         parts.append(_FRAME_HEADER.pack(size >> 16, size & 0xFFFF, kind, piece_flags, stream_id))
         parts.append(piece)

@@ -27,6 +27,7 @@ from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection, _dec
 from h2.exceptions import ProtocolError
 
 from ._errors import FrameTooLarge
+from ._frame_codes import CONTINUATION, END_HEADERS, END_STREAM, FRAME_HEADER_SIZE, HEADERS, PUSH_PROMISE
 
 #: The protocol's: frames for h2, and a new stream's request head; each says whether the connection goes on.
 ToH2 = Callable[[bytes], bool]
@@ -34,15 +35,8 @@ NewRequest = Callable[[int, list[tuple[bytes, bytes]], bool], bool]
 
 _RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
 _ODD: Final = AllowedStreamIDs.ODD
-#: RFC 9113 sections 4.1 and 6: the frame header's size, and the types and flags looked at here.
-_FRAME_HEADER: Final = 9
-_HEADERS: Final = 0x1
-_PUSH_PROMISE: Final = 0x5
-_CONTINUATION: Final = 0x9
-_END_STREAM: Final = 0x1
-_END_HEADERS: Final = 0x4
 #: Flags of a HEADERS frame taken here: END_STREAM and END_HEADERS, nothing else (PADDED, PRIORITY go to h2).
-_PLAIN_FLAGS: Final = _END_STREAM | _END_HEADERS
+_PLAIN_FLAGS: Final = END_STREAM | END_HEADERS
 
 
 class InboundFrames:
@@ -73,7 +67,7 @@ class InboundFrames:
             if self._skip or self._header:
                 position = self._pass(data, position, end)
                 continue
-            if end - position < _FRAME_HEADER:
+            if end - position < FRAME_HEADER_SIZE:
                 self._header += data[position:]
                 break
             length = int.from_bytes(data[position : position + 3], "big")
@@ -81,14 +75,14 @@ class InboundFrames:
                 raise FrameTooLarge
             kind = data[position + 3]
             flags = data[position + 4]
-            following = position + _FRAME_HEADER + length
-            if kind == _HEADERS and flags & ~_PLAIN_FLAGS == 0 and flags & _END_HEADERS and not self._in_block:
+            following = position + FRAME_HEADER_SIZE + length
+            if kind == HEADERS and flags & ~_PLAIN_FLAGS == 0 and flags & END_HEADERS and not self._in_block:
                 if following <= end:
                     if start < position and not to_h2(data[start:position]):
                         return
                     start = position
                     stream_id = int.from_bytes(data[position + 5 : position + 9], "big") & 0x7FFFFFFF
-                    taken = self._take_request(stream_id, data[position + _FRAME_HEADER : following], flags)
+                    taken = self._take_request(stream_id, data[position + FRAME_HEADER_SIZE : following], flags)
                     if taken is not None:
                         start = following
                         if not taken:
@@ -109,10 +103,10 @@ class InboundFrames:
             taken = min(self._skip, end - position)
             self._skip -= taken
             return position + taken
-        needed = _FRAME_HEADER - len(self._header)
+        needed = FRAME_HEADER_SIZE - len(self._header)
         self._header += data[position : position + needed]
         position += needed
-        if len(self._header) == _FRAME_HEADER:
+        if len(self._header) == FRAME_HEADER_SIZE:
             header = self._header
             length = int.from_bytes(header[:3], "big")
             if length > self._max_size:
@@ -124,9 +118,9 @@ class InboundFrames:
 
     def _follow_blocks(self, kind: int, flags: int) -> None:
         """Whether a header block is left open for CONTINUATION frames, after a frame of `kind`."""
-        if kind in (_HEADERS, _PUSH_PROMISE):
-            self._in_block = not flags & _END_HEADERS
-        elif kind == _CONTINUATION and flags & _END_HEADERS:
+        if kind in (HEADERS, PUSH_PROMISE):
+            self._in_block = not flags & END_HEADERS
+        elif kind == CONTINUATION and flags & END_HEADERS:
             self._in_block = False
 
     def _take_request(self, stream_id: int, block: bytes, flags: int) -> bool | None:
@@ -143,7 +137,7 @@ class InboundFrames:
             headers = _decode_headers(conn.decoder, block)
             conn.state_machine.process_input(_RECV_HEADERS)
             stream = conn._begin_new_stream(stream_id, _ODD)  # noqa: SLF001 - see the module doc
-            ended = bool(flags & _END_STREAM)
+            ended = bool(flags & END_STREAM)
             _, events = stream.receive_headers(headers, ended, conn.config.header_encoding)
         except ProtocolError as exc:
             conn.close_connection(exc.error_code)  # the GOAWAY h2's receive_data would queue
