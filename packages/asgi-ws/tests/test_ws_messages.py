@@ -139,9 +139,9 @@ def test_send_after_disconnect_raises_client_disconnected() -> None:
     async def scenario() -> None:
         peer = Peer(app)
         await peer.open()
-        peer.protocol.connection_lost(ConnectionResetError())
-        session = peer.protocol.session
+        session = peer.protocol.session  # the protocol lets go of it once the connection is lost
         assert session is not None
+        peer.protocol.connection_lost(ConnectionResetError())
         assert session.task is not None
         await asyncio.wait_for(session.task, 2)
         assert outcome[0] == {"type": "websocket.disconnect", "code": 1006, "reason": ""}

@@ -66,11 +66,15 @@ class RequestStream(OutboundStream):
 
     def on_closed(self) -> None:
         self.release_credit()
-        if self.cycle is not None:
-            self.cycle.connection_lost()
+        # The cycle keeps this stream (its writer): a finished stream lets go of it, or the two stay a reference
+        # cycle that only the garbage collector frees, one per request.
+        cycle, self.cycle = self.cycle, None
+        if cycle is not None:
+            cycle.connection_lost()
 
     def on_ended(self) -> None:
         self.release_credit()
+        self.cycle = None  # as in `on_closed`; the connection forgets the stream next
 
     # ---- ResponseWriter ------------------------------------------------------------------------------
 

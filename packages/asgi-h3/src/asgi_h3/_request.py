@@ -60,6 +60,7 @@ class RequestStream:
         if self.cycle is not None:
             self.cycle.connection_lost()
         self.protocol.stream_done(self)
+        self.cycle = None  # see `_ended`
 
     def wake(self) -> None:
         waiter, self._waiter = self._waiter, None
@@ -145,3 +146,6 @@ class RequestStream:
         self.closed = True
         self.wake()
         self.protocol.stream_done(self)
+        # The cycle keeps this stream (its writer): a finished stream lets go of it, or the two stay a reference
+        # cycle that only the garbage collector frees, one per request.
+        self.cycle = None

@@ -97,7 +97,6 @@ class HTTP1Protocol(asyncio.Protocol):
         # `engines`: chosen once per server by the plugin, rather than for each connection.
         self._engine_factory = engines or select_engine(parser, context.config.http1_parser)
         self.cycle: RequestCycle | None = None
-        self.writer: HTTP1ResponseWriter | None = None
         #: The response in flight, and any after it, says `Connection: close` and the connection then closes
         #: (the server is draining).
         self.closing_after_response = False
@@ -300,7 +299,6 @@ class HTTP1Protocol(asyncio.Protocol):
         cycle = RequestCycle(
             scope, writer, self.context, content_length=request.content_length, body_expected=request.body_expected
         )
-        self.writer = writer
         self.cycle = cycle
         cycle.task = self.loop.create_task(cycle.run())
 
@@ -372,7 +370,6 @@ class HTTP1Protocol(asyncio.Protocol):
             self._close()
             return
         self.cycle = None
-        self.writer = None
         if engine.request_complete:
             if self.flow.write_paused:
                 # The client has not taken this response yet: the next request waits until it has (see

@@ -143,8 +143,10 @@ class UwsgiProtocol(asyncio.Protocol):
         self._deadline.close()
         self.context.connections.discard(self)
         self.flow.connection_lost()
-        if self.cycle is not None:
-            self.cycle.connection_lost()
+        # The cycle's writer keeps this protocol: let go of the cycle, or the two stay a reference cycle.
+        cycle, self.cycle = self.cycle, None
+        if cycle is not None:
+            cycle.connection_lost()
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()

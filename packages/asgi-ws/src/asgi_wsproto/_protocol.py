@@ -152,19 +152,16 @@ class WebSocketProtocol(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for deadline in (
-            self._ping_deadline,
-            self._pong_deadline,
-            self._close_deadline,
-            self._send_deadline,
-            self._violation_deadline,
-        ):
+        timers = self._ping_deadline, self._pong_deadline, self._close_deadline, self._send_deadline
+        for deadline in (*timers, self._violation_deadline):
             deadline.close()  # releases the loop's timers (and this protocol) now
         self.context.connections.discard(self)
         self.flow.connection_lost()
-        if self.session is not None:
+        # The session outlives the connection while its app runs and keeps this protocol: let go, or it is a cycle.
+        session, self.session = self.session, None
+        if session is not None:
             code, reason = self._sent_close or (1006, "")
-            self.session.connection_closed(code, reason)
+            session.connection_closed(code, reason)
 
     def pause_writing(self) -> None:
         # Above the high-water mark nothing more is read, control frames included: a peer that sends pings
