@@ -63,10 +63,15 @@ def inbound_frames(recorder: Recorder, max_size: int) -> InboundFrames:
 
 
 def h2_state(conn: H2Connection) -> tuple[Any, ...]:
+    """What h2 knows of the connection. A closed stream counts once, wherever h2 keeps it: h2 moves closed
+    streams out of its table when it next counts the open ones, which `_inbound` asks for less often."""
+    streams = conn.streams.items()
+    closed = {sid: s.closed_by for sid, s in streams if s.closed} | dict(conn._closed_streams)
     return (
         conn.state_machine.state,
         conn.highest_inbound_stream_id,
-        {sid: (s.state_machine.state, s.inbound_flow_control_window) for sid, s in conn.streams.items()},
+        {sid: (s.state_machine.state, s.inbound_flow_control_window) for sid, s in streams if not s.closed},
+        closed,
         conn.inbound_flow_control_window,
         conn.data_to_send(),
     )
@@ -119,6 +124,24 @@ def test_requests_taken_in_here_are_what_h2_makes_of_them(kinds: list[str], cuts
             inbound.receive(piece)
     assert ours.seen == theirs.seen
     assert h2_state(ours.conn) == h2_state(theirs.conn)
+
+
+def test_closed_streams_are_forgotten_in_bulk_and_the_table_stays_bounded() -> None:
+    # h2 walks its whole stream table for every new stream; here that walk comes once the table has doubled.
+    data = client_bytes(["reset", "reset", "get", "reset", "post", "reset"] * 50)
+    theirs = Recorder()
+    theirs.receive_h2(data)
+    ours = Recorder()
+    inbound = inbound_frames(ours, 1 << 20)
+    largest = 0
+    for position in range(0, len(data), 1000):
+        inbound.receive(data[position : position + 1000])
+        largest = max(largest, len(ours.conn.streams))
+    assert ours.seen == theirs.seen
+    assert h2_state(ours.conn) == h2_state(theirs.conn)
+    open_streams = sum(1 for stream in ours.conn.streams.values() if not stream.closed)
+    assert open_streams == 100  # the get and post streams, which the server has not answered
+    assert largest <= max(64, 2 * open_streams)  # the 200 closed ones never pile up past the doubling
 
 
 def test_a_bad_header_block_ends_the_connection_as_h2_would() -> None:

@@ -10,8 +10,9 @@ for a log line nobody reads, and wraps each outcome in events: for a request in 
 than opening the stream itself. Since the frame boundaries are known here anyway, a HEADERS frame that opens
 a new stream (END_HEADERS set, no padding or priority, an odd stream id above every one seen, not inside
 another header block) is handled here: the same steps as h2's `_receive_headers_frame`, in its order (the
-stream count that also forgets closed streams, the HPACK block decoded, the connection's state machine, the
-stream made and given its headers, END_STREAM included), then the request goes straight to the protocol.
+stream count that also forgets closed streams, here only once the stream table has doubled, the HPACK block
+decoded, the connection's state machine, the stream made and given its headers, END_STREAM included), then
+the request goes straight to the protocol.
 Every other frame, and everything while the client's preface is still arriving, goes to h2 as it came, in
 order; an error is h2's own (`ProtocolError`, with the GOAWAY h2 would queue). The h2 names used here that are
 not its public API (`_begin_new_stream`, `_decode_headers`, `receive_headers`, `AllowedStreamIDs`) are h2's
@@ -37,12 +38,14 @@ _RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
 _ODD: Final = AllowedStreamIDs.ODD
 #: Flags of a HEADERS frame taken here: END_STREAM and END_HEADERS, nothing else (PADDED, PRIORITY go to h2).
 _PLAIN_FLAGS: Final = END_STREAM | END_HEADERS
+#: Streams h2's table holds at least before its closed ones are forgotten (see `_take_request`).
+_PRUNE_FLOOR: Final = 64
 
 
 class InboundFrames:
     """One connection's received bytes, frame by frame, to h2 or (new requests) straight to the protocol."""
 
-    __slots__ = ("_conn", "_header", "_in_block", "_max_size", "_new_request", "_skip", "_to_h2")
+    __slots__ = ("_conn", "_header", "_in_block", "_max_size", "_new_request", "_prune_at", "_skip", "_to_h2")
 
     def __init__(
         self, conn: H2Connection, max_size: int, *, skip: int, to_h2: ToH2, new_request: NewRequest
@@ -57,6 +60,8 @@ class InboundFrames:
         self._header = bytearray()
         #: Inside a header block that CONTINUATION frames complete: every frame goes to h2 until it ends.
         self._in_block = False
+        #: The size of h2's stream table at which its closed streams are next forgotten.
+        self._prune_at = _PRUNE_FLOOR
 
     def receive(self, data: bytes) -> None:
         """Hand `data` on, in order. Raises `FrameTooLarge`, or h2's `ProtocolError` (the GOAWAY queued)."""
@@ -130,10 +135,16 @@ class InboundFrames:
         if stream_id & 1 == 0 or stream_id <= conn.highest_inbound_stream_id or stream_id in conn.streams:
             return None
         try:
-            # As h2 does: count the open streams (which also forgets the closed ones; the limit is ours,
-            # see `_settings._LocalSettings`), decode, then move the state machines.
-            if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
-                return None  # h2's own error, then
+            # As h2 does: count the open streams, decode, then move the state machines. h2's count walks its
+            # whole stream table, forgetting the closed streams as it goes: with 100 streams open, a hundred
+            # steps for every new one. The limit it checks is ours (`_settings._LocalSettings`), so only the
+            # forgetting matters, and it waits until the table has doubled since the last time: O(1) a stream,
+            # and closed streams stay in the table meanwhile, as in h2 itself until its next count.
+            streams = len(conn.streams)
+            if streams >= self._prune_at:
+                if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
+                    return None  # h2's own error, then
+                self._prune_at = max(_PRUNE_FLOOR, 2 * len(conn.streams))
             headers = _decode_headers(conn.decoder, block)
             conn.state_machine.process_input(_RECV_HEADERS)
             stream = conn._begin_new_stream(stream_id, _ODD)  # noqa: SLF001 - see the module doc
