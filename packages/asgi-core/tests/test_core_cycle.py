@@ -541,6 +541,25 @@ def test_peer_half_close_reports_disconnect_but_the_response_still_goes_out() ->
     asyncio.run(main())
 
 
+def test_an_app_told_of_a_half_close_may_end_without_an_error_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> RecordingWriter:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            assert (await receive())["more_body"] is False
+            assert await receive() == {"type": "http.disconnect"}  # and it stops, as apps do when told so
+
+        cycle, writer = make_cycle(app)
+        cycle.task = asyncio.ensure_future(cycle.run())
+        cycle.peer_closed()
+        await asyncio.wait_for(cycle.task, 1)
+        assert cycle.response_complete
+        return writer
+
+    with caplog.at_level(logging.DEBUG, "asgi_core.error"):
+        writer = asyncio.run(main())
+    assert writer.status == 500  # the half-closed client may still read: it learns there is no answer
+    assert "returned without completing" not in caplog.text
+
+
 def test_disconnect_grace_period_cancels_an_app_that_does_not_notice() -> None:
     async def main() -> None:
         started = asyncio.Event()

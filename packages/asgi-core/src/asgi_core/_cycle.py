@@ -212,11 +212,15 @@ class RequestCycle:
             self._finish_abandoned(None)
         else:
             if self.state is not ResponseState.COMPLETE:
-                if not self._disconnected:
+                if self._request is RequestState.CLOSED:
+                    # The client stopped first (gone, or half-closed): `receive` says `http.disconnect`, after
+                    # which an app may end without answering. Not the app's fault, so not an error in the log.
+                    self._finish_abandoned("ended without a response after the client stopped")
+                else:
                     self._context.logger.error(
                         "ASGI application returned without completing the response (%s)", self.state.value
                     )
-                self._finish_abandoned(None)
+                    self._finish_abandoned(None)
         finally:
             if self._disconnect_timer is not None:
                 self._disconnect_timer.close()
