@@ -55,6 +55,7 @@ from ._access_log import is_custom_hook, make_access_logger
 from ._config_map import build_config, setting, startup_error
 from ._errors import StartupError
 from ._exporter import start_exporter
+from ._heap import keep_heap
 from ._hooks import wrap_app
 from ._memory import MIB, MemoryWatch
 from ._metrics import WorkerMetrics
@@ -107,6 +108,7 @@ class ASGIWorker(Worker):
     # ---- boot ----------------------------------------------------------------------------------------
 
     def init_process(self) -> None:
+        self.log.debug("gunicorn-asgi worker: %s", keep_heap())
         try:
             self._prepare()
         except StartupError as exc:
