@@ -151,6 +151,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         reply = b"slow done"
     elif path == "/version":
         reply = scope["http_version"].encode()
+    elif path == "/client":
+        host, port = scope["client"]
+        reply = f"{host}:{port}".encode()
     else:
         reply = b"hello"
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
@@ -278,6 +281,50 @@ def test_rapid_reset_attacker_is_cut_off_while_others_are_served(certs: Certific
 
 
 # ---- curl ---------------------------------------------------------------------------------------------
+
+
+def test_h2c_upgrade_keeps_the_proxy_protocol_client_for_every_stream() -> None:
+    """Behind a load balancer speaking the PROXY protocol, a connection upgraded with `Upgrade: h2c` goes on
+    announcing the client the header named: on the upgraded stream 1 and on every stream after it."""
+    config = Config(
+        http2_cleartext="upgrade", proxy_protocol="v1", proxy_allow_ips=("127.0.0.1",), forwarded_allow_ips=("*",)
+    )
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    settings = client.initiate_upgrade_connection()
+    assert settings is not None
+
+    async def scenario() -> dict[int, str]:
+        async with running(config=config) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"PROXY TCP4 192.0.2.9 192.0.2.1 40000 80\r\n"
+                b"GET /client HTTP/1.1\r\nHost: example.org\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n" + client.data_to_send()
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CLIENT_TIMEOUT)
+            assert head.startswith(b"HTTP/1.1 101 ")
+            client.send_headers(
+                3,
+                [(":method", "GET"), (":path", "/client"), (":scheme", "http"), (":authority", "example.org")],
+                end_stream=True,
+            )
+            writer.write(client.data_to_send())
+            bodies: dict[int, str] = {}
+            ended: set[int] = set()
+            while ended != {1, 3}:
+                data = await asyncio.wait_for(reader.read(65536), CLIENT_TIMEOUT)
+                assert data, "the server closed the connection"
+                for event in client.receive_data(data):
+                    if isinstance(event, h2.events.DataReceived):
+                        bodies[event.stream_id] = bodies.get(event.stream_id, "") + event.data.decode()
+                        client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        ended.add(event.stream_id)
+                writer.write(client.data_to_send())
+            writer.close()
+            return bodies
+
+    assert asyncio.run(scenario()) == {1: "192.0.2.9:40000", 3: "192.0.2.9:40000"}
 
 
 def test_curl_http2_over_tls_and_cleartext(h2_tools: None, certs: Certificates, tmp_path: Path) -> None:

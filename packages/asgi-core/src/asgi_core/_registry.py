@@ -54,6 +54,10 @@ class UpgradeRequest:
     leftover: bytes
     #: The server's settings, for handlers whose answer depends on them (h2c is off unless configured).
     config: Config | None = None
+    #: What the connection's addresses came from (its PROXY header, or the acceptor's `accept()` result): a
+    #: protocol that takes over the whole connection, as h2c does, builds its own `ConnectionInfo` from it, as
+    #: `conn` has the request's `X-Forwarded-*` applied.
+    proxy: ProxyHeader | None = None
 
 
 class UpgradeHandler(Protocol):

@@ -53,7 +53,7 @@ class H2CUpgrade:
         )
 
     def create_protocol(self, context: ServerContext, request: UpgradeRequest) -> asyncio.Protocol:
-        return H2Protocol(context, upgrade=request)
+        return H2Protocol(context, upgrade=request, proxy=request.proxy)
 
 
 H2C_UPGRADE = H2CUpgrade()

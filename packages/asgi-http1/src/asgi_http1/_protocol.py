@@ -344,6 +344,7 @@ class HTTP1Protocol(asyncio.Protocol):
             conn=conn,
             leftover=self.engine.trailing_data,
             config=self.config,
+            proxy=self._proxy,
         )
         if not handler.accepts(upgrade):
             return False
