@@ -128,7 +128,7 @@ class H2Peer:
         self.context = context or ServerContext(
             app=app, config=config or Config(), registry=registry or Registry(discover=False)
         )
-        self.protocol = H2Protocol(self.context, limits=limits)
+        self.protocol = H2Protocol(self.context, limits=limits or H2Limits())
         self.transport = MemoryTransport(self.protocol, high_water=write_buffer)
         self.client = H2Connection(H2Configuration(client_side=True, header_encoding=None))
         self.auto_ack = auto_ack

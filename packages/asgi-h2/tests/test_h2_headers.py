@@ -69,4 +69,4 @@ def test_limit_validation() -> None:
         H2Limits(reset_window=0)
     with pytest.raises(ValueError, match="send_timeout"):
         H2Limits(send_timeout=0)
-    assert H2Limits().send_timeout == 30.0  # on by default
+    assert H2Limits().send_timeout is None  # the server's Config.send_timeout (30 s by default)

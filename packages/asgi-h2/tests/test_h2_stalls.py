@@ -45,6 +45,21 @@ def big_response(outcomes: list[str], size: int = BIG) -> ASGIApp:
     return app
 
 
+def test_limits_of_its_own_keep_the_servers_send_timeout() -> None:
+    """`H2Limits` given for other reasons (here, a lower reset budget) leaves the send deadline to `Config`."""
+    outcomes: list[str] = []
+
+    async def main() -> None:
+        limits = H2Limits(max_resets=50)
+        peer = H2Peer(big_response(outcomes), config=Config(send_timeout=TIMEOUT), limits=limits, auto_ack=False)
+        stream = peer.request()
+        await peer.until(lambda: peer.streams[stream].reset is not None, timeout=3)
+        assert peer.streams[stream].reset == ErrorCodes.CANCEL
+        await peer.until(lambda: outcomes == ["disconnected"])
+
+    run(main())
+
+
 def test_streams_held_at_a_zero_window_are_reset_after_the_send_timeout() -> None:
     outcomes: list[str] = []
 
@@ -247,8 +262,12 @@ def test_no_new_request_is_read_while_the_write_buffer_is_full() -> None:
 
 
 def test_the_send_timeout_is_a_setting() -> None:
-    async def build() -> float:
+    async def build() -> list[float]:
         context = ServerContext(app=big_response([]), config=Config(send_timeout=0.25))
-        return H2Protocol(context).limits.send_timeout
+        return [
+            H2Protocol(context).send_timeout,
+            H2Protocol(context, limits=H2Limits(max_resets=5)).send_timeout,
+            H2Protocol(context, limits=H2Limits(send_timeout=1.5)).send_timeout,  # the connection's own wins
+        ]
 
-    assert asyncio.run(build()) == 0.25
+    assert asyncio.run(build()) == [0.25, 0.25, 1.5]

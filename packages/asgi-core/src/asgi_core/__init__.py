@@ -18,7 +18,16 @@ from ._fields import content_length, has_control_character, is_field_value, is_t
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
-from ._multiplex import Admission, WindowCounter, check_limits, require_tunnel_answer, stream_cycle, tunnel_upgrade
+from ._multiplex import (
+    Admission,
+    WindowCounter,
+    check_limits,
+    cut_streams,
+    require_tunnel_answer,
+    stream_cycle,
+    tunnel_takes,
+    tunnel_upgrade,
+)
 from ._plan import DatagramPlugin, ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 from ._registry import (
@@ -111,6 +120,7 @@ __all__ = [
     "build_websocket_scope",
     "check_limits",
     "content_length",
+    "cut_streams",
     "decode_path",
     "describe_settings",
     "error_response",
@@ -138,6 +148,7 @@ __all__ = [
     "split_target",
     "stream_cycle",
     "tls_extension",
+    "tunnel_takes",
     "tunnel_upgrade",
     "validate_headers",
 ]

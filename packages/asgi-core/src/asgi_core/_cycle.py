@@ -54,13 +54,11 @@ class RequestCycle:
 
     __slots__ = (
         "_body",
-        "_body_size",
         "_bytes_sent",
         "_context",
         "_disconnect_timer",
         "_disconnected",
         "_expects_trailers",
-        "_head_sent",
         "_news",
         "_pending_head",
         "_received",
@@ -71,7 +69,9 @@ class RequestCycle:
         "_started_at",
         "_trailers",
         "_writer",
+        "buffered_body",
         "content_length",
+        "response_started",
         "scope",
         "state",
         "status",
@@ -95,7 +95,8 @@ class RequestCycle:
         self.status = 0
         self.task: asyncio.Task[None] | None = None
         self._body: list[bytes] = []
-        self._body_size = 0
+        #: Body bytes received and not yet read by the app.
+        self.buffered_body = 0
         self._received = 0
         # What `receive` owes the app once the buffered body is out: moved by `_request_state`'s table, indexed
         # inline (a move the table lacks is a KeyError; `advance` is its checked form, for cold code and tests).
@@ -108,7 +109,8 @@ class RequestCycle:
         self._send_body = scope["method"] != "HEAD"
         self._expects_trailers = False
         self._trailers: Headers = []
-        self._head_sent = False
+        #: Whether any of the response reached the protocol (after that, failures can only abort).
+        self.response_started = False
         self._bytes_sent = 0
         self._disconnect_timer: Deadline | None = None
         self._started_at = time.monotonic()
@@ -119,21 +121,8 @@ class RequestCycle:
     # ---- protocol side -------------------------------------------------------------------------------
 
     @property
-    def buffered_body(self) -> int:
-        return self._body_size
-
-    @property
     def request_state(self) -> RequestState:
         return self._request
-
-    @property
-    def response_complete(self) -> bool:
-        return self.state is ResponseState.COMPLETE
-
-    @property
-    def response_started(self) -> bool:
-        """Whether any of the response reached the protocol (after that, failures can only abort)."""
-        return self._head_sent
 
     def peer_closed(self) -> None:
         """The client finished sending (half-close): `receive` says so, but the response still goes out."""
@@ -154,9 +143,9 @@ class RequestCycle:
             self._reject_oversized_body()
             return False
         self._body.append(data)
-        self._body_size += len(data)
+        self.buffered_body += len(data)
         self._news.wake()
-        return self._body_size > self._context.config.request_body_buffer
+        return self.buffered_body > self._context.config.request_body_buffer
 
     def _reject_oversized_body(self) -> None:
         self._disconnected = True
@@ -164,7 +153,7 @@ class RequestCycle:
         self._news.wake()
         if self.task is not None and not self.task.done():
             self.task.cancel()
-        if not self._head_sent:
+        if not self.response_started:
             self._reply_error(413)
         elif self.state is not ResponseState.COMPLETE:
             self.state = ResponseState.COMPLETE
@@ -174,6 +163,10 @@ class RequestCycle:
     def end_body(self) -> None:
         self._request = TRANSITIONS[self._request][RequestEvent.END]
         self._news.wake()
+
+    @property
+    def response_complete(self) -> bool:
+        return self.state is ResponseState.COMPLETE
 
     def connection_lost(self) -> None:
         """The client went away: the app gets `http.disconnect`, and if it is still producing a response it
@@ -228,7 +221,7 @@ class RequestCycle:
     def _finish_abandoned(self, reason: str | None) -> None:
         if self.state is ResponseState.COMPLETE:
             return
-        if not self._head_sent and not self._disconnected:
+        if not self.response_started and not self._disconnected:
             self._reply_error(500)
             return
         if reason:
@@ -243,7 +236,7 @@ class RequestCycle:
             if self._body:
                 data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
                 self._body.clear()
-                self._body_size = 0
+                self.buffered_body = 0
                 self._writer.body_consumed(len(data))
                 if request in END_OWED:
                     self._request = TRANSITIONS[request][RequestEvent.DELIVER]
@@ -362,12 +355,12 @@ class RequestCycle:
         status, headers = self._pending_head
         headers = self._complete_headers(headers, len(data))
         body = data if self._send_body else b""
-        self._head_sent = True
+        self.response_started = True
         self.state = ResponseState.COMPLETE
         try:
             self._send_whole(status, headers, body)
         except ValueError as exc:
-            self._head_sent = False
+            self.response_started = False
             self.state = ResponseState.AWAITING_START  # nothing reached the wire: the app's failure is a 500
             raise InvalidMessage(f"invalid http.response.start: {exc}") from exc
         except Exception:
@@ -394,7 +387,7 @@ class RequestCycle:
             self.state = ResponseState.AWAITING_START  # nothing reached the wire: the app's failure is a 500
             raise InvalidMessage(f"invalid http.response.start: {exc}") from exc
         self._pending_head = None
-        self._head_sent = True
+        self.response_started = True
 
     def _complete_headers(self, headers: Headers, body_length: int | None) -> Headers:
         config = self._context.config
@@ -459,7 +452,7 @@ class RequestCycle:
         self.status = status
         self._response_headers = headers
         self._pending_head = None
-        self._head_sent = True
+        self.response_started = True
         self._writer.start_response(status, self._complete_headers(headers, None))
         if self._send_body:
             self._writer.send_data(body)

@@ -12,6 +12,7 @@ HTTP/2, RFC 9220 on HTTP/3), a tunnel for the protocol registered under its `:pr
 - `WindowCounter` counts what a peer does that costs work without carrying a request (resets, refused
   streams, control frames) against a limit per window of time.
 - `check_limits` validates a protocol's limits dataclass, so that a bad value names the field and the bound.
+- `cut_streams` ends every stream of a connection that is over.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from ._connection import ConnectionInfo
 from ._cycle import RequestCycle
@@ -30,6 +31,13 @@ from ._stream_fields import RequestHead
 
 if TYPE_CHECKING:
     from ._context import ServerContext
+
+
+class _Stream(Protocol):
+    def cut(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Stream)
 
 #: What the request cycle honours on every multiplexed stream.
 _EXTENSIONS: Final[dict[str, Any]] = {
@@ -94,6 +102,15 @@ def require_tunnel_answer(*, head_sent: bool, before: str) -> None:
         raise RuntimeError(f"send_head must answer the extended CONNECT before {before}")
 
 
+def tunnel_takes(data: bytes | bytearray | memoryview, *, ended: bool, head_sent: bool) -> bool:
+    """Whether a tunnel's `write` sends `data` on: not once our side of the stream is ended (dropped quietly,
+    as an asyncio transport drops writes after `close`), not when empty, and never before the answer."""
+    if ended or not data:
+        return False
+    require_tunnel_answer(head_sent=head_sent, before="any data is written")
+    return True
+
+
 class Admission:
     """When an admitted request's app starts: at once, unless `limit` app tasks of the connection still run;
     then it waits, up to `max_waiting` requests (`admit` is False past that)."""
@@ -103,14 +120,15 @@ class Admission:
     def __init__(
         self, loop: asyncio.AbstractEventLoop, logger: logging.Logger, limit: int, max_waiting: int, label: str
     ) -> None:
+        #: The app tasks running, and the cycles waiting for one of them to end.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: deque[RequestCycle] = deque()
         self._loop = loop
         self._logger = logger
         self._limit = limit
         self._max_waiting = max_waiting
         #: The protocol's name, for the log.
         self._label = label
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._waiting: deque[RequestCycle] = deque()
 
     @property
     def running(self) -> int:
@@ -182,3 +200,12 @@ def check_limits(limits: object, *, counts: tuple[str, ...], seconds: tuple[str,
         value = getattr(limits, name)
         if value is not None and not value > 0:
             raise ValueError(f"{owner}.{name} must be a positive number of seconds, got {value!r}")
+
+
+def cut_streams(streams: dict[int, _S]) -> None:
+    """The connection is over: every stream in its table is cut (its app told, its tunnel lost). The table is
+    emptied first, as a stream's end calls back into the protocol, which must find the stream gone already."""
+    cut = list(streams.values())
+    streams.clear()
+    for stream in cut:
+        stream.cut()

@@ -4,16 +4,8 @@ The theory first. The app reads a request body through `receive()`, and the answ
 how far the body has come (still arriving, complete, complete and handed over) and whether the client has
 stopped talking to us (a half-close or a lost connection; for the body the two are the same, for `send` they
 are not, which is why the cycle keeps "the client is gone" apart). Body bytes already buffered are always
-handed over first, whatever the state; the state decides what comes after them:
-
-    state      | what `receive()` gives once the buffer is empty
-    -----------+-------------------------------------------------------------------
-    UNREAD     | asks the protocol for the body (100-continue), then waits
-    READING    | waits for more body
-    ENDED      | the end of the body (`more_body: False`)
-    DELIVERED  | waits: the next news is a disconnect or the response's end
-    CLOSING    | the end of the body, then `http.disconnect` from then on
-    CLOSED     | `http.disconnect`
+handed over first, whatever the state; the state decides what comes after them (each member of
+`RequestState` says what).
 
 The transitions, driven by the protocol (END, CLOSE) and by the app's reads (ASK, DELIVER):
 
@@ -38,22 +30,38 @@ from typing import Final
 
 
 class RequestState(enum.Enum):
-    UNREAD = "body to come, not asked for yet"
-    READING = "body to come, asked for"
-    ENDED = "body complete, its end not yet given to the app"
-    DELIVERED = "body given to the app in full"
-    CLOSING = "body complete, the client has stopped; its end, then http.disconnect"
-    CLOSED = "the client has stopped: http.disconnect"
+    """How far the request has come; each member's docstring: what `receive()` gives once the buffer is empty."""
+
+    UNREAD = enum.auto()
+    """Body to come, not asked for yet: asks the protocol for it (an interim 100 Continue where the client
+    waits for one), then waits."""
+    READING = enum.auto()
+    """Body to come, asked for: waits for more."""
+    ENDED = enum.auto()
+    """Body complete, its end not yet given to the app: the end of the body (`more_body: False`)."""
+    DELIVERED = enum.auto()
+    """Body given to the app in full: waits, the next news being a disconnect or the response's end."""
+    CLOSING = enum.auto()
+    """Body complete and the client has stopped: the end of the body, then `http.disconnect` from then on."""
+    CLOSED = enum.auto()
+    """The client has stopped: `http.disconnect`."""
 
     # Looked up in the transition table: hash by identity, in C, not with Enum's Python `__hash__`.
     __hash__ = object.__hash__
 
 
 class RequestEvent(enum.Enum):
-    ASK = "the app waits for body it has not got"
-    END = "the protocol read the end of the body"
-    DELIVER = "the app was given the end of the body"
-    CLOSE = "the client half-closed or went away"
+    """What moves the request side on; each member's docstring: what it is, and who reports it."""
+
+    ASK = enum.auto()
+    """The app waits for body it has not got (`receive()`)."""
+    END = enum.auto()
+    """The protocol read the end of the body (`end_body()`)."""
+    DELIVER = enum.auto()
+    """The app was given the end of the body (`receive()`)."""
+    CLOSE = enum.auto()
+    """The client half-closed or went away (`peer_closed()`, `connection_lost()`), or the app is told the
+    exchange is over (`receive()` once the response is complete)."""
 
     __hash__ = object.__hash__
 
@@ -89,5 +97,5 @@ def advance(state: RequestState, event: RequestEvent) -> RequestState:
     """The state after `event`; raises `RuntimeError` for a pair the table does not allow."""
     following = TRANSITIONS[state].get(event)
     if following is None:
-        raise RuntimeError(f"request side: {event.name} is not allowed while {state.value}")
+        raise RuntimeError(f"request side: {event.name} is not allowed in {state.name}")
     return following

@@ -22,6 +22,7 @@ HTTP/2 lets one connection ask a server for a lot of work for very few bytes. Th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from asgi_core import check_limits
 
@@ -41,8 +42,9 @@ class H2Limits:
     #: Streams waiting for a handler slot, beyond the running `http2_max_concurrent_streams`.
     max_pending_streams: int = 100
     #: Seconds a stream may hold data its flow-control windows admit none of, and a connection may stay above
-    #: its write high-water mark, before the stream is reset (CANCEL) or the connection aborted.
-    send_timeout: float = 30.0
+    #: its write high-water mark, before the stream is reset (CANCEL) or the connection aborted; None: the
+    #: Config's `send_timeout`, the same bound as for HTTP/3.
+    send_timeout: float | None = None
 
     def __post_init__(self) -> None:
         check_limits(
@@ -50,3 +52,7 @@ class H2Limits:
             counts=("max_resets", "max_control_frames", "max_queued_control_frames", "max_pending_streams"),
             seconds=("reset_window", "control_window", "send_timeout"),
         )
+
+
+#: What a connection gets when it is given no limits of its own.
+DEFAULT_LIMITS: Final = H2Limits()

@@ -34,6 +34,7 @@ from asgi_core import (
     UpgradeRequest,
     WindowCounter,
     apply_forwarded,
+    cut_streams,
     is_head_request,
 )
 from h2 import events as ev
@@ -51,7 +52,7 @@ from ._lifecycle import (
     ConnectionState,
     goaway,
 )
-from ._limits import H2Limits
+from ._limits import DEFAULT_LIMITS, H2Limits
 from ._preface import PREFACE, PrefaceCheck
 from ._request import RequestStream
 from ._sender import Sender
@@ -78,14 +79,15 @@ class H2Protocol(asyncio.Protocol):
         self,
         context: ServerContext,
         *,
-        limits: H2Limits | None = None,
+        limits: H2Limits = DEFAULT_LIMITS,
         upgrade: UpgradeRequest | None = None,
         proxy: ProxyHeader | None = None,
     ) -> None:
         self.context = context
-        self._proxy = proxy
         self.config = context.config
-        self.limits = limits or H2Limits(send_timeout=self.config.send_timeout)
+        self._proxy = proxy
+        self.limits = limits
+        self.send_timeout = self.config.send_timeout if limits.send_timeout is None else limits.send_timeout
         self.streams: dict[int, OutboundStream] = {}
         self._upgrade = upgrade
         self._loop = context.loop or asyncio.get_running_loop()
@@ -190,11 +192,8 @@ class H2Protocol(asyncio.Protocol):
         self.sender.connection_lost()
         self.context.connections.discard(self)
         self.flow.connection_lost()
-        streams = list(self.streams.values())
-        self.streams.clear()
         self._admission.clear()
-        for stream in streams:
-            stream.cut()
+        cut_streams(self.streams)
 
     def pause_writing(self) -> None:
         # The slow-reader rule: while the peer has not read what we queued, read nothing more from it. New
@@ -447,7 +446,7 @@ class H2Protocol(asyncio.Protocol):
         self.context.logger.info(
             "closing HTTP/2 connection from %s: nothing it was sent was read for %s s",
             self._conn_info.client,
-            self.limits.send_timeout,
+            self.send_timeout,
         )
         self._state = ConnectionState.CLOSED
         self._stop_timers()

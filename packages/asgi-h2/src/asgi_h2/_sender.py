@@ -218,7 +218,7 @@ class Sender:
         if deadlines is None:
             deadlines = self._deadlines = SendDeadlines(
                 self._loop,
-                self._protocol.limits.send_timeout,
+                self._protocol.send_timeout,
                 self._protocol.context.logger,
                 self._client,
                 sending=self.sending.values,

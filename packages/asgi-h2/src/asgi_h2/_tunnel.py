@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
-from asgi_core import Deadline, TunnelInbox, require_tunnel_answer, response_head
+from asgi_core import Deadline, TunnelInbox, require_tunnel_answer, response_head, tunnel_takes
 from h2.errors import ErrorCodes
 
 from ._stream import OutboundStream, StreamState
@@ -73,9 +73,8 @@ class TunnelStream(OutboundStream):
             self.mark_ended()
 
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
-        if self._closing or self._eof_written or not data:
+        if not tunnel_takes(data, ended=self._closing or self._eof_written, head_sent=self._head_sent):
             return
-        require_tunnel_answer(head_sent=self._head_sent, before="any data is written")
         self.queue(bytes(data))
         if not self._paused and self.buffered > self.protocol.config.write_buffer_high_water:
             self._paused = True

@@ -30,6 +30,7 @@ from asgi_core import (
     ServerContext,
     WindowCounter,
     apply_forwarded,
+    cut_streams,
     is_head_request,
 )
 
@@ -364,13 +365,10 @@ class H3Protocol(QuicConnectionProtocol):
         self._stalls.close()
         self.context.connections.discard(self)
         self._admission.clear()
-        streams = list(self.streams.values())
-        self.streams.clear()
         self._waiting_acks.clear()
         self.paced.clear()
         self._stopped.clear()
-        for stream in streams:
-            stream.cut()
+        cut_streams(self.streams)
 
     def abandon(self) -> None:
         """The endpoint closed under the connection: no packet can go out any more."""

@@ -42,14 +42,14 @@ class RequestStream:
 
     # ---- request side (called by the protocol) -------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        if self.cycle is not None and not self.closed:
-            self.cycle.feed_body(data)
-
     def end_of_body(self) -> None:
         self.peer_ended = True
         if self.cycle is not None:
             self.cycle.end_body()
+
+    def receive_data(self, data: bytes) -> None:
+        if self.cycle is not None and not self.closed:
+            self.cycle.feed_body(data)
 
     def cut(self) -> None:
         """The stream is over without a proper end (reset either way, or the connection lost)."""

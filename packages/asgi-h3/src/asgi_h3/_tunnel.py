@@ -17,7 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aioquic.h3.connection import ErrorCode
-from asgi_core import ConnectionInfo, Headers, TunnelInbox, require_tunnel_answer, response_head
+from asgi_core import ConnectionInfo, Headers, TunnelInbox, response_head, tunnel_takes
 
 if TYPE_CHECKING:
     from ._protocol import H3Protocol
@@ -69,9 +69,8 @@ class TunnelStream:
             self._finish()
 
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
-        if self.closed or self._eof_written or not data:
+        if not tunnel_takes(data, ended=self.closed or self._eof_written, head_sent=self._head_sent):
             return
-        require_tunnel_answer(head_sent=self._head_sent, before="any data is written")
         protocol = self.protocol
         protocol.send_data(self.stream_id, bytes(data), end_stream=False)
         if not self._writing_paused and protocol.unacknowledged(self.stream_id) > protocol.high_water:
@@ -82,9 +81,6 @@ class TunnelStream:
 
     def writelines(self, list_of_data: list[bytes], /) -> None:
         self.write(b"".join(list_of_data))
-
-    def can_write_eof(self) -> bool:
-        return True
 
     def write_eof(self) -> None:
         if self.closed or self._eof_written:
@@ -113,6 +109,9 @@ class TunnelStream:
 
     def is_closing(self) -> bool:
         return self.closed
+
+    def can_write_eof(self) -> bool:
+        return True
 
     def pause_reading(self) -> None:
         self._inbox.pause()

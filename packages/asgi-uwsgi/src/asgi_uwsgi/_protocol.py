@@ -228,18 +228,17 @@ class UwsgiProtocol(asyncio.Protocol):
         self.cycle = cycle
         cycle.task = self._loop.create_task(cycle.run())
 
-    def _on_body(self, data: bytes) -> None:
-        cycle = self.cycle
-        if self.phase is not _Phase.REQUEST or cycle is None:
-            return  # a rejected request's or a finished response's body: read only to be dropped
-        if cycle.feed_body(data):
-            self.flow.pause_reading("body")
-
     def _on_end_of_body(self) -> None:
         if self.phase is _Phase.LINGER:
             self._close()
         elif self.cycle is not None:
             self.cycle.end_body()
+
+    def _on_body(self, data: bytes) -> None:
+        # A rejected request's or a finished response's body is read only to be dropped.
+        cycle = self.cycle
+        if self.phase is _Phase.REQUEST and cycle is not None and cycle.feed_body(data):
+            self.flow.pause_reading("body")
 
     # ---- called by the writer ------------------------------------------------------------------------
 
