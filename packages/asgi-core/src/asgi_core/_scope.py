@@ -1,4 +1,7 @@
-"""Builders for the ASGI `http` and `websocket` scopes, exactly as ASGI spec 2.4 describes them."""
+"""Builders for the ASGI `http` and `websocket` scopes, exactly as ASGI spec 2.4 describes them.
+
+Hot module: a scope is built for every request (its speed tricks: docs/discussion/design.md, "Speed").
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,7 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     A fragment (`#...`) is never part of a request target (RFC 9112 section 3.2, RFC 3986 section 3.5): a
     client that sends one anyway gets it dropped, not folded into the path or the query.
     """
-    if b"#" in target:
-        target = target.partition(b"#")[0]
+    target = target.partition(b"#")[0]
     raw_path, _, query = target.partition(b"?")
     if raw_path[:1] == b"/" or raw_path == b"*":
         return raw_path, query
@@ -36,11 +38,11 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 
 def decode_path(raw_path: bytes) -> str:
     """Percent-decode and read as UTF-8; bytes that are not UTF-8 become U+FFFD rather than failing."""
-    if b"%" not in raw_path:
-        try:
-            return raw_path.decode("ascii")
-        except UnicodeDecodeError:
-            pass
+    if raw_path.isascii():
+        # The usual path, checked as text: for bytes, `in` costs an exception raised and cleared on the way.
+        path = raw_path.decode("ascii")
+        if "%" not in path:
+            return path
     return unquote_to_bytes(raw_path).decode("utf-8", "replace")
 
 
@@ -65,10 +67,9 @@ def build_http_scope(
     extensions: dict[str, Any],
 ) -> Scope:
     raw_path, query = split_target(target)
-    if root_path or b"%" in raw_path or not raw_path.isascii():
-        path, raw_path = mount(root_path, decode_path(raw_path), raw_path)
-    else:
-        path = raw_path.decode("ascii")  # what decode_path and mount come to for a plain path and no mount point
+    path = decode_path(raw_path)
+    if root_path:
+        path, raw_path = mount(root_path, path, raw_path)
     scope: Scope = {
         "type": "http",
         "asgi": ASGI_VERSION,

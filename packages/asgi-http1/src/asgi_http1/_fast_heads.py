@@ -59,7 +59,7 @@ def strict_head(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     fields = [(name.lower(), value) for name, value in _STRICT_FIELD.findall(buffer, match.end(3) + 2, end + 2)]
     # The guard's one check that a strictly formed head can fail, made first as the guard would make it.
     lengths = [value for name, value in fields if name == b"content-length"]
-    if lengths and (len(lengths) > 1 or b"," in lengths[0]):
+    if lengths and (len(lengths) > 1 or lengths[0].find(b",") >= 0):
         raise HeadRejected(400, "more than one Content-Length")
     method, target, version = match.groups()
     request = Request(method, target, version, fields)

@@ -118,7 +118,7 @@ def _agrees(uri_path: bytes, path_info: bytes, script_name: bytes | None) -> boo
     have stripped the mount point from PATH_INFO)."""
     if not uri_path.startswith(b"/"):
         return False
-    decoded = unquote_to_bytes(uri_path) if b"%" in uri_path else uri_path
+    decoded = unquote_to_bytes(uri_path) if uri_path.find(b"%") >= 0 else uri_path
     if decoded == path_info:
         return True
     root = script_name.rstrip(b"/") if script_name else b""
