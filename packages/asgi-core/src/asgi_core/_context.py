@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from ._registry import Registry
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class AccessRecord:
-    """One finished request, handed to the access-log callback; built only when a callback is set."""
+    """One finished request, handed to the access-log callback; built only when a callback is set. Its
+    `__init__` is written out, as the one `dataclass` generates stays interpreted when compiled
+    (`ConnectionInfo`)."""
 
     method: str
     path: str
@@ -33,12 +35,40 @@ class AccessRecord:
     response_headers: Headers
     scheme: str
     #: A WebSocket session's close code: its record is made when the session ends, its duration the session's.
-    close_code: int | None = None
+    close_code: int | None
 
-    @classmethod
-    def of(cls, scope: Scope, status: int, sent: int, started_at: float, headers: Headers) -> AccessRecord:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: bytes,
+        http_version: str,
+        status: int,
+        response_bytes: int,
+        duration: float,
+        client: Address | None,
+        request_headers: Headers,
+        response_headers: Headers,
+        scheme: str,
+        close_code: int | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.http_version = http_version
+        self.status = status
+        self.response_bytes = response_bytes
+        self.duration = duration
+        self.client = client
+        self.request_headers = request_headers
+        self.response_headers = response_headers
+        self.scheme = scheme
+        self.close_code = close_code
+
+    @staticmethod
+    def of(scope: Scope, status: int, sent: int, started_at: float, headers: Headers) -> AccessRecord:
         """The record of a request of `scope` answered with `status` and `sent` body bytes."""
-        return cls(
+        return AccessRecord(
             method=scope["method"],
             path=scope["path"],
             query_string=scope["query_string"],

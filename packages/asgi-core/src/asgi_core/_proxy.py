@@ -31,18 +31,23 @@ class ProxyHeaderError(ValueError):
     """A malformed PROXY header from a trusted peer: the connection is closed."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ProxyHeader:
     """The addresses a connection comes with: those a PROXY header announced (`length`: the header's size), or,
     from a server's acceptor, those `accept()` gave (`length` 0), so that the protocol does not ask the socket
     for them again. Never changed once made; not frozen, as one is made for every connection and a frozen
-    dataclass takes three times as long to make."""
+    dataclass takes three times as long to make; its `__init__` written out, as `ConnectionInfo`'s is."""
 
     length: int
     #: The addresses the proxy announced; `None` for LOCAL (v2) and UNKNOWN (v1) connections, which are the
     #: proxy's own (health checks) and keep the real peer address.
     client: Address | None
     server: Address | None
+
+    def __init__(self, length: int, client: Address | None, server: Address | None) -> None:
+        self.length = length
+        self.client = client
+        self.server = server
 
 
 def parse_proxy_header(data: bytes, *, v1: bool = True, v2: bool = True) -> ProxyHeader | ProxyPeek:

@@ -40,9 +40,11 @@ _NAME_CACHE_SIZE: Final = 512
 _good_names: Final[set[bytes]] = set()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RequestHead:
-    """A request as a multiplexed protocol hands it on: to the app (`stream_cycle`) or to a tunnel."""
+    """A request as a multiplexed protocol hands it on: to the app (`stream_cycle`) or to a tunnel. One is made
+    per stream: its `__init__` is written out, as the one `dataclass` generates stays interpreted when compiled
+    (`ConnectionInfo`)."""
 
     method: str
     path: bytes
@@ -51,9 +53,29 @@ class RequestHead:
     headers: Headers
     content_length: int | None
     expect_continue: bool
-    authority: bytes | None = None
+    authority: bytes | None
     #: A `forwarded` or `x-forwarded-*` field is present (whether a trusted proxy's is for the caller to say).
-    forwarded: bool = False
+    forwarded: bool
+
+    def __init__(
+        self,
+        method: str,
+        path: bytes,
+        protocol: str | None,
+        headers: Headers,
+        content_length: int | None,
+        expect_continue: bool,  # noqa: FBT001 - the field, as the dataclass names it
+        authority: bytes | None = None,
+        forwarded: bool = False,  # noqa: FBT001, FBT002
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.protocol = protocol
+        self.headers = headers
+        self.content_length = content_length
+        self.expect_continue = expect_continue
+        self.authority = authority
+        self.forwarded = forwarded
 
 
 def request_head(
