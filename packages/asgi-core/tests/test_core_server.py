@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 import ssl
@@ -592,3 +593,30 @@ def test_a_protocol_factory_that_fails_frees_the_connection_slot() -> None:
     open_connections, answer, reported = asyncio.run(main())
     assert (open_connections, answer) == (0, b"")
     assert reported == ["RuntimeError('a plugin bug')"]
+
+
+def test_out_of_file_descriptors_pauses_accepting_then_serves_the_waiting_client(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # EMFILE on accept() would come back at once if retried at once (the loop would spin): the acceptor logs it,
+    # stops watching the listener and tries again a second later; the client waits in the backlog meanwhile.
+    real_accept = Listener.accept
+    failures = [OSError(errno.EMFILE, "Too many open files")]
+
+    def accept(self: Listener) -> tuple[socket.socket, object]:
+        if failures:
+            raise failures.pop()
+        return real_accept(self)
+
+    monkeypatch.setattr(Listener, "accept", accept)
+
+    async def client(port: int) -> tuple[bytes, float]:
+        started = time.monotonic()
+        reply = (await exchange(port, b"hello"))[0]
+        return reply, time.monotonic() - started
+
+    with caplog.at_level(logging.ERROR, logger=LOG.name):
+        reply, waited = asyncio.run(serving(registry(HTTP), client))
+    assert reply.startswith(b"http") and reply.endswith(b"hello")
+    assert waited >= 0.9  # noqa: PLR2004 - the retry comes a second later
+    assert "cannot accept connections ([Errno 24] Too many open files); retrying in 1 s" in caplog.text

@@ -14,7 +14,7 @@ from ._cycle import RequestCycle, ResponseState
 from ._dates import http_date
 from ._deadline import Deadline, DeadlineQueue
 from ._errors import ClientDisconnected, ConfigError, HeadRejected, InvalidMessage, PeerError
-from ._fields import content_length, has_control_character, is_field_value, is_token
+from ._fields import FIELD_VCHAR, TCHAR, content_length, has_control_character, is_field_value, is_token
 from ._lifespan import Lifespan, LifespanFailure
 from ._loop import LOOPS, LoopFactory, loop_factory, run
 from ._messages import validate_headers
@@ -63,9 +63,11 @@ from ._wakeup import Wakeup
 __all__ = [
     "ASGI_VERSION",
     "CONNECTION_SPECIFIC",
+    "FIELD_VCHAR",
     "LOOPS",
     "PROTOCOLS_GROUP",
     "REASONS",
+    "TCHAR",
     "UPGRADES_GROUP",
     "ASGIApp",
     "AccessRecord",

@@ -24,11 +24,14 @@ from typing import Any
 
 from ._connection import peer_in, socket_address
 from ._connection_set import ConnectionSet
+from ._deadline import Deadline
 from ._listener import Listener
 from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 
 #: Connections taken per readiness event before giving the loop back to the connections already open.
 _ACCEPT_BATCH = 64
+#: Seconds before accepting again once out of file descriptors or memory.
+_RETRY_AFTER = 1.0
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -71,6 +74,7 @@ class Acceptor:
         self._stopped = True
         self._opening: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
+        self._retry = Deadline(self._loop, self._resume)
         connections.on_leave = self._on_leave
 
     @property
@@ -136,7 +140,7 @@ class Acceptor:
                     # Out of file descriptors or memory: retrying at once would spin; let connections close.
                     self._log.error("cannot accept connections (%s); retrying in 1 s", exc)
                     self._pause()
-                    self._loop.call_later(1.0, self._resume)
+                    self._retry.arm(_RETRY_AFTER)
                     return
                 raise
             self._open(sock, address, listener.local)

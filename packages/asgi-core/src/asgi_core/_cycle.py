@@ -83,9 +83,8 @@ class RequestCycle:
         scope: Scope,
         writer: ResponseWriter,
         context: ServerContext,
-        *,
         content_length: int | None = None,
-        body_expected: bool = True,
+        body_expected: bool = True,  # noqa: FBT001, FBT002 - positional for the HTTP/1.1 protocol (see its call)
     ) -> None:
         self.scope = scope
         self._writer = writer

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
-#: RFC 9110 section 5.6.2: tchar.
-TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-#: RFC 9110 section 5.5: field-value, with its leading and trailing whitespace already removed by the parser.
-# (Visible characters and whitespace are disjoint classes, so this cannot backtrack badly; no possessive
-# quantifiers, which Python 3.10 lacks.)
-FIELD_VALUE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+#: RFC 9110 section 5.6.2: tchar, as a regular expression's character class (a token is one or more).
+TCHAR: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
+TOKEN: Final = re.compile(TCHAR + rb"+")
+#: RFC 9110 section 5.5: field-vchar (visible characters and obs-text), as a character class.
+FIELD_VCHAR: Final = rb"[\x21-\x7e\x80-\xff]"
+#: A field-value, with its leading and trailing whitespace already removed by the parser. (Visible characters
+#: and whitespace are disjoint classes, so this cannot backtrack badly.)
+FIELD_VALUE: Final = re.compile(rb"(?:" + FIELD_VCHAR + rb"+(?:[ \t]+" + FIELD_VCHAR + rb"+)*)?")
 #: A Content-Length longer than this is refused: no body is a billion gigabytes, and the bound keeps `int` cheap.
 _MAX_LENGTH_DIGITS: Final = 18
 #: Any byte that may not appear anywhere in a field value, whitespace trimming or not.

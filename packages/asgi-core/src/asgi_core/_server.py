@@ -32,6 +32,7 @@ from ._choose import Chooser
 from ._config import Config
 from ._connection_set import ConnectionSet
 from ._context import AccessRecord, CertificateFiles, ServerContext
+from ._deadline import Deadline
 from ._plan import ProtocolPlan, plan_protocols
 from ._proxy import ProxyHeader
 from ._registry import Registry
@@ -182,7 +183,9 @@ class Server:
         context = self.context
         # Connections still in their PROXY header or TLS handshake get the idle grace too, then are let go.
         acceptor = self._acceptor
-        grace = loop.call_later(self.config.drain_idle_grace, acceptor.abort_opening) if acceptor else None
+        grace = Deadline(loop, acceptor.abort_opening) if acceptor else None
+        if grace is not None:
+            grace.arm(self.config.drain_idle_grace)
         if self.open_connections:
             self.logger.info("draining %d connections (up to %.2f s)", self.open_connections, timeout)
             await self._wait_idle(deadline - final - loop.time())
@@ -195,7 +198,7 @@ class Server:
         if self.open_connections:
             self.logger.warning("closing %d connections that did not finish in time", self.open_connections)
         if grace is not None:
-            grace.cancel()
+            grace.close()
         for transport in self._datagram_transports:
             transport.close()
         if acceptor is not None:

@@ -10,17 +10,17 @@ import re
 from typing import Final
 
 import httptools
-from asgi_core import Headers, HeadRejected, PeerError
+from asgi_core import FIELD_VCHAR, TCHAR, Headers, HeadRejected, PeerError
 
 from ._limits import refuse_control_characters
 from ._parsers import H11Heads, HeadParser
 from ._request import Request
 
-_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]"
+_TOKEN: Final = TCHAR
 _REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
 # RFC 9112's field line, strictly: visible characters and obs-text only, so no CR, LF, NUL or other control
 # byte, which is also everything `HeadGuard` looks for. Possessive, so a long bad line costs linear time.
-_VALUE: Final = rb"(?:[\x21-\x7e\x80-\xff]++(?:[ \t]++[\x21-\x7e\x80-\xff]++)*+)?"
+_VALUE: Final = rb"(?:" + FIELD_VCHAR + rb"++(?:[ \t]++" + FIELD_VCHAR + rb"++)*+)?"
 _FIELD_LINE: Final = _TOKEN + rb"++:[ \t]*+" + _VALUE + rb"[ \t]*+\r\n"
 _STRICT_HEAD: Final = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _FIELD_LINE + rb")*+")
 _STRICT_FIELD: Final = re.compile(rb"(" + _TOKEN + rb"++):[ \t]*+(" + _VALUE + rb")[ \t]*+\r\n")

@@ -296,9 +296,8 @@ class HTTP1Protocol(asyncio.Protocol):
             extensions=extensions.copy(),
         )
         writer = HTTP1ResponseWriter(self, trailers=trailers, informational=is_11, sendfile=self._sendfile)
-        cycle = RequestCycle(
-            scope, writer, self.context, content_length=request.content_length, body_expected=request.body_expected
-        )
+        # Positional: a call with keywords into another compiled package parses them by name (2k instructions).
+        cycle = RequestCycle(scope, writer, self.context, request.content_length, request.body_expected)
         self.cycle = cycle
         cycle.task = self.loop.create_task(cycle.run())
 
