@@ -39,12 +39,8 @@ class ConnectionInfo:
         alpn_protocol: str | None = None,
         tls_extension: dict[str, Any] | None = None,
     ) -> None:
-        self.client = client
-        self.server = server
-        self.scheme = scheme
-        self.tls = tls
-        self.alpn_protocol = alpn_protocol
-        self.tls_extension = tls_extension
+        self.client, self.server, self.scheme = client, server, scheme
+        self.tls, self.alpn_protocol, self.tls_extension = tls, alpn_protocol, tls_extension
 
     @classmethod
     def from_transport(

@@ -52,17 +52,10 @@ class AccessRecord:
         scheme: str,
         close_code: int | None = None,
     ) -> None:
-        self.method = method
-        self.path = path
-        self.query_string = query_string
-        self.http_version = http_version
-        self.status = status
-        self.response_bytes = response_bytes
-        self.duration = duration
-        self.client = client
-        self.request_headers = request_headers
-        self.response_headers = response_headers
-        self.scheme = scheme
+        self.method, self.path, self.query_string = method, path, query_string
+        self.http_version, self.status, self.response_bytes = http_version, status, response_bytes
+        self.duration, self.client, self.scheme = duration, client, scheme
+        self.request_headers, self.response_headers = request_headers, response_headers
         self.close_code = close_code
 
     @staticmethod

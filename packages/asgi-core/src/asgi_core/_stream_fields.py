@@ -68,14 +68,9 @@ class RequestHead:
         authority: bytes | None = None,
         forwarded: bool = False,  # noqa: FBT001, FBT002
     ) -> None:
-        self.method = method
-        self.path = path
-        self.protocol = protocol
-        self.headers = headers
-        self.content_length = content_length
-        self.expect_continue = expect_continue
-        self.authority = authority
-        self.forwarded = forwarded
+        self.method, self.path, self.protocol = method, path, protocol
+        self.headers, self.content_length, self.expect_continue = headers, content_length, expect_continue
+        self.authority, self.forwarded = authority, forwarded
 
 
 def request_head(
