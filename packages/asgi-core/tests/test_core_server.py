@@ -595,28 +595,39 @@ def test_a_protocol_factory_that_fails_frees_the_connection_slot() -> None:
     assert reported == ["RuntimeError('a plugin bug')"]
 
 
+class _OutOfDescriptorsOnce(socket.socket):
+    """A listening socket whose first accept fails as a process out of file descriptors sees it fail."""
+
+    failures = 1
+
+    def _accept(self) -> tuple[int, object]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super()._accept()  # type: ignore[misc, no-any-return]
+
+
 def test_out_of_file_descriptors_pauses_accepting_then_serves_the_waiting_client(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # EMFILE on accept() would come back at once if retried at once (the loop would spin): the acceptor logs it,
     # stops watching the listener and tries again a second later; the client waits in the backlog meanwhile.
-    real_accept = Listener.accept
-    failures = [OSError(errno.EMFILE, "Too many open files")]
-
-    def accept(self: Listener) -> tuple[socket.socket, object]:
-        if failures:
-            raise failures.pop()
-        return real_accept(self)
-
-    monkeypatch.setattr(Listener, "accept", accept)
-
-    async def client(port: int) -> tuple[bytes, float]:
-        started = time.monotonic()
-        reply = (await exchange(port, b"hello"))[0]
-        return reply, time.monotonic() - started
+    async def main() -> tuple[bytes, float]:
+        sock = _OutOfDescriptorsOnce()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        server = Server(_app, Config(), registry=registry(HTTP), logger=LOG)
+        await server.start([sock])
+        try:
+            started = time.monotonic()
+            reply = (await asyncio.wait_for(exchange(sock.getsockname()[1], b"hello"), 10))[0]
+            return reply, time.monotonic() - started
+        finally:
+            await server.shutdown(5)
+            sock.close()
 
     with caplog.at_level(logging.ERROR, logger=LOG.name):
-        reply, waited = asyncio.run(serving(registry(HTTP), client))
+        reply, waited = asyncio.run(main())
     assert reply.startswith(b"http")
     assert reply.endswith(b"hello")
     assert waited >= 0.9  # the retry comes a second later
