@@ -16,7 +16,9 @@ import contextlib
 import os
 import re
 import shutil
+import struct
 import tempfile
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -30,6 +32,8 @@ _OWNED_ENV = "GUNICORN_ASGI_METRICS_DIR"
 #: Each master using an owned directory keeps an empty file named after its pid there.
 _MASTER_PREFIX = "master-"
 _READ_ATTEMPTS = 5
+#: Seconds between two reads of the directory when one found a file mid-change.
+_RETRY_PAUSE = 0.01
 _LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
 
 
@@ -51,10 +55,13 @@ class _LiveCollector:
         for attempt in range(_READ_ATTEMPTS):
             try:
                 return list(self._inner.collect())
-            except FileNotFoundError:
-                # A retiring worker removed its files between the listing and the reading: read them again.
+            except (FileNotFoundError, struct.error):
+                # A retiring worker removed its files between the listing and the reading, or a new one has just
+                # made its file and not yet sized it (prometheus_client creates it empty, then truncates it to
+                # its initial size): read them again, a moment later.
                 if attempt == _READ_ATTEMPTS - 1:
                     raise
+                time.sleep(_RETRY_PAUSE)
         return []
 
 
