@@ -28,8 +28,6 @@ from ._deadline import Deadline
 from ._listener import Listener
 from ._proxy import V2_MAX_LENGTH, ProxyHeader, ProxyHeaderError, ProxyPeek, parse_proxy_header
 
-#: Connections taken per readiness event before giving the loop back to the connections already open.
-_ACCEPT_BATCH = 64
 #: Seconds before accepting again once out of file descriptors or memory.
 _RETRY_AFTER = 1.0
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -123,29 +121,30 @@ class Acceptor:
             self._idle.set()
 
     def _accept(self, listener: Listener) -> None:
-        for _ in range(_ACCEPT_BATCH):
-            if self._paused:
+        # One connection per readiness event: while more wait, the listening socket stays readable and the loop
+        # calls again on its next turn, the open connections having had theirs in between. Taking several at
+        # once needs to know when to stop: a `poll` of the backlog after each (a system call a connection, which
+        # under load found nothing) or an `accept` that fails (its `BlockingIOError` costs 5 us).
+        if self._paused:
+            return
+        if self.open_connections >= self._limit:
+            self._pause()
+            return
+        try:
+            sock, address = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # a sibling worker took it
+        except OSError as exc:
+            if exc.errno == errno.ECONNABORTED:
                 return
-            if self.open_connections >= self._limit:
+            if exc.errno in _OUT_OF_RESOURCES:
+                # Out of file descriptors or memory: retrying at once would spin; let connections close.
+                self._log.error("cannot accept connections (%s); retrying in 1 s", exc)
                 self._pause()
+                self._retry.arm(_RETRY_AFTER)
                 return
-            try:
-                sock, address = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ECONNABORTED:
-                    continue
-                if exc.errno in _OUT_OF_RESOURCES:
-                    # Out of file descriptors or memory: retrying at once would spin; let connections close.
-                    self._log.error("cannot accept connections (%s); retrying in 1 s", exc)
-                    self._pause()
-                    self._retry.arm(_RETRY_AFTER)
-                    return
-                raise
-            self._open(sock, address, listener.local)
-            if not listener.has_pending():
-                return
+            raise
+        self._open(sock, address, listener.local)
 
     def _open(self, sock: socket.socket, address: object, local: object) -> None:
         # No TCP_NODELAY here: both asyncio's and uvloop's TCP transports set it on the sockets they take over.
@@ -196,6 +195,7 @@ class Acceptor:
         try:
             if proxy is not None and peer_in(proxy.trusted, header.client):
                 # Untrusted peers' bytes reach the protocol as they are: a PROXY line from them is a bad request.
+                sock.setblocking(False)  # accepted blocking (see `Listener.accept`), and read here first
                 announced = await read_proxy_header(sock, v1=proxy.v1, v2=proxy.v2, timeout=proxy.timeout)
                 if announced is not None and announced.client is not None:
                     header = announced  # else none, or a LOCAL or UNKNOWN header: the proxy's own connection
