@@ -22,7 +22,9 @@ _REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb"+) ([\x21-\x7e]+) HTTP/([0
 # byte, which is also everything `HeadGuard` looks for. Possessive, so a long bad line costs linear time.
 _VALUE: Final = rb"(?:" + FIELD_VCHAR + rb"++(?:[ \t]++" + FIELD_VCHAR + rb"++)*+)?"
 _FIELD_LINE: Final = _TOKEN + rb"++:[ \t]*+" + _VALUE + rb"[ \t]*+\r\n"
-_STRICT_HEAD: Final = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _FIELD_LINE + rb")*+")
+# The whole head, its blank line included: matched from the buffer's start, it also finds where the head ends (a
+# field line cannot be empty, so the first blank line is the one matched), in one pass rather than a search first.
+_STRICT_HEAD: Final = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _FIELD_LINE + rb")*+\r\n")
 _STRICT_FIELD: Final = re.compile(rb"(" + _TOKEN + rb"++):[ \t]*+(" + _VALUE + rb")[ \t]*+\r\n")
 # llhttp gets a fixed request line: the real one is checked against h11's grammar instead, and llhttp's list of
 # known methods (h11 takes any token) and its URL rules do not come into it.
@@ -50,21 +52,19 @@ def strict_head(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     """The request head at the start of `buffer` and its length, when the head is complete and every line of
     it follows RFC 9112's grammar strictly: the common case, read with two regular expressions instead of the
     guard, llhttp and a callback per field. None for anything else, which takes the full path."""
-    end = buffer.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    match = _STRICT_HEAD.fullmatch(buffer, 0, end + 2)
+    match = _STRICT_HEAD.match(buffer)
     if match is None:
-        return None
-    fields = [(name.lower(), value) for name, value in _STRICT_FIELD.findall(buffer, match.end(3) + 2, end + 2)]
+        return None  # not complete, or not strictly formed
+    size = match.end()
+    fields = [(name.lower(), value) for name, value in _STRICT_FIELD.findall(buffer, match.end(3) + 2, size - 2)]
     # The guard's one check that a strictly formed head can fail, made first as the guard would make it.
     lengths = [value for name, value in fields if name == b"content-length"]
     if lengths and (len(lengths) > 1 or lengths[0].find(b",") >= 0):
         raise HeadRejected(400, "more than one Content-Length")
     method, target, version = match.groups()
     request = Request(method, target, version, fields)
-    request.head_size = end + 4
-    return request, end + 4
+    request.head_size = size
+    return request, size
 
 
 class FastHeads(HeadParser):
