@@ -479,13 +479,14 @@ def test_an_accepted_socket_reports_its_family_and_type_as_integers() -> None:
                 assert (accepted.family, accepted.type) == (socket.AF_INET, socket.SOCK_STREAM)
                 assert (type(accepted.family), type(accepted.type)) == (int, int)  # not enums: no conversion
                 assert address == client.getsockname()
+                assert not taking.has_pending()  # the backlog is empty again: the acceptor stops there
                 client.sendall(b"x")
                 assert accepted.recv(1) == b"x"  # the client's own connection
 
 
 def test_every_client_waiting_in_the_backlog_is_served() -> None:
-    # The acceptor takes one connection per readiness event and relies on the loop to call again while more
-    # wait: clients that queued up before it started must all be served, none left in the backlog.
+    # Clients that queued up before the acceptor started are all taken at its first readiness event (a batch,
+    # `has_pending` saying when to stop), none left waiting in the backlog.
     async def run() -> list[bytes]:
         sock = listener()
         port = sock.getsockname()[1]
@@ -504,6 +505,23 @@ def test_every_client_waiting_in_the_backlog_is_served() -> None:
             sock.close()
 
     assert asyncio.run(run()) == [b"http:%d" % index for index in range(12)]
+
+
+def test_the_listener_tells_whether_more_connections_wait() -> None:
+    # The acceptor takes connections for as long as this says some wait, rather than until accept() fails.
+    with listener() as sock:
+        sock.setblocking(False)
+        taking = Listener(sock)
+        with socket.create_connection(sock.getsockname()[:2]), socket.create_connection(sock.getsockname()[:2]):
+            first, _ = _accept_when_ready(taking)
+            for _ in range(500):
+                if taking.has_pending():
+                    break
+                time.sleep(0.01)
+            second, _ = taking.accept()  # no BlockingIOError: has_pending() said it waits
+            assert not taking.has_pending()
+            first.close()
+            second.close()
 
 
 def _accept_when_ready(taking: Listener) -> tuple[socket.socket, object]:
