@@ -134,6 +134,20 @@ def test_connect_with_a_target_that_is_not_an_authority_is_400() -> None:
     assert not app.scopes
 
 
+def test_a_client_sending_many_host_names_is_still_checked_on_each() -> None:
+    # Valid Host values are remembered (a server sees the same few again and again), a bounded number of them:
+    # after hundreds of new names on one connection, a bad one is still a 400 and a known one still served.
+    app = Recorder()
+    with serving(app) as server, connect(server) as sock:
+        stream = sock.makefile("rb")
+        for index in range(300):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: host-%d.example:80\r\n\r\n" % index)
+            assert read_response(stream).status == 200
+        assert ask(server, b"GET / HTTP/1.1\r\nHost: bad host\r\n\r\n").status == 400
+        assert ask(server, b"GET / HTTP/1.1\r\nHost: host-7.example:80\r\n\r\n").status == 200
+    assert len(app.scopes) == 301
+
+
 # ---- chunked framing ------------------------------------------------------------------------------------------
 
 CHUNKED_POST = b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"

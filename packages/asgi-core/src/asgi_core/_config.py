@@ -215,9 +215,10 @@ class Config:
         """Parsed `proxy_allow_ips`; `None` means every peer may send a PROXY header."""
         return parse_networks("proxy_allow_ips", self.proxy_allow_ips)
 
-    @property
+    @cached_property
     def max_head_size(self) -> int:
-        """Upper bound on a request head, derived from the line and field limits."""
+        """Upper bound on a request head, derived from the line and field limits (asked for on every
+        connection: cached, it is read as the other fields are, not computed from four of them)."""
         line = self.limit_request_line or 65536
         field_size = self.limit_request_field_size or 65536
         return line + self.limit_request_fields * (field_size + 2) + 4

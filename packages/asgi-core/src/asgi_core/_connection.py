@@ -44,7 +44,10 @@ class ConnectionInfo:
 
     @classmethod
     def from_transport(
-        cls, transport: Transport, proxy: ProxyHeader | None = None, *, tls: bool | None = None
+        cls,
+        transport: Transport,
+        proxy: ProxyHeader | None = None,
+        tls: bool | None = None,  # noqa: FBT001 - by position from the HTTP/1.1 protocol (see its call)
     ) -> ConnectionInfo:
         """The connection's facts from its transport, and its addresses from `proxy` when that names any: a
         trusted PROXY header's, or those the server's acceptor took from `accept()`. Otherwise (none given, or

@@ -55,8 +55,7 @@ def mount(root_path: str, path: str, raw_path: bytes) -> tuple[str, bytes]:
     return root_path + path, quote(root_path, safe=_PATH_SAFE).encode("ascii") + raw_path
 
 
-def build_http_scope(
-    *,
+def build_http_scope(  # not keyword-only: the HTTP/1.1 protocol passes all by position (see its call)
     conn: ConnectionInfo,
     method: str,
     http_version: str,

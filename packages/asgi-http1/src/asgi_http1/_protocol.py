@@ -112,12 +112,13 @@ class HTTP1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy, tls=self.context.tls)
+        # By position, here and below: compiled, keywords into another package are parsed by name.
+        self._conn_info = ConnectionInfo.from_transport(self.transport, self._proxy, self.context.tls)
         self._sendfile = self._conn_info.tls is None and isinstance(self.loop, asyncio.BaseEventLoop)
         self.engine = self._engine_factory(self.config)
         set_limits = getattr(transport, "set_write_buffer_limits", None)
         if set_limits is not None:
-            set_limits(high=self.config.write_buffer_high_water)
+            set_limits(self.config.write_buffer_high_water)  # `high`
         self.context.connections.add(self)
         if self.context.draining:
             self.closing_after_response = True
@@ -285,18 +286,19 @@ class HTTP1Protocol(asyncio.Protocol):
         is_11 = http_version == "1.1"
         trailers = is_11 and request.te_trailers
         extensions = _TRAILER_EXTENSIONS if trailers else _HTTP11_EXTENSIONS if is_11 else _BASE_EXTENSIONS
+        # Positional, here and below: a call with keywords into another compiled package parses them by name (2k
+        # instructions).
         scope = build_http_scope(
-            conn=conn,
-            method=method,
-            http_version=http_version,
-            target=request.target,
-            headers=headers,
-            root_path=self.config.root_path,
-            state=self.context.state,
-            extensions=extensions.copy(),
+            conn,
+            method,
+            http_version,
+            request.target,
+            headers,
+            self.config.root_path,
+            self.context.state,
+            extensions.copy(),
         )
         writer = HTTP1ResponseWriter(self, trailers=trailers, informational=is_11, sendfile=self._sendfile)
-        # Positional: a call with keywords into another compiled package parses them by name (2k instructions).
         cycle = RequestCycle(scope, writer, self.context, request.content_length, request.body_expected)
         self.cycle = cycle
         cycle.task = self.loop.create_task(cycle.run())
