@@ -55,7 +55,7 @@ from ._stream_fields import (
     response_head,
 )
 from ._tls import tls_extension
-from ._transport import FlowControl, StreamTransport, Transport
+from ._transport import FlowControl, StreamTransport, Transport, close_now
 from ._tunnel_inbox import TunnelInbox
 from ._types import Address, ASGIApp, Headers, Message, Receive, Scope, Send
 from ._wakeup import Wakeup
@@ -121,6 +121,7 @@ __all__ = [
     "build_http_scope",
     "build_websocket_scope",
     "check_limits",
+    "close_now",
     "content_length",
     "cut_streams",
     "decode_path",

@@ -157,8 +157,10 @@ class Acceptor:
         proxy = self._proxy
         try:
             # The addresses travel with the connection, so that its protocol does not ask the socket again.
-            header = ProxyHeader(0, socket_address(address), socket_address(local or sock.getsockname()))
-            if self._ssl is None and (proxy is None or not peer_in(proxy.trusted, header.client)):
+            plain = self._ssl is None
+            server = socket_address(local or sock.getsockname())
+            header = ProxyHeader(0, socket_address(address), server, sock if plain else None)
+            if plain and (proxy is None or not peer_in(proxy.trusted, header.client)):
                 # Nothing to wait for (no PROXY header, no handshake): the event loop's coroutine is run on here
                 # rather than by a task, which cost 9k instructions a connection (bench/instructions.py).
                 factory = self._factory
@@ -206,7 +208,8 @@ class Acceptor:
                 sock.setblocking(False)  # accepted blocking (see `Listener.accept`), and read here first
                 announced = await read_proxy_header(sock, v1=proxy.v1, v2=proxy.v2, timeout=proxy.timeout)
                 if announced is not None and announced.client is not None:
-                    header = announced  # else none, or a LOCAL or UNKNOWN header: the proxy's own connection
+                    # Else none, or a LOCAL or UNKNOWN header: the proxy's own connection.
+                    header = ProxyHeader(announced.length, announced.client, announced.server, header.sock)
             factory = self._factory
             if self._ssl is None:
                 await self._loop.connect_accepted_socket(lambda: factory(header), sock)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 
 from ._types import Address
 
@@ -43,11 +44,18 @@ class ProxyHeader:
     #: proxy's own (health checks) and keep the real peer address.
     client: Address | None
     server: Address | None
+    #: The plain TCP or Unix socket the acceptor took, for `close_now` (`_transport.py`) by the protocol that
+    #: owns the whole connection (never a multiplexed stream's); `None` under TLS, whose close_notify goes
+    #: first, and wherever another server made the connection.
+    sock: socket.socket | None = field(default=None, compare=False, repr=False)
 
-    def __init__(self, length: int, client: Address | None, server: Address | None) -> None:
+    def __init__(
+        self, length: int, client: Address | None, server: Address | None, sock: socket.socket | None = None
+    ) -> None:
         self.length = length
         self.client = client
         self.server = server
+        self.sock = sock
 
 
 def parse_proxy_header(data: bytes, *, v1: bool = True, v2: bool = True) -> ProxyHeader | ProxyPeek:

@@ -7,6 +7,7 @@ serves every protocol installed (HTTP/1.1, WebSocket, HTTP/2, ...) with the same
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
 import socket
@@ -93,10 +94,19 @@ class _FactoryPlugin:
     def __init__(self, name: str, factory: ProtocolFactory) -> None:
         self.name = name
         self.factory = factory
+        self._takes_proxy = _takes_keyword(factory, "proxy")
 
     def create_protocol(self, context: ServerContext, proxy: ProxyHeader | None = None) -> asyncio.Protocol:
-        if proxy is None or not proxy.length:
-            # No PROXY header (`length` 0: the addresses the server accepted the connection with): a factory
-            # written for `factory(context)` is called so; the protocol asks its socket for the addresses.
+        if proxy is None or not (proxy.length or self._takes_proxy):
+            # No PROXY header (`length` 0: the addresses and socket the server accepted the connection with),
+            # and a factory written for `factory(context)`: it is called so; the protocol asks its socket.
             return self.factory(context)
         return self.factory(context, proxy=proxy)
+
+
+def _takes_keyword(factory: ProtocolFactory, name: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): called the plain way
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
