@@ -7,6 +7,7 @@ timeout, so a server that fails to answer fails the test instead of hanging it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import socket
 import sys
@@ -160,6 +161,56 @@ def test_connection_close_is_honoured() -> None:
         assert response.status == 200
         assert response.headers[b"connection"] == b"close"
         assert closed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [request(headers="Connection: close\r\n"), b"GET / HTTP/1.0\r\n\r\n"],
+    ids=["connection-close", "http-1.0-close-delimited"],
+)
+def test_the_fin_follows_the_last_response_at_once_while_the_app_still_runs(raw: bytes) -> None:
+    """The client reads the end of a response that ends its connection as soon as the response is complete,
+    not when the app returns (work after the response, such as a background task) nor at the loop's next turn:
+    the server closes first, so the TIME_WAIT stays on its side rather than on the client's ports."""
+    release = threading.Event()
+
+    async def work_after_the_response(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        release.wait(TIMEOUT)  # holds the server's loop: whatever has not left by now leaves after the test
+
+    with serving(work_after_the_response) as server, connect(server) as sock:
+        try:
+            sock.sendall(raw)
+            received, chunk = b"", b"?"
+            sock.settimeout(2)
+            with contextlib.suppress(TimeoutError):
+                while chunk := sock.recv(65536):
+                    received += chunk
+            finished = chunk == b""
+        finally:
+            release.set()
+        assert received.startswith(b"HTTP/1.1 200 ")
+        assert received.endswith(b"done")
+        assert finished, "no end of the connection while the app was still running"
+
+
+def test_a_connection_close_response_larger_than_the_socket_buffers_arrives_whole() -> None:
+    """What the transport still holds when the response ends is sent before the connection closes."""
+    body = bytes(range(256)) * 16384  # 4 MiB
+
+    async def large(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    with serving(large) as server, connect(server, rcvbuf=16384) as sock:
+        sock.sendall(request(headers="Connection: close\r\n"))
+        time.sleep(0.2)  # the client reads late: the end of the response waits in the server's transport
+        response = read_response(sock.makefile("rb"))
+        assert len(response.body) == len(body)
+        assert response.body == body
 
 
 def test_head_request_has_length_but_no_body() -> None:

@@ -37,6 +37,7 @@ from asgi_core import (
     UpgradeRequest,
     apply_forwarded,
     build_http_scope,
+    close_now,
 )
 
 from ._engine import Engine, EngineFactory, select_engine
@@ -425,7 +426,10 @@ class HTTP1Protocol(asyncio.Protocol):
         if self.phase is not Phase.CLOSING:  # else going away, whose deadline to cut the connection stays
             self.phase = Phase.CLOSING
             self._deadline.cancel()
-        self.transport.close()
+        transport = self.transport
+        if not transport.is_closing():  # a transport handed over to an upgrade is closing for this protocol
+            proxy = self._proxy
+            close_now(transport, None if proxy is None else proxy.sock)
 
     def _arm_head_deadline(self) -> None:
         self.phase = Phase.AWAITING_HEAD
