@@ -4,10 +4,12 @@ allow-list, Unix sockets and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
 import sys
+import threading
 from pathlib import Path
 
 import asgi_core
@@ -200,6 +202,37 @@ def test_disconnect_during_the_body_ends_the_request() -> None:
 
 
 # ---- allow-list, unix sockets, shutdown --------------------------------------------------------------
+
+
+def test_nginx_has_the_end_of_the_response_while_the_app_still_runs() -> None:
+    """A uWSGI response ends with its connection: nginx has it all as soon as the response is complete, not
+    when the app returns (work after the response, such as a background task) nor at the loop's next turn."""
+    release = threading.Event()
+
+    async def work_after_the_response(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        release.wait(SCENARIO_TIMEOUT)  # holds the server's loop: what has not left by now leaves after the test
+
+    def nginx(port: int) -> tuple[bytes, bool]:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.sendall(packet())
+                received, chunk = b"", b"?"
+                with contextlib.suppress(TimeoutError):
+                    while chunk := sock.recv(65536):
+                        received += chunk
+                return received, chunk == b""
+        finally:
+            release.set()
+
+    async def scenario(port: int) -> tuple[bytes, bool]:
+        return await asyncio.to_thread(nginx, port)
+
+    received, finished = run(work_after_the_response, scenario)
+    response = parse_response(received)
+    assert (response.status, response.body) == (200, b"done")
+    assert finished, "no end of the connection while the app was still running"
 
 
 def test_peer_outside_the_allow_list_is_refused(caplog: pytest.LogCaptureFixture) -> None:

@@ -37,6 +37,7 @@ from asgi_core import (
     RequestCycle,
     ServerContext,
     Transport,
+    close_now,
     peer_in,
 )
 
@@ -282,7 +283,9 @@ class UwsgiProtocol(asyncio.Protocol):
         self.phase = _Phase.CLOSED
         self._deadline.close()
         if not self.transport.is_closing():
-            self.transport.close()
+            # The response's end is the connection's: nginx waits for the FIN, so it goes out now.
+            proxy = self._proxy
+            close_now(self.transport, None if proxy is None else proxy.sock)
 
     def _on_deadline(self) -> None:
         if self.phase is _Phase.LINGER:
