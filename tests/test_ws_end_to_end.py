@@ -7,12 +7,14 @@ engines, which hand the connection over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -357,6 +359,45 @@ async def echo_within(port: int, stop: asyncio.Event, limit: float) -> list[floa
             times.append(loop.time() - started)
             await asyncio.sleep(0.05)
     return times
+
+
+def test_the_server_closes_first_even_while_the_app_still_runs() -> None:
+    """After the close handshake the server closes the TCP connection first (RFC 6455 7.1.1), at once: not once
+    the app, which heard the disconnect, gives the loop back."""
+    release = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        assert (await receive())["type"] == "websocket.disconnect"
+        release.wait(TIMEOUT)  # holds the server's loop: what has not left by now leaves after the test
+
+    def client(port: int) -> tuple[bytes, bool]:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.sendall(
+                    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += sock.recv(4096)
+                sock.sendall(client_frame(0x8, struct.pack("!H", 1000)))
+                chunk = b"?"
+                with contextlib.suppress(TimeoutError):
+                    while chunk := sock.recv(4096):
+                        received += chunk
+                return received.partition(b"\r\n\r\n")[2], chunk == b""
+        finally:
+            release.set()
+
+    async def scenario() -> None:
+        async with serving(app) as port:
+            after_handshake, closed = await asyncio.to_thread(client, port)
+        assert after_handshake == b"\x88\x02" + struct.pack("!H", 1000)  # the close frame echoed
+        assert closed, "the server did not close the connection while its app was still running"
+
+    run(scenario())
 
 
 def test_frame_announcing_2_gib_gets_close_1009_before_the_connection_goes() -> None:

@@ -30,6 +30,7 @@ from asgi_core import (
     Transport,
     UpgradeRequest,
     build_websocket_scope,
+    close_now,
 )
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
@@ -386,7 +387,9 @@ class WebSocketProtocol(asyncio.Protocol):
         session.closing()
         session.connection_closed(code, reason)
         self._cancel_timers()
-        self.transport.close()
+        # The FIN now, not at the loop's next turn (see `close_now`); a tunnel's stream does not own its socket.
+        proxy = self.request.proxy
+        close_now(self.transport, None if proxy is None or self.tunnelled else proxy.sock)
 
     def _on_violation(self, code: int, reason: str) -> None:
         """The peer broke the protocol: nothing it sent after that is processed; the app answers what came
