@@ -98,6 +98,11 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             _record("cancelled")
             raise
         await _reply(send, b"slow done")
+    elif path.endswith("/then-block"):
+        await _reply(send, b"done")
+        time.sleep(float(query.get("t", "3")))  # noqa: ASYNC251 - work after the response, holding the loop
+    elif path.endswith("/large"):
+        await _reply(send, b"x" * int(query.get("n", "4194304")), content_type=b"application/octet-stream")
     elif path.endswith("/block"):
         time.sleep(float(query.get("t", "30")))  # noqa: ASYNC251 - blocks the event loop on purpose
         await _reply(send, b"unblocked")
