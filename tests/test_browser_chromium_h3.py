@@ -67,8 +67,12 @@ def test_chromium_finds_http3_through_alt_svc_and_fetches_and_uploads_over_it(tm
     assert set(before) <= {"h2"}, why  # until the QUIC connection was up, the page's HTTP/2 one
     assert report["fetch"] == {"server_http_version": "3", "scheme": "https", "protocol": "h3"}
     assert report["upload"] == {"size": UPLOAD_SIZE, "intact": True, "server_http_version": "3", "protocol": "h3"}
-    # Chromium's default: a page's WebSocket goes over its HTTP/2 connection (RFC 8441), not over HTTP/3.
-    assert report["websocket"] == {"server_http_version": "2", "echo": "hello from chromium"}
+    # Chromium's default: a page's WebSocket is not sent over HTTP/3. It rides the page's HTTP/2 connection
+    # (RFC 8441) while Chromium still uses that one; twice under the full suite's load, with 30 s of keep-alive on
+    # our side, it went over a new HTTP/1.1 connection instead, once the fetches had moved to HTTP/3. RFC 8441
+    # with Chromium is test_browser_chromium.py's; here, the WebSocket works and stays off HTTP/3.
+    assert report["websocket"]["echo"] == "hello from chromium", why
+    assert report["websocket"]["server_http_version"] in {"2", "1.1"}, why
     assert "Traceback" not in output
 
 
