@@ -9,6 +9,7 @@ from asgi_core import Config, Headers
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.settings import SettingCodes, Settings
+from h2.utilities import SizeLimitDict
 
 from ._hpack import RepeatAwareDecoder, ResponseEncoder
 
@@ -18,6 +19,10 @@ DEFAULT_WINDOW = 65535
 #: cannot stall the uploads of the others, while a connection still buffers a bounded amount of request body.
 CONNECTION_WINDOW_STREAMS = 4
 _MAX_WINDOW = 2**31 - 1
+#: How many closed streams a connection remembers, at least and per stream it may have open (see
+#: `closed_streams_remembered`).
+CLOSED_STREAMS_FLOOR = 1024
+CLOSED_STREAMS_PER_OPEN = 4
 
 
 class _LocalSettings(Settings):
@@ -73,9 +78,27 @@ def new_connection(config: Config, *, connect_protocol: bool) -> H2Connection:
     conn.encoder = ResponseEncoder()  # type: ignore[assignment]
     conn.decoder = RepeatAwareDecoder()
     conn.max_inbound_frame_size = config.http2_max_frame_size
+    conn._closed_streams = SizeLimitDict(size_limit=closed_streams_remembered(config))  # noqa: SLF001
     # The HPACK decoder enforces the header list size while decoding (the defence against HPACK bombs).
     conn.decoder.max_header_list_size = config.http2_max_header_list_size
     return conn
+
+
+def closed_streams_remembered(config: Config) -> int:
+    """How many closed streams h2 keeps the end of (by END_STREAM or by RST_STREAM) on one connection.
+
+    h2 remembers the last 65,536 (`H2Connection.MAX_CLOSED_STREAMS`) so that a frame the peer sent before it
+    learnt of a stream's end gets the answer RFC 9113 section 5.1 gives (a RST_STREAM after a reset, not a
+    connection error). At about 120 bytes an entry in an `OrderedDict`, a long-lived connection (a proxy's, a
+    load balancer's) fills that to some 8 MB, and the garbage collector's full passes walk all of it: 20 ms
+    pauses with eight such connections. A frame can only be in flight for a stream that was open, in the
+    peer's view, when the peer sent it, alongside fewer than SETTINGS_MAX_CONCURRENT_STREAMS others, so a
+    few times that many closures cover every frame a client keeping to our limit can have in flight; a client
+    past it (its first flight, before our SETTINGS arrive) is covered by the floor. A frame for a stream older
+    than that ends the connection, as h2 does past its own 65,536.
+    """
+    per_open = CLOSED_STREAMS_PER_OPEN * config.http2_max_concurrent_streams
+    return min(H2Connection.MAX_CLOSED_STREAMS, max(CLOSED_STREAMS_FLOOR, per_open))
 
 
 def send_initial_settings(conn: H2Connection, config: Config) -> None:
