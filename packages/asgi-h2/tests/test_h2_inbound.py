@@ -18,6 +18,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
+from hpack import Encoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +71,12 @@ def h2_state(conn: H2Connection) -> tuple[Any, ...]:
     return (
         conn.state_machine.state,
         conn.highest_inbound_stream_id,
-        {sid: (s.state_machine.state, s.inbound_flow_control_window) for sid, s in streams if not s.closed},
+        {
+            # every attribute of the stream's machine (state, who sent and received what, how it closed)
+            sid: (sorted(vars(s.state_machine).items()), s.inbound_flow_control_window, s._expected_content_length)
+            for sid, s in streams
+            if not s.closed
+        },
         closed,
         conn.inbound_flow_control_window,
         conn.data_to_send(),
@@ -78,7 +84,8 @@ def h2_state(conn: H2Connection) -> tuple[Any, ...]:
 
 
 def client_bytes(kinds: list[str]) -> bytes:
-    client = H2Connection(H2Configuration(client_side=True))
+    # Outbound checks off, so that the client can send what no request should carry (`:status`).
+    client = H2Connection(H2Configuration(client_side=True, validate_outbound_headers=False))
     client.initiate_connection()
     head = [(":method", "GET"), (":path", "/x"), (":scheme", "https"), (":authority", "example.org")]
     stream_id = 1
@@ -93,6 +100,10 @@ def client_bytes(kinds: list[str]) -> bytes:
         elif kind == "padded":
             client.send_headers(stream_id, head)
             client.send_data(stream_id, b"body", end_stream=True, pad_length=5)
+        elif kind == "status":  # h2 weighs a block naming :status as a response: its own path
+            client.send_headers(stream_id, [*head, (":status", "200")], end_stream=True)
+        elif kind == "sized":  # a GET announcing an empty body
+            client.send_headers(stream_id, [*head, ("content-length", "0")], end_stream=True)
         elif kind == "long":  # a header block in HEADERS and CONTINUATION frames
             client.send_headers(stream_id, [*head, ("x-long", "v" * 40_000)], end_stream=True)
         elif kind == "reset":
@@ -105,7 +116,9 @@ def client_bytes(kinds: list[str]) -> bytes:
     return client.data_to_send()
 
 
-KINDS = st.lists(st.sampled_from(["get", "post", "priority", "padded", "long", "reset", "ping"]), max_size=8)
+KINDS = st.lists(
+    st.sampled_from(["get", "post", "priority", "padded", "long", "reset", "ping", "status", "sized"]), max_size=8
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -206,3 +219,25 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     if position < len(data):
         pieces.append(data[position:])
     return pieces
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(":status", "103"), ("content-length", "x")],
+    ids=["informational-status", "bad-content-length"],
+)
+def test_a_request_h2_refuses_ends_the_connection_as_h2_would(field: str, value: str) -> None:
+    preface = client_bytes([])
+    head = [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "example.org")]
+    block = Encoder().encode([*head, (field, value)])  # h2's client will not send it
+    bad = len(block).to_bytes(3, "big") + b"\x01\x05\x00\x00\x00\x01" + block  # HEADERS, END_STREAM, stream 1
+    ours, theirs = Recorder(), Recorder()
+    theirs.receive_h2(preface)
+    with pytest.raises(ProtocolError) as h2_error:
+        theirs.receive_h2(bad)
+    inbound = inbound_frames(ours, 1 << 20)
+    inbound.receive(preface)
+    with pytest.raises(ProtocolError) as our_error:
+        inbound.receive(bad)
+    assert str(our_error.value) == str(h2_error.value)
+    assert h2_state(ours.conn) == h2_state(theirs.conn)

@@ -14,6 +14,15 @@ RST_STREAM, WINDOW_UPDATE or frame from the peer on the stream finds the state h
 checks and raises (`ProtocolError` on a closed connection or stream) it still raises, from the same state
 machines. The attributes used here (`state_machine`, `outbound_flow_control_window`, `max_outbound_frame_size`)
 are h2's since 3.0 and unchanged through 4.x.
+
+**The usual case without the state machines' calls.** A response to a request that has ended (the stream
+half-closed by the peer, no response sent yet, on an open server connection) makes h2's machines take five
+inputs whose outcome is known: the connection's stay where they are, and the stream's mark the response head
+as sent and close the stream by END_STREAM (`response_sent`, then `send_end_stream`). Each input costs a
+lookup keyed by a tuple of two `Enum` members, whose hash is a Python function on 3.11, and makes an event
+nobody reads: together about a sixth of a stream's CPU. In that case the same end state is written directly
+(`_end_half_closed_stream`); in every other state the inputs go to h2's machines as above. The differential
+tests compare every attribute of both machines after each path.
 """
 
 from __future__ import annotations
@@ -22,8 +31,8 @@ import struct
 from typing import Final
 
 from asgi_core import Headers
-from h2.connection import ConnectionInputs, H2Connection
-from h2.stream import StreamInputs
+from h2.connection import ConnectionInputs, ConnectionState, H2Connection
+from h2.stream import H2StreamStateMachine, StreamClosedBy, StreamInputs, StreamState
 
 from ._frame_codes import CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS
 
@@ -34,6 +43,10 @@ _CONN_SEND_DATA: Final = ConnectionInputs.SEND_DATA
 _SEND_HEADERS: Final = StreamInputs.SEND_HEADERS
 _SEND_DATA: Final = StreamInputs.SEND_DATA
 _SEND_END_STREAM: Final = StreamInputs.SEND_END_STREAM
+_SERVER_OPEN: Final = ConnectionState.SERVER_OPEN
+_HALF_CLOSED_REMOTE: Final = StreamState.HALF_CLOSED_REMOTE
+_CLOSED: Final = StreamState.CLOSED
+_BY_SEND_END_STREAM: Final = StreamClosedBy.SEND_END_STREAM
 
 #: RFC 9113 section 4.1: a frame's 9-byte header, the 24-bit length split in a high byte and a 16-bit rest.
 _FRAME_HEADER: Final = struct.Struct(">BHBBL")
@@ -54,22 +67,44 @@ def whole_response(conn: H2Connection, stream_id: int, head: Headers, body: byte
     ):
         return None
     stream_machine = stream.state_machine
-    conn.state_machine.process_input(_CONN_SEND_HEADERS)
-    stream_machine.process_input(_SEND_HEADERS)
+    conn_machine = conn.state_machine
+    usual = _end_half_closed_stream(conn_machine.state, stream_machine)
+    if not usual:
+        conn_machine.process_input(_CONN_SEND_HEADERS)
+        stream_machine.process_input(_SEND_HEADERS)
     block = conn.encoder.encode(head)  # only after the transitions, as h2 does: this changes the HPACK table
     headers_flags = END_HEADERS
     if not size:
-        stream_machine.process_input(_SEND_END_STREAM)
+        if not usual:
+            stream_machine.process_input(_SEND_END_STREAM)
         headers_flags |= END_STREAM
     frames = _header_block(stream_id, block, headers_flags, stream.max_outbound_frame_size or len(block))
     if size:
-        conn.state_machine.process_input(_CONN_SEND_DATA)
-        stream_machine.process_input(_SEND_DATA)
-        stream_machine.process_input(_SEND_END_STREAM)
+        if not usual:
+            conn_machine.process_input(_CONN_SEND_DATA)
+            stream_machine.process_input(_SEND_DATA)
+            stream_machine.process_input(_SEND_END_STREAM)
         stream.outbound_flow_control_window -= size
         conn.outbound_flow_control_window -= size
         frames += _FRAME_HEADER.pack(size >> 16, size & 0xFFFF, DATA, END_STREAM, stream_id) + body
     return frames
+
+
+def _end_half_closed_stream(conn_state: ConnectionState, machine: H2StreamStateMachine) -> bool:
+    """Whether the stream's whole response is the usual case, and if so its end state written: what h2's machines
+    make of SEND_HEADERS, SEND_DATA and SEND_END_STREAM from HALF_CLOSED_REMOTE on a server stream whose response
+    has not started, on an open server connection (where the connection's inputs change nothing)."""
+    if (
+        conn_state is not _SERVER_OPEN
+        or machine.state is not _HALF_CLOSED_REMOTE
+        or machine.headers_sent
+        or machine.client is not False
+    ):
+        return False
+    machine.headers_sent = True  # response_sent
+    machine.stream_closed_by = _BY_SEND_END_STREAM  # send_end_stream
+    machine.state = _CLOSED
+    return True
 
 
 def _header_block(stream_id: int, block: bytes, flags: int, max_size: int) -> bytes:

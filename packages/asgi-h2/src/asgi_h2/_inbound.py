@@ -12,7 +12,10 @@ a new stream (END_HEADERS set, no padding or priority, an odd stream id above ev
 another header block) is handled here: the same steps as h2's `_receive_headers_frame`, in its order (the
 stream count that also forgets closed streams, here only once the stream table has doubled, the HPACK block
 decoded, the connection's state machine, the stream made and given its headers, END_STREAM included), then
-the request goes straight to the protocol.
+the request goes straight to the protocol. Where the outcome of a state machine's input is known, the end
+state is written rather than computed (see `_frames` for why): an open server connection stays open on a
+new request, and a new stream given a request (no `:status` field, which h2 would weigh as a response) is
+opened, or half-closed with END_STREAM, as h2's `request_received` and `stream_half_closed` leave it.
 Every other frame, and everything while the client's preface is still arriving, goes to h2 as it came, in
 order; an error is h2's own (`ProtocolError`, with the GOAWAY h2 would queue). The h2 names used here that are
 not its public API (`_begin_new_stream`, `_decode_headers`, `receive_headers`, `AllowedStreamIDs`) are h2's
@@ -22,10 +25,11 @@ since 3.0 and unchanged through 4.x.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
-from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection, _decode_headers
+from h2.connection import AllowedStreamIDs, ConnectionInputs, ConnectionState, H2Connection, _decode_headers
 from h2.exceptions import ProtocolError
+from h2.stream import H2Stream, StreamState
 
 from ._errors import FrameTooLarge
 from ._frame_codes import CONTINUATION, END_HEADERS, END_STREAM, FRAME_HEADER_SIZE, HEADERS, PUSH_PROMISE
@@ -35,6 +39,9 @@ ToH2 = Callable[[bytes], bool]
 NewRequest = Callable[[int, list[tuple[bytes, bytes]], bool], bool]
 
 _RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
+_SERVER_OPEN: Final = ConnectionState.SERVER_OPEN
+_STREAM_OPEN: Final = StreamState.OPEN
+_HALF_CLOSED_REMOTE: Final = StreamState.HALF_CLOSED_REMOTE
 _ODD: Final = AllowedStreamIDs.ODD
 #: Flags of a HEADERS frame taken here: END_STREAM and END_HEADERS, nothing else (PADDED, PRIORITY go to h2).
 _PLAIN_FLAGS: Final = END_STREAM | END_HEADERS
@@ -145,12 +152,36 @@ class InboundFrames:
                 if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
                     return None  # h2's own error, then
                 self._prune_at = max(_PRUNE_FLOOR, 2 * len(conn.streams))
-            headers = _decode_headers(conn.decoder, block)
-            conn.state_machine.process_input(_RECV_HEADERS)
+            # A list of (bytes, bytes) pairs: raw, from hpack's `Decoder` (ours remembers repeated blocks).
+            headers = cast("list[tuple[bytes, bytes]]", _decode_headers(conn.decoder, block))
+            machine = conn.state_machine
+            if machine.state is not _SERVER_OPEN:  # the first stream, or a closing connection: h2 decides
+                machine.process_input(_RECV_HEADERS)
             stream = conn._begin_new_stream(stream_id, _ODD)  # noqa: SLF001 - see the module doc
             ended = bool(flags & END_STREAM)
-            _, events = stream.receive_headers(headers, ended, conn.config.header_encoding)
+            if _names_status(headers):
+                _, events = stream.receive_headers(headers, ended, conn.config.header_encoding)
+                headers = events[0].headers  # type: ignore[attr-defined]
+            else:
+                _open_by_request(stream, headers, ended=ended)
         except ProtocolError as exc:
             conn.close_connection(exc.error_code)  # the GOAWAY h2's receive_data would queue
             raise
-        return self._new_request(stream_id, events[0].headers, ended)  # type: ignore[attr-defined]
+        return self._new_request(stream_id, headers, ended)
+
+
+def _names_status(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a `:status` field is among `headers`: h2 may then weigh the block as an informational response."""
+    return any(name == b":status" for name, _ in headers)
+
+
+def _open_by_request(stream: H2Stream, headers: list[tuple[bytes, bytes]], *, ended: bool) -> None:
+    """What h2's `receive_headers` leaves of a new server stream given a request: its machine moved by
+    RECV_HEADERS from IDLE (`request_received`) and, with END_STREAM, by RECV_END_STREAM (`stream_half_closed`),
+    then the expected body length read from `content-length` (h2's `ProtocolError` if invalid). h2's events
+    are not made: the request goes to the protocol as it is."""
+    machine = stream.state_machine
+    machine.client = False
+    machine.headers_received = True
+    machine.state = _HALF_CLOSED_REMOTE if ended else _STREAM_OPEN
+    stream._initialize_content_length(headers)  # noqa: SLF001 - h2's since 3.0
