@@ -18,6 +18,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
+from h2.stream import H2Stream
 from hpack import Encoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -71,16 +72,21 @@ def h2_state(conn: H2Connection) -> tuple[Any, ...]:
     return (
         conn.state_machine.state,
         conn.highest_inbound_stream_id,
-        {
-            # every attribute of the stream's machine (state, who sent and received what, how it closed)
-            sid: (sorted(vars(s.state_machine).items()), s.inbound_flow_control_window, s._expected_content_length)
-            for sid, s in streams
-            if not s.closed
-        },
+        {sid: stream_state(s) for sid, s in streams if not s.closed},
         closed,
         conn.inbound_flow_control_window,
         conn.data_to_send(),
     )
+
+
+def stream_state(stream: H2Stream) -> list[tuple[str, Any]]:
+    """Every attribute of an h2 stream, those of its state machine and window manager included (its config is
+    its connection's)."""
+    fields = []
+    for name, value in vars(stream).items():
+        if name != "config":
+            fields.append((name, sorted(vars(value).items()) if hasattr(value, "__dict__") else value))
+    return sorted(fields)
 
 
 def client_bytes(kinds: list[str]) -> bytes:

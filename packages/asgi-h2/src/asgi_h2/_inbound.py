@@ -15,11 +15,13 @@ decoded, the connection's state machine, the stream made and given its headers, 
 the request goes straight to the protocol. Where the outcome of a state machine's input is known, the end
 state is written rather than computed (see `_frames` for why): an open server connection stays open on a
 new request, and a new stream given a request (no `:status` field, which h2 would weigh as a response) is
-opened, or half-closed with END_STREAM, as h2's `request_received` and `stream_half_closed` leave it.
+opened, or half-closed with END_STREAM, as h2's `request_received` and `stream_half_closed` leave it. The
+stream itself is made as h2's `_begin_new_stream` makes it, without the checks the conditions above already
+passed (an odd id above every one seen) and the log lines of a logger h2 is not given here.
 Every other frame, and everything while the client's preface is still arriving, goes to h2 as it came, in
 order; an error is h2's own (`ProtocolError`, with the GOAWAY h2 would queue). The h2 names used here that are
-not its public API (`_begin_new_stream`, `_decode_headers`, `receive_headers`, `AllowedStreamIDs`) are h2's
-since 3.0 and unchanged through 4.x.
+not its public API (`_decode_headers`, `receive_headers`, `_initialize_content_length`) are h2's since 3.0 and
+unchanged through 4.x.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final, cast
 
-from h2.connection import AllowedStreamIDs, ConnectionInputs, ConnectionState, H2Connection, _decode_headers
+from h2.connection import ConnectionInputs, ConnectionState, H2Connection, _decode_headers
 from h2.exceptions import ProtocolError
 from h2.stream import H2Stream, StreamState
 
@@ -42,7 +44,6 @@ _RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
 _SERVER_OPEN: Final = ConnectionState.SERVER_OPEN
 _STREAM_OPEN: Final = StreamState.OPEN
 _HALF_CLOSED_REMOTE: Final = StreamState.HALF_CLOSED_REMOTE
-_ODD: Final = AllowedStreamIDs.ODD
 #: Flags of a HEADERS frame taken here: END_STREAM and END_HEADERS, nothing else (PADDED, PRIORITY go to h2).
 _PLAIN_FLAGS: Final = END_STREAM | END_HEADERS
 #: Streams h2's table holds at least before its closed ones are forgotten (see `_take_request`).
@@ -157,7 +158,7 @@ class InboundFrames:
             machine = conn.state_machine
             if machine.state is not _SERVER_OPEN:  # the first stream, or a closing connection: h2 decides
                 machine.process_input(_RECV_HEADERS)
-            stream = conn._begin_new_stream(stream_id, _ODD)  # noqa: SLF001 - see the module doc
+            stream = _new_stream(conn, stream_id)
             ended = bool(flags & END_STREAM)
             if _names_status(headers):
                 _, events = stream.receive_headers(headers, ended, conn.config.header_encoding)
@@ -168,6 +169,20 @@ class InboundFrames:
             conn.close_connection(exc.error_code)  # the GOAWAY h2's receive_data would queue
             raise
         return self._new_request(stream_id, headers, ended)
+
+
+def _new_stream(conn: H2Connection, stream_id: int) -> H2Stream:
+    """A stream the peer opens, in h2's table, as h2's `_begin_new_stream` makes it once its checks passed."""
+    stream = H2Stream(
+        stream_id,
+        config=conn.config,
+        inbound_window_size=conn.local_settings.initial_window_size,
+        outbound_window_size=conn.remote_settings.initial_window_size,
+    )
+    stream.max_outbound_frame_size = conn.max_outbound_frame_size
+    conn.streams[stream_id] = stream
+    conn.highest_inbound_stream_id = stream_id
+    return stream
 
 
 def _names_status(headers: list[tuple[bytes, bytes]]) -> bool:
