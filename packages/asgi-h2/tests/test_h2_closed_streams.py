@@ -9,10 +9,14 @@ import tracemalloc
 from pathlib import Path
 
 from asgi_core import Config, Receive, Scope, Send
+from asgi_h2._closed_streams import ClosedStreams
 from asgi_h2._settings import CLOSED_STREAMS_FLOOR, CLOSED_STREAMS_PER_OPEN, closed_streams_remembered
 from h2.errors import ErrorCodes
+from h2.stream import StreamClosedBy
 from h2.utilities import SizeLimitDict
 from hyperframe.frame import GoAwayFrame, RstStreamFrame
+from hypothesis import given
+from hypothesis import strategies as st
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -116,3 +120,20 @@ def test_the_record_follows_the_concurrency_limit() -> None:
     many = Config(http2_max_concurrent_streams=1000)
     assert closed_streams_remembered(many) == CLOSED_STREAMS_PER_OPEN * 1000
     assert closed_streams_remembered(Config(http2_max_concurrent_streams=2**31 - 1)) == 2**16
+
+
+@given(
+    limit=st.integers(min_value=1, max_value=8),
+    writes=st.lists(st.tuples(st.integers(min_value=1, max_value=20), st.sampled_from(list(StreamClosedBy)))),
+)
+def test_the_record_reads_and_forgets_as_h2s_own(limit: int, writes: list[tuple[int, StreamClosedBy]]) -> None:
+    ours, theirs = ClosedStreams(limit), SizeLimitDict(size_limit=limit)
+    for stream_id, closed_by in writes:
+        ours[stream_id] = closed_by
+        theirs[stream_id] = closed_by
+        assert list(ours.items()) == list(theirs.items())
+        assert len(ours) == len(theirs)
+    for stream_id in range(1, 21):
+        assert (stream_id in ours) == (stream_id in theirs)
+        if stream_id in theirs:
+            assert ours[stream_id] == theirs[stream_id]

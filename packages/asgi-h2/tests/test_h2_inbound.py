@@ -68,7 +68,7 @@ def h2_state(conn: H2Connection) -> tuple[Any, ...]:
     """What h2 knows of the connection. A closed stream counts once, wherever h2 keeps it: h2 moves closed
     streams out of its table when it next counts the open ones, which `_inbound` asks for less often."""
     streams = conn.streams.items()
-    closed = {sid: s.closed_by for sid, s in streams if s.closed} | dict(conn._closed_streams)
+    closed = {sid: s.closed_by for sid, s in streams if s.closed} | dict(conn._closed_streams.items())
     return (
         conn.state_machine.state,
         conn.highest_inbound_stream_id,

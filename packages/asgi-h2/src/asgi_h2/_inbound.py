@@ -33,6 +33,7 @@ from h2.connection import ConnectionInputs, ConnectionState, H2Connection, _deco
 from h2.exceptions import ProtocolError
 from h2.stream import H2Stream, StreamState
 
+from ._closed_streams import closed_streams, forget_closed
 from ._errors import FrameTooLarge
 from ._frame_codes import CONTINUATION, END_HEADERS, END_STREAM, FRAME_HEADER_SIZE, HEADERS, PUSH_PROMISE
 
@@ -53,12 +54,23 @@ _PRUNE_FLOOR: Final = 64
 class InboundFrames:
     """One connection's received bytes, frame by frame, to h2 or (new requests) straight to the protocol."""
 
-    __slots__ = ("_conn", "_header", "_in_block", "_max_size", "_new_request", "_prune_at", "_skip", "_to_h2")
+    __slots__ = (
+        "_closed",
+        "_conn",
+        "_header",
+        "_in_block",
+        "_max_size",
+        "_new_request",
+        "_prune_at",
+        "_skip",
+        "_to_h2",
+    )
 
     def __init__(
         self, conn: H2Connection, max_size: int, *, skip: int, to_h2: ToH2, new_request: NewRequest
     ) -> None:
         self._conn = conn
+        self._closed = closed_streams(conn)
         self._to_h2 = to_h2
         self._new_request = new_request
         self._max_size = max_size
@@ -150,7 +162,7 @@ class InboundFrames:
             # and closed streams stay in the table meanwhile, as in h2 itself until its next count.
             streams = len(conn.streams)
             if streams >= self._prune_at:
-                if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
+                if forget_closed(conn, self._closed) + 1 > conn.local_settings.max_concurrent_streams:
                     return None  # h2's own error, then
                 self._prune_at = max(_PRUNE_FLOOR, 2 * len(conn.streams))
             # A list of (bytes, bytes) pairs: raw, from hpack's `Decoder` (ours remembers repeated blocks).

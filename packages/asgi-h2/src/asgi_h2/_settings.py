@@ -9,8 +9,8 @@ from asgi_core import Config, Headers
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.settings import SettingCodes, Settings
-from h2.utilities import SizeLimitDict
 
+from ._closed_streams import ClosedStreams
 from ._hpack import RepeatAwareDecoder, ResponseEncoder
 
 #: RFC 9113 section 6.9.2: the window every stream and the connection start with.
@@ -78,7 +78,7 @@ def new_connection(config: Config, *, connect_protocol: bool) -> H2Connection:
     conn.encoder = ResponseEncoder()  # type: ignore[assignment]
     conn.decoder = RepeatAwareDecoder()
     conn.max_inbound_frame_size = config.http2_max_frame_size
-    conn._closed_streams = SizeLimitDict(size_limit=closed_streams_remembered(config))  # noqa: SLF001
+    conn._closed_streams = ClosedStreams(closed_streams_remembered(config))  # type: ignore[assignment]  # noqa: SLF001
     # The HPACK decoder enforces the header list size while decoding (the defence against HPACK bombs).
     conn.decoder.max_header_list_size = config.http2_max_header_list_size
     return conn
@@ -87,7 +87,7 @@ def new_connection(config: Config, *, connect_protocol: bool) -> H2Connection:
 def closed_streams_remembered(config: Config) -> int:
     """How many closed streams h2 keeps the end of (by END_STREAM or by RST_STREAM) on one connection.
 
-    h2 remembers the last 65,536 (`H2Connection.MAX_CLOSED_STREAMS`) so that a frame the peer sent before it
+    h2 remembers the last 65,536 (`H2Connection.MAX_CLOSED_STREAMS`, in `_closed_streams`) so that a frame the peer sent before it
     learnt of a stream's end gets the answer RFC 9113 section 5.1 gives (a RST_STREAM after a reset, not a
     connection error). At about 120 bytes an entry in an `OrderedDict`, a long-lived connection (a proxy's, a
     load balancer's) fills that to some 8 MB, and the garbage collector's full passes walk all of it: 20 ms
