@@ -184,7 +184,8 @@ class InboundFrames:
 
 
 def _new_stream(conn: H2Connection, stream_id: int) -> H2Stream:
-    """A stream the peer opens, in h2's table, as h2's `_begin_new_stream` makes it once its checks passed."""
+    """A stream the peer opens, in h2's table, as h2's `_begin_new_stream` makes it once its checks passed. (h2
+    4.1 also gives each stream a `max_inbound_frame_size`, which nothing in h2 reads; later versions dropped it.)"""
     stream = H2Stream(
         stream_id,
         config=conn.config,
