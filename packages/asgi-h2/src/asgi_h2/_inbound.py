@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final, cast
 
+import h2
 from h2.connection import ConnectionInputs, ConnectionState, H2Connection, _decode_headers
 from h2.exceptions import ProtocolError
 from h2.stream import H2Stream, StreamState
@@ -43,6 +44,8 @@ NewRequest = Callable[[int, list[tuple[bytes, bytes]], bool], bool]
 
 _RECV_HEADERS: Final = ConnectionInputs.RECV_HEADERS
 _SERVER_OPEN: Final = ConnectionState.SERVER_OPEN
+#: h2 4.1 also gives each new stream a `max_inbound_frame_size` (which nothing in h2 reads; 4.2 dropped it).
+_H2_4_1: Final = h2.__version__.startswith("4.1.")
 _STREAM_OPEN: Final = StreamState.OPEN
 _HALF_CLOSED_REMOTE: Final = StreamState.HALF_CLOSED_REMOTE
 #: Flags of a HEADERS frame taken here: END_STREAM and END_HEADERS, nothing else (PADDED, PRIORITY go to h2).
@@ -184,8 +187,7 @@ class InboundFrames:
 
 
 def _new_stream(conn: H2Connection, stream_id: int) -> H2Stream:
-    """A stream the peer opens, in h2's table, as h2's `_begin_new_stream` makes it once its checks passed. (h2
-    4.1 also gives each stream a `max_inbound_frame_size`, which nothing in h2 reads; later versions dropped it.)"""
+    """A stream the peer opens, in h2's table, as h2's `_begin_new_stream` makes it once its checks passed."""
     stream = H2Stream(
         stream_id,
         config=conn.config,
@@ -193,6 +195,8 @@ def _new_stream(conn: H2Connection, stream_id: int) -> H2Stream:
         outbound_window_size=conn.remote_settings.initial_window_size,
     )
     stream.max_outbound_frame_size = conn.max_outbound_frame_size
+    if _H2_4_1:
+        vars(stream)["max_inbound_frame_size"] = conn.max_inbound_frame_size
     conn.streams[stream_id] = stream
     conn.highest_inbound_stream_id = stream_id
     return stream
