@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Final
 
 from asgi_core import Config, Headers
 from h2.config import H2Configuration
@@ -21,8 +22,8 @@ CONNECTION_WINDOW_STREAMS = 4
 _MAX_WINDOW = 2**31 - 1
 #: How many closed streams a connection remembers, at least and per stream it may have open (see
 #: `closed_streams_remembered`).
-CLOSED_STREAMS_FLOOR = 1024
-CLOSED_STREAMS_PER_OPEN = 4
+CLOSED_STREAMS_FLOOR: Final = 1024
+CLOSED_STREAMS_PER_OPEN: Final = 4
 
 
 class _LocalSettings(Settings):
@@ -90,8 +91,8 @@ def closed_streams_remembered(config: Config) -> int:
     h2 remembers the last 65,536 (`H2Connection.MAX_CLOSED_STREAMS`, in `_closed_streams`) so that a frame the peer sent before it
     learnt of a stream's end gets the answer RFC 9113 section 5.1 gives (a RST_STREAM after a reset, not a
     connection error). At about 120 bytes an entry in an `OrderedDict`, a long-lived connection (a proxy's, a
-    load balancer's) fills that to some 8 MB, and the garbage collector's full passes walk all of it: 20 ms
-    pauses with eight such connections. A frame can only be in flight for a stream that was open, in the
+    load balancer's) fills that to some 8 MB, and the garbage collector's full passes walk all of it: 18 ms
+    pauses with eight such connections ten seconds into a load test. A frame can only be in flight for a stream that was open, in the
     peer's view, when the peer sent it, alongside fewer than SETTINGS_MAX_CONCURRENT_STREAMS others, so a
     few times that many closures cover every frame a client keeping to our limit can have in flight; a client
     past it (its first flight, before our SETTINGS arrive) is covered by the floor. A frame for a stream older
