@@ -74,6 +74,7 @@ def test_bench_smoke_scenario_measures(smoke_run: tuple[dict[str, Any], Path], s
     assert measured["requests"] > 0, measured
     assert result["median_rps"] > 0
     assert result["median_per_cpu"] > 0, "server CPU time was not read from /proc"
+    assert measured["client_cpu_seconds"] > 0, "the load tool's CPU time was not read from its rusage"
     assert measured["p99_ms"] is not None
     assert measured["p99_ms"] > 0
     assert measured["rss_bytes"] > 1024 * 1024

@@ -28,6 +28,7 @@ def summarize(scenario: dict[str, Any]) -> None:
         result["median_rps"] = _median([r["rps"] for r in rounds])
         result["median_per_cpu"] = _median([r["per_cpu"] for r in rounds if r["per_cpu"] is not None])
         result["median_p99_ms"] = _median([r["p99_ms"] for r in rounds if r["p99_ms"] is not None])
+        result["median_us_per_request"] = _median_pair([_us_per_request(r) for r in rounds if r["requests"]])
         result["errors"] = sum(r["errors"] for r in rounds)
         if result["status"] == "ok" and not result["median_rps"]:
             result["status"] = "failed"
@@ -48,6 +49,28 @@ def summarize(scenario: dict[str, Any]) -> None:
             ratio[key.removeprefix("median_")] = mine / theirs if mine and theirs else None
         ratios[name] = ratio
     scenario["ratios"] = ratios
+
+
+def _us_per_request(measured_round: dict[str, Any]) -> tuple[float, float | None]:
+    """CPU microseconds per request of the server and, when recorded, of the load tool."""
+    requests = measured_round["requests"]
+    client = measured_round.get("client_cpu_seconds")
+    return 1e6 * measured_round["cpu_seconds"] / requests, None if client is None else 1e6 * client / requests
+
+
+def _median_pair(pairs: list[tuple[float, float | None]]) -> tuple[float, float | None] | None:
+    if not pairs:
+        return None
+    clients = [client for _, client in pairs if client is not None]
+    return statistics.median(server for server, _ in pairs), statistics.median(clients) if clients else None
+
+
+def _cpu_split(result: dict[str, Any]) -> str:
+    pair = result.get("median_us_per_request")
+    if pair is None:
+        return "n/a"
+    server, client = pair
+    return f"{server:,.1f} / {_num(client, 1)}"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -139,9 +162,9 @@ def scenario_section(name: str, scenario: dict[str, Any], servers: list[str]) ->
         "",
         f"Load: {scenario['load']}.",
         "",
-        "| server | req/s (median) | share of limit | req per CPU-s (median) | share of limit | p99 ms | "
-        "RSS MiB by round | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| server | req/s (median) | share of limit | req per CPU-s (median) | share of limit | "
+        "CPU us/req, server / load tool | p99 ms | RSS MiB by round | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     missing = []
     for server in servers:
@@ -155,7 +178,8 @@ def scenario_section(name: str, scenario: dict[str, Any], servers: list[str]) ->
         share_cpu = result.get("share_per_cpu")
         lines.append(
             f"| {server} | {_num(result['median_rps'])} | {_num(share_rps, 2)} | "
-            f"{_num(result['median_per_cpu'])} | {_num(share_cpu, 2)} | {_num(result['median_p99_ms'], 2)} | "
+            f"{_num(result['median_per_cpu'])} | {_num(share_cpu, 2)} | {_cpu_split(result)} | "
+            f"{_num(result['median_p99_ms'], 2)} | "
             f"{_rss(result['rounds'])} | {result['errors']} |"
         )
     if missing:
@@ -195,7 +219,10 @@ def markdown(data: dict[str, Any], chart: str | None = None) -> str:
         "Figures: requests/s is the load tool's count of successful requests over its run; requests per "
         "CPU-second divides them by the user+system CPU time the server's process tree used during the run "
         "(from /proc/<pid>/stat), which a noisy neighbour barely moves. Shares are of the limit server's "
-        "median in the same run; ratios compare medians of the same run.",
+        "median in the same run; ratios compare medians of the same run. CPU us/req gives the server's CPU and the "
+        "load tool's (its rusage) per request: on loopback the kernel runs part of the server's TCP sending in the "
+        "client's softirq when ACKs release queued data, so where the load tool is saturated (1mib) a server can "
+        "look cheaper by making the client work harder; read such scenarios with both columns.",
     ]
     return "\n".join(lines) + "\n"
 
