@@ -108,3 +108,28 @@ def test_bench_smoke_report_names_everything(smoke_run: tuple[dict[str, Any], Pa
     assert data["servers"]["ours"]["versions"]["asgi-core"]
     # The ratio table needs a peer; with the limit alone, shares of it are what the report gives.
     assert data["scenarios"]["plaintext"]["results"]["limit"]["share_per_cpu"] == 1.0
+
+
+def _young_collections_per_request(table: str, threshold: str) -> float:
+    """From bench/gc_young.py's table: the worker's young-generation collections per request served."""
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0] == threshold:
+            counted, _, requests = cells[-1].partition(" in ")
+            return int(counted.split(" / ")[0].replace(",", "")) / int(requests.split()[0].replace(",", ""))
+    raise AssertionError(f"no row for threshold {threshold} in:\n{table}")
+
+
+@pytest.mark.timeout(180)
+def test_gc_young_hook_raises_the_threshold_in_our_worker() -> None:
+    """bench/gc_young.py runs, and the `post_worker_init` hook docs/how-to/http2.md advises takes effect in our
+    worker: with many HTTP/2 streams in flight, a higher young-generation threshold collects far less often."""
+    _ensure_tools()
+    command = [sys.executable, str(ROOT / "bench" / "gc_young.py"), "--thresholds", "default,10000"]
+    command += ["--streams", "100", "--rounds", "1", "--duration", "1", "--warmup", "0", "--no-pin"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False)
+    assert done.returncode == 0, f"bench/gc_young.py failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    default = _young_collections_per_request(done.stdout, "default")
+    raised = _young_collections_per_request(done.stdout, "10000")
+    assert default > 0
+    assert raised < default / 3, done.stdout
