@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ops_cost import free_port, pinned, start, stop
+from ops_cost import add_round_options, free_port, pinned, start, stop
 
 #: Longest a whole run may take, whatever the arguments: the machine is shared.
 BUDGET = 300.0
@@ -78,12 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--thresholds", default="default,10000", help="comma-separated; 'default' first")
     parser.add_argument("--streams", default="16,100", help="h2load -m values, comma-separated")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=4.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--server-cpu", type=int, default=1)
-    parser.add_argument("--client-cpu", type=int, default=0)
-    parser.add_argument("--no-pin", action="store_true")
+    add_round_options(parser)
     args = parser.parse_args()
     if not shutil.which("h2load"):
         sys.exit("gc_young.py needs h2load (Debian: apt-get install nghttp2-client)")

@@ -136,15 +136,20 @@ def micro(tmp: Path, count: int = 50_000) -> dict[str, float]:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_round_options(parser: argparse.ArgumentParser) -> None:
+    """Interleaved rounds against one pinned worker: how many, how long, and on which cores."""
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--server-cpu", type=int, default=1)
     parser.add_argument("--client-cpu", type=int, default=0)
     parser.add_argument("--no-pin", action="store_true")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_round_options(parser)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--variants", default="off,text-log,json-log,metrics", help="comma-separated; off first")
     args = parser.parse_args()
     if not shutil.which("wrk"):
